@@ -1,0 +1,12 @@
+// emb/emb.h — the whole public API.
+#pragma once
+
+#include "emb/dtype.h"
+#include "emb/embedding.h"
+#include "emb/error.h"
+#include "emb/generator.h"
+#include "emb/lookup_options.h"
+#include "emb/parameter.h"
+#include "emb/sparse_grad.h"
+#include "emb/tensor.h"
+#include "emb/version.h"

@@ -1,0 +1,47 @@
+// emb/sparse_grad.h — a row-sparse gradient: the PyTorch sparse COO gradient of an embedding.
+//
+// Row ids and value rows, in the order the backward produced them. Like PyTorch's sparse grad it
+// is uncoalesced: an id may appear several times, and the rows with the same id add up.
+//   ids [3, 1, 3], values [[a], [b], [c]]  ==  dense rows {1: b, 3: a + c}
+#pragma once
+
+#include <cstdint>
+
+#include "emb/tensor.h"
+
+namespace emb {
+
+class SparseGrad {
+ public:
+  /// An empty gradient (no rows) of a [num_rows, dim] table.
+  SparseGrad(std::int64_t num_rows, std::int64_t dim, DType dtype);
+  /// ids [nnz] int64, values [nnz, dim]; each id in [0, num_rows). Throws ValueError/IndexError.
+  SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced = false);
+
+  const Tensor& indices() const { return ids_; }  // [nnz] int64
+  const Tensor& values() const { return values_; }  // [nnz, dim]
+  std::int64_t nnz() const { return ids_.numel(); }
+  std::int64_t num_rows() const { return num_rows_; }
+  std::int64_t dim() const { return dim_; }
+  DType dtype() const { return values_.dtype(); }
+  /// PyTorch's is_coalesced(): true after coalesce(), and for a gradient with no rows.
+  bool is_coalesced() const { return coalesced_; }
+
+  /// Sorted unique ids, rows with the same id summed in order of appearance (in the value
+  /// dtype, like torch.Tensor.coalesce()).
+  SparseGrad coalesce() const;
+  /// The dense [num_rows, dim] gradient (the sum of the rows per id).
+  Tensor to_dense() const;
+  /// Appends other's rows after this one's (how PyTorch accumulates two sparse grads).
+  /// Throws ValueError if the table shape or dtype differ.
+  void append(const SparseGrad& other);
+
+ private:
+  Tensor ids_;
+  Tensor values_;
+  std::int64_t num_rows_;
+  std::int64_t dim_;
+  bool coalesced_;
+};
+
+}  // namespace emb

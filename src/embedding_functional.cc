@@ -1,0 +1,162 @@
+// The functional embedding ops: validate everything once, then call the reference kernels.
+#include <algorithm>
+#include <vector>
+
+#include "emb/embedding.h"
+#include "index_check.h"
+#include "kernels/ref/embedding_ref.h"
+
+namespace emb {
+
+namespace {
+
+// Sorted distinct ids of a validated index tensor: [2, 0, 2, 1] -> [0, 1, 2].
+std::vector<std::int64_t> sorted_unique_ids(const Tensor& ids) {
+  std::vector<std::int64_t> out = detail::visit_ids(ids, [&](const auto* p) {
+    return std::vector<std::int64_t>(p, p + ids.numel());
+  });
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// Renorm on validated input (weight 2-D floating, ids valid).
+void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, double norm_type) {
+  const std::vector<std::int64_t> rows = sorted_unique_ids(ids);
+  detail::visit_floating(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    detail::ref::renorm_rows(weight.data<T>(), weight.size(1), rows.data(),
+                             static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
+  });
+}
+
+// Checks shared by both backward ops; returns the normalized padding_idx (-1 for none).
+std::int64_t check_backward_args(const char* op, const Tensor& grad_output, const Tensor& indices,
+                                 std::int64_t num_weights, std::optional<std::int64_t> padding_idx) {
+  detail::check_floating(grad_output, op, "grad_output");
+  detail::check_index_dtype(indices, op, "indices");
+  if (num_weights < 0) {
+    throw ValueError(std::string(op) + ": num_weights = " + std::to_string(num_weights) +
+                     " is negative");
+  }
+  Shape expected = indices.shape();
+  if (grad_output.dim() != indices.dim() + 1 ||
+      !std::equal(expected.begin(), expected.end(), grad_output.shape().begin())) {
+    expected.push_back(grad_output.dim() > 0 ? grad_output.size(-1) : 0);
+    throw ValueError(std::string(op) + ": grad_output has shape " +
+                     shape_to_string(grad_output.shape()) + ", expected " +
+                     shape_to_string(expected) + " (indices shape + [embedding_dim])");
+  }
+  checked_numel({num_weights, grad_output.size(-1)}, op);
+  const std::int64_t pad = detail::normalize_padding_idx(padding_idx, num_weights, op);
+  detail::check_ids_in_range(indices, num_weights, op, "indices");
+  return pad;
+}
+
+// counts[k] = number of positions with id k (all positions, padding included).
+std::vector<std::int64_t> id_counts(const Tensor& ids, std::int64_t num_weights) {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(num_weights), 0);
+  detail::visit_ids(ids, [&](const auto* p) {
+    for (std::int64_t i = 0; i < ids.numel(); ++i) ++counts[static_cast<std::size_t>(p[i])];
+  });
+  return counts;
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
+  detail::check_weight_2d(weight, "embedding");
+  detail::check_index_dtype(input, "embedding", "indices");
+  const std::int64_t num = weight.size(0);
+  detail::normalize_padding_idx(options.padding_idx(), num, "embedding");
+  detail::check_ids_in_range(input, num, "embedding", "indices");
+  if (options.max_norm()) {
+    detail::check_floating(weight, "embedding (max_norm)", "weight");
+    renorm_validated(weight, input, *options.max_norm(), options.norm_type());
+  }
+  Shape out_shape = input.shape();
+  out_shape.push_back(weight.size(1));
+  Tensor out = Tensor::empty(out_shape, weight.dtype());
+  const std::size_t row_bytes = static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
+  detail::visit_ids(input, [&](const auto* ids) {
+    detail::ref::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, ids,
+                             input.numel(), static_cast<std::byte*>(out.raw_data()));
+  });
+  return out;
+}
+
+void embedding_renorm_(const Tensor& weight, const Tensor& indices, double max_norm,
+                       double norm_type) {
+  detail::check_weight_2d(weight, "embedding_renorm_");
+  detail::check_floating(weight, "embedding_renorm_", "weight");
+  detail::check_index_dtype(indices, "embedding_renorm_", "indices");
+  detail::check_ids_in_range(indices, weight.size(0), "embedding_renorm_", "indices");
+  renorm_validated(weight, indices, max_norm, norm_type);
+}
+
+Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices,
+                                std::int64_t num_weights, std::optional<std::int64_t> padding_idx,
+                                bool scale_grad_by_freq) {
+  const char* op = "embedding_dense_backward";
+  const std::int64_t pad = check_backward_args(op, grad_output, indices, num_weights, padding_idx);
+  const std::int64_t dim = grad_output.size(-1);
+  Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
+  std::vector<std::int64_t> counts;
+  if (scale_grad_by_freq) counts = id_counts(indices, num_weights);
+  detail::visit_floating(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    detail::visit_ids(indices, [&](const auto* ids) {
+      detail::ref::embedding_dense_backward(grad_output.data<T>(), ids, indices.numel(), dim, pad,
+                                            scale_grad_by_freq ? counts.data() : nullptr,
+                                            grad_weight.data<T>());
+    });
+  });
+  return grad_weight;
+}
+
+SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& indices,
+                                     std::int64_t num_weights,
+                                     std::optional<std::int64_t> padding_idx,
+                                     bool scale_grad_by_freq) {
+  const char* op = "embedding_sparse_backward";
+  const std::int64_t pad = check_backward_args(op, grad_output, indices, num_weights, padding_idx);
+  const std::int64_t dim = grad_output.size(-1);
+  std::vector<std::int64_t> counts;
+  if (scale_grad_by_freq) counts = id_counts(indices, num_weights);
+
+  std::vector<std::int64_t> keep;  // positions whose id is not the padding row
+  detail::visit_ids(indices, [&](const auto* ids) {
+    for (std::int64_t i = 0; i < indices.numel(); ++i) {
+      if (ids[i] != pad) keep.push_back(i);
+    }
+  });
+  if (keep.empty()) return SparseGrad(num_weights, dim, grad_output.dtype());
+
+  const auto nnz = static_cast<std::int64_t>(keep.size());
+  Tensor ids_out = Tensor::empty({nnz}, DType::kInt64);
+  Tensor values = Tensor::empty({nnz, dim}, grad_output.dtype());
+  detail::visit_floating(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using A = detail::ref::acc_t<T>;
+    const T* g = grad_output.data<T>();
+    T* v = values.data<T>();
+    std::int64_t* out_ids = ids_out.data<std::int64_t>();
+    detail::visit_ids(indices, [&](const auto* ids) {
+      for (std::int64_t j = 0; j < nnz; ++j) {
+        const std::int64_t i = keep[static_cast<std::size_t>(j)];
+        out_ids[j] = ids[i];
+        const T* src = g + i * dim;
+        T* dst = v + j * dim;
+        if (scale_grad_by_freq) {  // dst = g / count, as g * (T)(1 / count)
+          const A alpha = static_cast<A>(T(static_cast<A>(1.0 / counts[ids[i]])));
+          for (std::int64_t d = 0; d < dim; ++d) dst[d] = T(A(src[d]) * alpha);
+        } else {
+          std::copy(src, src + dim, dst);
+        }
+      }
+    });
+  });
+  return SparseGrad(std::move(ids_out), std::move(values), num_weights);
+}
+
+}  // namespace emb

@@ -1,0 +1,53 @@
+// Validation shared by the functional ops: index dtypes, id ranges, padding_idx.
+// Every check throws before anything is written.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "emb/tensor.h"
+
+namespace emb::detail {
+
+/// "[1][3]" for flat position 7 of shape [2, 4]; "" for a 0-d tensor.
+std::string position_string(const Shape& shape, std::int64_t flat);
+
+/// Throws ValueError unless t is defined and int32 or int64:
+///   "embedding: indices must be int32 or int64, got float32"
+void check_index_dtype(const Tensor& t, const char* op, const char* arg);
+
+/// Throws IndexError for the first id outside [0, num_rows):
+///   "embedding: indices[1][3] = 12 is out of range for a table of 10 rows"
+void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op, const char* arg);
+
+/// padding_idx in [-num_rows, num_rows) -> its non-negative form; none -> -1. Throws IndexError:
+///   "Embedding: padding_idx = 12 is out of range for a table of 10 rows (valid: -10 to 9)"
+std::int64_t normalize_padding_idx(std::optional<std::int64_t> padding_idx, std::int64_t num_rows,
+                                   const char* op);
+
+/// Throws ValueError unless weight is defined and 2-D.
+void check_weight_2d(const Tensor& weight, const char* op);
+
+/// Throws ValueError unless t is float32, float64, float16 or bfloat16.
+void check_floating(const Tensor& t, const char* op, const char* arg);
+
+/// Calls fn(const I* ids) with I = int32_t or int64_t, the dtype of a validated index tensor.
+template <typename Fn>
+decltype(auto) visit_ids(const Tensor& ids, Fn&& fn) {
+  if (ids.dtype() == DType::kInt32) return fn(static_cast<const std::int32_t*>(ids.raw_data()));
+  return fn(static_cast<const std::int64_t*>(ids.raw_data()));
+}
+
+/// Calls fn(T{}) for T = float, double, Half, BFloat16 (a validated floating dtype).
+template <typename Fn>
+decltype(auto) visit_floating(DType dtype, Fn&& fn) {
+  switch (dtype) {
+    case DType::kFloat64: return fn(double{});
+    case DType::kFloat16: return fn(Half{});
+    case DType::kBFloat16: return fn(BFloat16{});
+    default: return fn(float{});
+  }
+}
+
+}  // namespace emb::detail

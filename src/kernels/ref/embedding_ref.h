@@ -1,0 +1,115 @@
+// Scalar reference kernels of the embedding lookup: the readable definition. Inputs are
+// validated by the functional layer; kernels never throw.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "emb/dtype.h"
+
+namespace emb::detail::ref {
+
+/// Arithmetic type of an element type: float for Half/BFloat16, the type itself otherwise.
+template <typename T>
+using acc_t = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
+
+/// out[i] = table[ids[i]] for i < n, rows of row_bytes bytes.
+template <typename Index>
+void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids, std::int64_t n,
+                 std::byte* out) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::memcpy(out + static_cast<std::size_t>(i) * row_bytes,
+                table + static_cast<std::size_t>(ids[i]) * row_bytes, row_bytes);
+  }
+}
+
+/// The p-norm of one row, computed as ATen's CPU reduction does (so the renorm decision and scale
+/// match PyTorch bit for bit):
+/// - p = 2, float32/float64: 256-bit lanes (8 floats / 4 doubles) of x*x summed per lane over
+///   whole vectors, the lanes summed left to right, then the tail x*x added one by one; sqrt.
+/// - otherwise sequentially in acc_t: p = 1 sum |x|, inf max |x|, -inf min |x|, 0 count of x != 0,
+///   else (sum |x|^p)^(1/p). 16-bit types accumulate in float. The result is rounded to T.
+template <typename T>
+double row_norm(const T* row, std::int64_t dim, double p) {
+  using A = acc_t<T>;
+  A acc = 0;
+  if (p == 2.0) {
+    std::int64_t d = 0;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      constexpr std::int64_t kLanes = 32 / sizeof(T);
+      A lanes[kLanes] = {};
+      for (; d + kLanes <= dim; d += kLanes) {
+        for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] = lanes[l] + row[d + l] * row[d + l];
+      }
+      acc = lanes[0];
+      for (std::int64_t l = 1; l < kLanes; ++l) acc = acc + lanes[l];
+    }
+    for (; d < dim; ++d) acc = std::fma(A(row[d]), A(row[d]), acc);
+    return static_cast<double>(static_cast<A>(T(std::sqrt(acc))));
+  }
+  if (p == 1.0) {
+    for (std::int64_t d = 0; d < dim; ++d) acc = acc + std::abs(A(row[d]));
+  } else if (std::isinf(p)) {  // max |x| (p = inf) or min |x| (p = -inf); NaN propagates
+    acc = p > 0 ? A(0) : std::numeric_limits<A>::infinity();
+    for (std::int64_t d = 0; d < dim; ++d) {
+      const A a = std::abs(A(row[d]));
+      if (std::isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;
+    }
+  } else if (p == 0.0) {
+    for (std::int64_t d = 0; d < dim; ++d) acc = acc + (A(row[d]) == A(0) ? A(0) : A(1));
+  } else {
+    for (std::int64_t d = 0; d < dim; ++d) acc = acc + std::pow(std::abs(A(row[d])), A(p));
+    acc = std::pow(acc, A(1.0 / p));
+  }
+  return static_cast<double>(static_cast<A>(T(acc)));
+}
+
+/// For each id in sorted_unique_ids: if norm(table[id]) > max_norm (strictly), then
+/// table[id] *= (T) (max_norm / (norm + 1e-7)), the scale computed in double.
+template <typename T>
+void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_ids,
+                 std::int64_t n, double max_norm, double norm_type) {
+  using A = acc_t<T>;
+  for (std::int64_t i = 0; i < n; ++i) {
+    T* row = table + sorted_unique_ids[i] * dim;
+    const double norm = row_norm(row, dim, norm_type);
+    if (norm > max_norm) {
+      const A scale = static_cast<A>(max_norm / (norm + 1e-7));
+      for (std::int64_t d = 0; d < dim; ++d) row[d] = T(A(row[d]) * scale);
+    }
+  }
+}
+
+/// grad_weight[k] += scale_i * grad[i] for each position i in order, k = ids[i] != padding_idx,
+/// scale_i = 1 / counts[k] when counts is given, else 1. As ATen's add with alpha:
+/// float/double fuse multiply and add (one rounding); 16-bit types round alpha * g, then the sum.
+/// grad_weight must hold zeros (or a previous gradient) on entry.
+template <typename T, typename Index>
+void embedding_dense_backward(const T* grad, const Index* ids, std::int64_t n, std::int64_t dim,
+                              std::int64_t padding_idx, const std::int64_t* counts,
+                              T* grad_weight) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t k = ids[i];
+    if (k == padding_idx) continue;
+    const double scale = counts ? 1.0 / static_cast<double>(counts[k]) : 1.0;
+    const T* g = grad + i * dim;
+    T* out = grad_weight + k * dim;
+    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+      const T alpha = static_cast<T>(scale);
+      for (std::int64_t d = 0; d < dim; ++d) out[d] = std::fma(alpha, g[d], out[d]);
+    } else {
+      const float alpha = static_cast<float>(T(static_cast<float>(scale)));
+      for (std::int64_t d = 0; d < dim; ++d) {
+        const T term = T(alpha * static_cast<float>(g[d]));
+        out[d] = T(static_cast<float>(out[d]) + static_cast<float>(term));
+      }
+    }
+  }
+}
+
+}  // namespace emb::detail::ref

@@ -1,0 +1,80 @@
+#include "emb/parameter.h"
+
+#include "kernels/ref/embedding_ref.h"
+#include "index_check.h"
+
+namespace emb {
+
+void Parameter::set_data(Tensor data) {
+  data_ = std::move(data);
+  zero_grad();
+}
+
+const Tensor& Parameter::grad() const {
+  if (!dense_grad_.defined()) {
+    throw ValueError(sparse_grad_ ? "Parameter::grad: the gradient is sparse; use sparse_grad()"
+                                  : "Parameter::grad: there is no gradient");
+  }
+  return dense_grad_;
+}
+
+const SparseGrad& Parameter::sparse_grad() const {
+  if (!sparse_grad_) {
+    throw ValueError(dense_grad_.defined()
+                         ? "Parameter::sparse_grad: the gradient is dense; use grad()"
+                         : "Parameter::sparse_grad: there is no gradient");
+  }
+  return *sparse_grad_;
+}
+
+void Parameter::check_grad(const Shape& shape, DType dtype, const char* what) const {
+  if (shape != data_.shape() || dtype != data_.dtype()) {
+    throw ValueError(std::string(what) + ": gradient of shape " + shape_to_string(shape) + " " +
+                     std::string(dtype_name(dtype)) + " does not match the parameter's " +
+                     shape_to_string(data_.shape()) + " " +
+                     std::string(dtype_name(data_.dtype())));
+  }
+}
+
+void Parameter::accumulate_grad(const Tensor& grad) {
+  if (!requires_grad_) return;
+  check_grad(grad.shape(), grad.dtype(), "Parameter::accumulate_grad");
+  detail::check_floating(grad, "Parameter::accumulate_grad", "grad");
+  if (sparse_grad_) {  // sparse + dense -> dense
+    dense_grad_ = sparse_grad_->to_dense();
+    sparse_grad_.reset();
+  } else if (!dense_grad_.defined()) {
+    dense_grad_ = grad.clone();
+    return;
+  }
+  detail::visit_floating(grad.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using A = detail::ref::acc_t<T>;
+    T* acc = dense_grad_.data<T>();
+    const T* g = grad.data<T>();
+    for (std::int64_t i = 0; i < grad.numel(); ++i) acc[i] = T(A(acc[i]) + A(g[i]));
+  });
+}
+
+void Parameter::accumulate_grad(const SparseGrad& grad) {
+  if (!requires_grad_) return;
+  if (data_.dim() != 2) {
+    throw ValueError("Parameter::accumulate_grad: a sparse gradient needs a 2-D parameter, got " +
+                     shape_to_string(data_.shape()));
+  }
+  check_grad({grad.num_rows(), grad.dim()}, grad.dtype(), "Parameter::accumulate_grad");
+  if (dense_grad_.defined()) {  // dense + sparse -> dense
+    accumulate_grad(grad.to_dense());
+  } else if (sparse_grad_) {
+    sparse_grad_->append(grad);
+  } else {
+    sparse_grad_ = grad;
+  }
+}
+
+void Parameter::zero_grad() {
+  dense_grad_ = Tensor();
+  sparse_grad_.reset();
+}
+
+}  // namespace emb

@@ -1,0 +1,123 @@
+#include "emb/sparse_grad.h"
+
+#include <algorithm>
+#include <numeric>
+#include <vector>
+
+#include "index_check.h"
+#include "kernels/ref/embedding_ref.h"
+
+namespace emb {
+
+namespace {
+
+// dst[d] += src[d] in the element type (16-bit types: one rounding per addition).
+template <typename T>
+void add_row(T* dst, const T* src, std::int64_t dim) {
+  using A = detail::ref::acc_t<T>;
+  for (std::int64_t d = 0; d < dim; ++d) dst[d] = T(A(dst[d]) + A(src[d]));
+}
+
+}  // namespace
+
+SparseGrad::SparseGrad(std::int64_t num_rows, std::int64_t dim, DType dtype)
+    : ids_(Tensor::empty({0}, DType::kInt64)),
+      values_(Tensor::empty({0, dim}, dtype)),
+      num_rows_(num_rows),
+      dim_(dim),
+      coalesced_(true) {
+  checked_numel({num_rows, dim}, "SparseGrad");
+  detail::check_floating(values_, "SparseGrad", "values");
+}
+
+SparseGrad::SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced)
+    : ids_(std::move(ids)), values_(std::move(values)), num_rows_(num_rows), coalesced_(coalesced) {
+  if (!ids_.defined() || ids_.dtype() != DType::kInt64 || ids_.dim() != 1) {
+    throw ValueError("SparseGrad: ids must be a 1-D int64 tensor");
+  }
+  detail::check_floating(values_, "SparseGrad", "values");
+  if (values_.dim() != 2 || values_.size(0) != ids_.numel()) {
+    throw ValueError("SparseGrad: values has shape " + shape_to_string(values_.shape()) +
+                     ", expected [" + std::to_string(ids_.numel()) + ", dim]");
+  }
+  dim_ = values_.size(1);
+  checked_numel({num_rows, dim_}, "SparseGrad");
+  detail::check_ids_in_range(ids_, num_rows_, "SparseGrad", "ids");
+}
+
+SparseGrad SparseGrad::coalesce() const {
+  const std::int64_t n = nnz();
+  const std::int64_t* ids = ids_.data<std::int64_t>();
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids[a] < ids[b]; });
+  std::int64_t unique = 0;
+  for (std::int64_t j = 0; j < n; ++j) {
+    if (j == 0 || ids[order[j]] != ids[order[j - 1]]) ++unique;
+  }
+  Tensor out_ids = Tensor::empty({unique}, DType::kInt64);
+  Tensor out_values = Tensor::empty({unique, dim_}, dtype());
+  detail::visit_floating(dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = values_.data<T>();
+    T* ov = out_values.data<T>();
+    std::int64_t* oid = out_ids.data<std::int64_t>();
+    std::int64_t u = -1;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const std::int64_t src = order[static_cast<std::size_t>(j)];
+      if (j == 0 || ids[src] != oid[u]) {
+        ++u;
+        oid[u] = ids[src];
+        std::copy(v + src * dim_, v + (src + 1) * dim_, ov + u * dim_);
+      } else {
+        add_row(ov + u * dim_, v + src * dim_, dim_);
+      }
+    }
+  });
+  return SparseGrad(std::move(out_ids), std::move(out_values), num_rows_, true);
+}
+
+Tensor SparseGrad::to_dense() const {
+  Tensor out = Tensor::zeros({num_rows_, dim_}, dtype());
+  const std::int64_t* ids = ids_.data<std::int64_t>();
+  detail::visit_floating(dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* v = values_.data<T>();
+    T* o = out.data<T>();
+    for (std::int64_t j = 0; j < nnz(); ++j) add_row(o + ids[j] * dim_, v + j * dim_, dim_);
+  });
+  return out;
+}
+
+void SparseGrad::append(const SparseGrad& other) {
+  if (other.num_rows_ != num_rows_ || other.dim_ != dim_ || other.dtype() != dtype()) {
+    throw ValueError("SparseGrad::append: gradient of a [" + std::to_string(other.num_rows_) +
+                     ", " + std::to_string(other.dim_) + "] " +
+                     std::string(dtype_name(other.dtype())) + " table cannot join one of a [" +
+                     std::to_string(num_rows_) + ", " + std::to_string(dim_) + "] " +
+                     std::string(dtype_name(dtype())) + " table");
+  }
+  if (other.nnz() == 0) return;
+  if (nnz() == 0) {
+    *this = other;
+    return;
+  }
+  const std::int64_t n = nnz() + other.nnz();
+  Tensor ids = Tensor::empty({n}, DType::kInt64);
+  Tensor values = Tensor::empty({n, dim_}, dtype());
+  const std::size_t id_bytes = ids_.nbytes();
+  const std::size_t value_bytes = values_.nbytes();
+  auto* id_out = static_cast<std::byte*>(ids.raw_data());
+  auto* value_out = static_cast<std::byte*>(values.raw_data());
+  std::copy_n(static_cast<const std::byte*>(ids_.raw_data()), id_bytes, id_out);
+  std::copy_n(static_cast<const std::byte*>(other.ids_.raw_data()), other.ids_.nbytes(),
+              id_out + id_bytes);
+  std::copy_n(static_cast<const std::byte*>(values_.raw_data()), value_bytes, value_out);
+  std::copy_n(static_cast<const std::byte*>(other.values_.raw_data()), other.values_.nbytes(),
+              value_out + value_bytes);
+  ids_ = std::move(ids);
+  values_ = std::move(values);
+  coalesced_ = false;
+}
+
+}  // namespace emb

@@ -1,0 +1,258 @@
+#include "emb/tensor.h"
+
+#include <cstring>
+#include <limits>
+#include <new>
+#include <ostream>
+
+namespace emb {
+
+namespace {
+
+constexpr std::size_t kAlignment = 64;  // one cache line; SIMD kernels rely on nothing more
+
+std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
+  // Allocate at least one byte so that an empty tensor still owns (and compares) a storage.
+  void* p = ::operator new(nbytes == 0 ? 1 : nbytes, std::align_val_t{kAlignment});
+  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) {
+    ::operator delete(q, std::align_val_t{kAlignment});
+  });
+}
+
+template <typename T>
+double load_as_double(const void* p) {
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+    return static_cast<double>(static_cast<float>(*static_cast<const T*>(p)));
+  } else {
+    return static_cast<double>(*static_cast<const T*>(p));
+  }
+}
+
+template <typename T>
+void store_from_double(void* p, double v) {
+  if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
+    *static_cast<T*>(p) = T(static_cast<float>(v));
+  } else if constexpr (std::is_integral_v<T>) {
+    // Converting NaN or an out-of-range double to an integer is undefined in C++: refuse it.
+    if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0) ||
+        (sizeof(T) == 4 && (v < -2147483648.0 || v >= 2147483648.0))) {
+      throw ValueError("Tensor: value " + std::to_string(v) + " does not fit dtype " +
+                       std::string(dtype_name(dtype_of<T>)));
+    }
+    *static_cast<T*>(p) = static_cast<T>(v);
+  } else {
+    *static_cast<T*>(p) = static_cast<T>(v);
+  }
+}
+
+}  // namespace
+
+std::string shape_to_string(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+std::int64_t checked_numel(const Shape& shape, const char* what) {
+  std::int64_t n = 1;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] < 0) {
+      throw ValueError(std::string(what) + ": negative dimension " + std::to_string(shape[d]) +
+                       " at position " + std::to_string(d) + " of shape " + shape_to_string(shape));
+    }
+    if (shape[d] != 0 && n > std::numeric_limits<std::int64_t>::max() / 8 / shape[d]) {
+      throw ValueError(std::string(what) + ": shape " + shape_to_string(shape) +
+                       " has too many elements to address");
+    }
+    n *= shape[d];
+  }
+  return n;
+}
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  Tensor t;
+  t.numel_ = checked_numel(shape);
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.storage_ = allocate(t.nbytes());
+  t.data_ = t.storage_.get();
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  std::memset(t.data_, 0, t.nbytes());  // all-zero bits are +0 in every dtype
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
+  Tensor t;
+  t.numel_ = checked_numel(shape, "Tensor::view");
+  if (data == nullptr && t.numel_ != 0) {
+    throw ValueError("Tensor::view: null data for shape " + shape_to_string(shape));
+  }
+  t.shape_ = shape;
+  t.dtype_ = dtype;
+  t.data_ = static_cast<std::byte*>(data);
+  t.view_ = true;
+  return t;
+}
+
+void Tensor::check_defined(const char* what) const {
+  if (!defined()) throw ValueError(std::string(what) + ": tensor is undefined");
+}
+
+DType Tensor::dtype() const {
+  check_defined("Tensor::dtype");
+  return dtype_;
+}
+
+std::int64_t Tensor::size(std::int64_t d) const {
+  const std::int64_t n = dim();
+  const std::int64_t wrapped = d < 0 ? d + n : d;
+  if (wrapped < 0 || wrapped >= n) {
+    throw IndexError("Tensor::size: dimension " + std::to_string(d) + " is out of range for a " +
+                     std::to_string(n) + "-d tensor");
+  }
+  return shape_[static_cast<std::size_t>(wrapped)];
+}
+
+bool Tensor::shares_storage_with(const Tensor& other) const {
+  if (!defined() || !other.defined()) return false;
+  if (storage_ && storage_ == other.storage_) return true;
+  const auto* a = data_;
+  const auto* b = other.data_;
+  return a != nullptr && a < b + other.nbytes() && b < a + nbytes();
+}
+
+void* Tensor::raw_data() const {
+  check_defined("Tensor::raw_data");
+  return data_;
+}
+
+std::int64_t Tensor::flat_offset(const std::int64_t* pos, std::size_t n) const {
+  check_defined("Tensor::at");
+  if (n != shape_.size()) {
+    throw IndexError("Tensor::at: " + std::to_string(n) + " indices for a " +
+                     std::to_string(shape_.size()) + "-d tensor of shape " +
+                     shape_to_string(shape_));
+  }
+  std::int64_t off = 0;
+  for (std::size_t d = 0; d < n; ++d) {
+    if (pos[d] < 0 || pos[d] >= shape_[d]) {
+      throw IndexError("Tensor::at: index " + std::to_string(pos[d]) + " at dimension " +
+                       std::to_string(d) + " is out of range for shape " + shape_to_string(shape_));
+    }
+    off = off * shape_[d] + pos[d];
+  }
+  return off;
+}
+
+double Tensor::get_double(std::int64_t i) const {
+  check_defined("Tensor::get_double");
+  if (i < 0 || i >= numel_) {
+    throw IndexError("Tensor::get_double: flat index " + std::to_string(i) +
+                     " is out of range for " + std::to_string(numel_) + " elements");
+  }
+  const void* p = data_ + static_cast<std::size_t>(i) * element_size(dtype_);
+  return visit_dtype(dtype_, [&](auto tag) { return load_as_double<decltype(tag)>(p); });
+}
+
+void Tensor::set_double(std::int64_t i, double value) const {
+  check_defined("Tensor::set_double");
+  if (i < 0 || i >= numel_) {
+    throw IndexError("Tensor::set_double: flat index " + std::to_string(i) +
+                     " is out of range for " + std::to_string(numel_) + " elements");
+  }
+  void* p = data_ + static_cast<std::size_t>(i) * element_size(dtype_);
+  visit_dtype(dtype_, [&](auto tag) { store_from_double<decltype(tag)>(p, value); });
+}
+
+Tensor Tensor::clone() const {
+  check_defined("Tensor::clone");
+  Tensor t = empty(shape_, dtype_);
+  if (nbytes() != 0) std::memcpy(t.data_, data_, nbytes());
+  return t;
+}
+
+Tensor Tensor::to(DType dtype) const {
+  check_defined("Tensor::to");
+  if (dtype == dtype_) return clone();
+  Tensor t = empty(shape_, dtype);
+  t.copy_(*this);
+  return t;
+}
+
+Tensor Tensor::reshape(const Shape& shape) const {
+  check_defined("Tensor::reshape");
+  const std::int64_t n = checked_numel(shape, "Tensor::reshape");
+  if (n != numel_) {
+    throw ValueError("Tensor::reshape: shape " + shape_to_string(shape) + " is invalid for " +
+                     std::to_string(numel_) + " elements of shape " + shape_to_string(shape_));
+  }
+  Tensor t = *this;
+  t.shape_ = shape;
+  return t;
+}
+
+Tensor Tensor::select(std::int64_t i) const {
+  check_defined("Tensor::select");
+  if (shape_.empty()) throw IndexError("Tensor::select: cannot select from a 0-d tensor");
+  if (i < 0 || i >= shape_[0]) {
+    throw IndexError("Tensor::select: index " + std::to_string(i) +
+                     " is out of range for dimension 0 of shape " + shape_to_string(shape_));
+  }
+  Tensor t = *this;
+  t.shape_.erase(t.shape_.begin());
+  t.numel_ = checked_numel(t.shape_);
+  t.data_ = data_ + static_cast<std::size_t>(i * t.numel_) * element_size(dtype_);
+  return t;
+}
+
+const Tensor& Tensor::fill_(double value) const {
+  check_defined("Tensor::fill_");
+  visit_dtype(dtype_, [&](auto tag) {
+    using T = decltype(tag);
+    T v;
+    store_from_double<T>(&v, value);
+    T* p = reinterpret_cast<T*>(data_);
+    for (std::int64_t i = 0; i < numel_; ++i) p[i] = v;
+  });
+  return *this;
+}
+
+const Tensor& Tensor::copy_(const Tensor& src) const {
+  check_defined("Tensor::copy_");
+  src.check_defined("Tensor::copy_");
+  if (src.shape_ != shape_) {
+    throw ValueError("Tensor::copy_: source shape " + shape_to_string(src.shape_) +
+                     " does not match destination shape " + shape_to_string(shape_));
+  }
+  if (src.dtype_ == dtype_) {
+    if (nbytes() != 0) std::memmove(data_, src.data_, nbytes());
+    return *this;
+  }
+  // Every source value is exact as a double; 16-bit targets round double -> float -> 16 bit,
+  // as c10::Half and c10::BFloat16 do.
+  for (std::int64_t i = 0; i < numel_; ++i) set_double(i, src.get_double(i));
+  return *this;
+}
+
+bool Tensor::equal(const Tensor& other) const {
+  if (!defined() || !other.defined()) return defined() == other.defined();
+  return dtype_ == other.dtype_ && shape_ == other.shape_ &&
+         (nbytes() == 0 || std::memcmp(data_, other.data_, nbytes()) == 0);
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+
+}  // namespace emb

@@ -1,0 +1,204 @@
+// PyTorch's tensor printing (torch/_tensor_str.py, default print options): precision 4,
+// summarization above 1000 elements with 3 edge items, line width 80.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "emb/tensor.h"
+
+namespace emb {
+
+namespace {
+
+constexpr int kPrecision = 4;
+constexpr std::int64_t kThreshold = 1000;
+constexpr std::int64_t kEdgeItems = 3;
+constexpr std::size_t kLineWidth = 80;
+
+// Python's "{:.Nf}" / "{:.Ne}" / "{:.0f}", including its spelling of non-finite values.
+std::string py_format(double v, char kind, int precision) {
+  if (std::isnan(v)) return "nan";
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char buf[64];
+  const char fmt[] = {'%', '.', '*', kind, '\0'};
+  std::snprintf(buf, sizeof buf, fmt, precision, v);
+  return buf;
+}
+
+// The _Formatter: decides int / fixed / scientific mode and the common width.
+class Formatter {
+ public:
+  Formatter(bool floating, const std::vector<double>& values) : floating_(floating) {
+    if (!floating_) {
+      for (double v : values) max_width_ = std::max(max_width_, int_str(v).size());
+      return;
+    }
+    std::vector<double> finite;
+    for (double v : values) {
+      if (std::isfinite(v) && v != 0) finite.push_back(v);
+    }
+    if (finite.empty()) return;
+    double lo = std::abs(finite[0]), hi = lo;
+    for (double v : finite) {
+      lo = std::min(lo, std::abs(v));
+      hi = std::max(hi, std::abs(v));
+      if (v != std::ceil(v)) int_mode_ = false;
+    }
+    if (int_mode_) {
+      sci_mode_ = hi / lo > 1000.0 || hi > 1.0e8;
+    } else {
+      sci_mode_ = hi / lo > 1000.0 || hi > 1.0e8 || lo < 1.0e-4;
+    }
+    for (double v : finite) {
+      std::size_t w;
+      if (sci_mode_) w = py_format(v, 'e', kPrecision).size();
+      else if (int_mode_) w = py_format(v, 'f', 0).size() + 1;
+      else w = py_format(v, 'f', kPrecision).size();
+      max_width_ = std::max(max_width_, w);
+    }
+  }
+
+  std::size_t width() const { return max_width_; }
+
+  std::string format(double v) const {
+    std::string s;
+    if (!floating_) {
+      s = int_str(v);
+    } else if (sci_mode_) {
+      s = py_format(v, 'e', kPrecision);
+    } else if (int_mode_) {
+      s = py_format(v, 'f', 0);
+      if (std::isfinite(v)) s += ".";
+    } else {
+      s = py_format(v, 'f', kPrecision);
+    }
+    if (s.size() < max_width_) s.insert(0, max_width_ - s.size(), ' ');
+    return s;
+  }
+
+ private:
+  static std::string int_str(double v) { return std::to_string(static_cast<long long>(v)); }
+
+  bool floating_;
+  bool int_mode_ = true;
+  bool sci_mode_ = false;
+  std::size_t max_width_ = 1;
+};
+
+class Printer {
+ public:
+  explicit Printer(const Tensor& t) : t_(t), summarize_(t.numel() > kThreshold) {
+    std::vector<double> shown;
+    collect(0, 0, shown);
+    formatter_.emplace(is_floating(t.dtype()), shown);
+  }
+
+  std::string body(std::size_t indent) const { return str(0, 0, indent); }
+
+ private:
+  // Flat offset of the first element of the sub-tensor at depth d starting at `base`.
+  std::int64_t stride(std::size_t d) const {
+    std::int64_t s = 1;
+    for (std::size_t k = d + 1; k < t_.shape().size(); ++k) s *= t_.shape()[k];
+    return s;
+  }
+
+  std::vector<std::int64_t> shown_rows(std::size_t d) const {
+    const std::int64_t n = t_.shape()[d];
+    std::vector<std::int64_t> rows;
+    if (summarize_ && n > 2 * kEdgeItems) {
+      for (std::int64_t i = 0; i < kEdgeItems; ++i) rows.push_back(i);
+      rows.push_back(-1);  // the "..." marker
+      for (std::int64_t i = n - kEdgeItems; i < n; ++i) rows.push_back(i);
+    } else {
+      for (std::int64_t i = 0; i < n; ++i) rows.push_back(i);
+    }
+    return rows;
+  }
+
+  void collect(std::size_t d, std::int64_t base, std::vector<double>& out) const {
+    if (d == t_.shape().size()) {
+      out.push_back(t_.get_double(base));
+      return;
+    }
+    for (std::int64_t i : shown_rows(d)) {
+      if (i >= 0) collect(d + 1, base + i * stride(d), out);
+    }
+  }
+
+  std::string str(std::size_t d, std::int64_t base, std::size_t indent) const {
+    const std::size_t dims = t_.shape().size();
+    if (dims == 0) return formatter_->format(t_.get_double(0));
+    std::vector<std::string> parts;
+    if (d + 1 == dims) {  // a vector: wrap lines at the line width
+      for (std::int64_t i : shown_rows(d)) {
+        parts.push_back(i < 0 ? " ..." : formatter_->format(t_.get_double(base + i)));
+      }
+      const std::size_t element_length = formatter_->width() + 2;
+      const std::size_t per_line =
+          std::max<std::size_t>(1, (kLineWidth - std::min(indent, kLineWidth)) / element_length);
+      std::string s = "[";
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        if (i) s += (i % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
+        s += parts[i];
+      }
+      return s + "]";
+    }
+    for (std::int64_t i : shown_rows(d)) {
+      parts.push_back(i < 0 ? "..." : str(d + 1, base + i * stride(d), indent + 1));
+    }
+    const std::string sep = "," + std::string(dims - d - 1, '\n') + std::string(indent + 1, ' ');
+    std::string s = "[";
+    for (std::size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
+    return s + "]";
+  }
+
+  const Tensor& t_;
+  bool summarize_;
+  std::optional<Formatter> formatter_;
+};
+
+}  // namespace
+
+std::string Tensor::to_string() const {
+  if (!defined()) return "tensor(undefined)";
+  const std::string prefix = "tensor(";
+  const std::size_t indent = prefix.size();
+  std::vector<std::string> suffixes;
+  const std::string dtype_suffix = "dtype=torch." + std::string(dtype_name(dtype_));
+  std::string body;
+  if (numel_ == 0) {
+    if (dim() != 1) {
+      std::string size = "size=(";
+      for (std::size_t i = 0; i < shape_.size(); ++i) {
+        size += (i ? ", " : "") + std::to_string(shape_[i]);
+      }
+      size += shape_.size() == 1 ? ",)" : ")";
+      suffixes.push_back(size);
+    }
+    if (dtype_ != DType::kFloat32) suffixes.push_back(dtype_suffix);
+    body = "[]";
+  } else {
+    if (dtype_ != DType::kFloat32 && dtype_ != DType::kInt64) suffixes.push_back(dtype_suffix);
+    body = Printer(*this).body(indent);
+  }
+  std::string s = prefix + body;
+  // Python: len(s) - s.rfind('\n') + 1, where rfind gives -1 when there is no newline.
+  const std::size_t nl = s.rfind('\n');
+  std::size_t last_line = nl == std::string::npos ? s.size() + 2 : s.size() - nl + 1;
+  for (const std::string& suffix : suffixes) {
+    if (last_line + suffix.size() + 2 > kLineWidth) {
+      s += ",\n" + std::string(indent, ' ') + suffix;
+      last_line = indent + suffix.size();
+    } else {
+      s += ", " + suffix;
+      last_line += suffix.size() + 2;
+    }
+  }
+  return s + ")";
+}
+
+}  // namespace emb

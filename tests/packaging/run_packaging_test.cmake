@@ -1,0 +1,17 @@
+# Script mode: install the already built library, configure + build + run the consumer.
+file(REMOVE_RECURSE ${WORK_DIR})
+macro(run)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "failed (${rc}): ${ARGN}\n${out}")
+  endif()
+endmacro()
+run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/packaging/consumer -B ${WORK_DIR}/build -G ${GENERATOR}
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix)
+run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run(${WORK_DIR}/build/consumer)
+if(NOT out MATCHES "tensor\\(\\[\\[4\\.0000, 5\\.1000, 6\\.3000\\]\\]\\)")
+  message(FATAL_ERROR "unexpected consumer output:\n${out}")
+endif()
+message(STATUS "consumer printed: ${out}")
