@@ -130,7 +130,8 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
       if (ids[i] != pad) keep.push_back(i);
     }
   });
-  if (keep.empty()) return SparseGrad(num_weights, dim, grad_output.dtype());
+  // Like PyTorch: no rows left (all padding, empty input) or zero-width rows -> an empty gradient.
+  if (keep.empty() || dim == 0) return SparseGrad(num_weights, dim, grad_output.dtype());
 
   const auto nnz = static_cast<std::int64_t>(keep.size());
   Tensor ids_out = Tensor::empty({nnz}, DType::kInt64);

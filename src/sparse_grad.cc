@@ -32,6 +32,7 @@ SparseGrad::SparseGrad(std::int64_t num_rows, std::int64_t dim, DType dtype)
 
 SparseGrad::SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced)
     : ids_(std::move(ids)), values_(std::move(values)), num_rows_(num_rows), coalesced_(coalesced) {
+  // Like PyTorch, a gradient with at most one row is coalesced by definition.
   if (!ids_.defined() || ids_.dtype() != DType::kInt64 || ids_.dim() != 1) {
     throw ValueError("SparseGrad: ids must be a 1-D int64 tensor");
   }
@@ -43,6 +44,7 @@ SparseGrad::SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool co
   dim_ = values_.size(1);
   checked_numel({num_rows, dim_}, "SparseGrad");
   detail::check_ids_in_range(ids_, num_rows_, "SparseGrad", "ids");
+  coalesced_ = coalesced_ || ids_.numel() <= 1;
 }
 
 SparseGrad SparseGrad::coalesce() const {

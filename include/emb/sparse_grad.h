@@ -24,7 +24,7 @@ class SparseGrad {
   std::int64_t num_rows() const { return num_rows_; }
   std::int64_t dim() const { return dim_; }
   DType dtype() const { return values_.dtype(); }
-  /// PyTorch's is_coalesced(): true after coalesce(), and for a gradient with no rows.
+  /// PyTorch's is_coalesced(): true after coalesce(), and for a gradient of at most one row.
   bool is_coalesced() const { return coalesced_; }
 
   /// Sorted unique ids, rows with the same id summed in order of appearance (in the value

@@ -28,49 +28,69 @@ void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids
   }
 }
 
-/// The p-norm of one row, computed as ATen's CPU reduction does (so the renorm decision and scale
-/// match PyTorch bit for bit):
-/// - p = 2, float32/float64: 256-bit lanes (8 floats / 4 doubles) of x*x summed per lane over
-///   whole vectors, the lanes summed left to right, then the tail x*x added one by one; sqrt.
-/// - otherwise sequentially in acc_t: p = 1 sum |x|, inf max |x|, -inf min |x|, 0 count of x != 0,
-///   else (sum |x|^p)^(1/p). 16-bit types accumulate in float. The result is rounded to T.
+/// The p-norm of one row, computed as ATen's CPU reduction does, so that the renorm decision and
+/// scale match PyTorch bit for bit:
+/// - p = 2, float32/bfloat16 (ATen's vectorized path): 8 float lanes of fused x*x + lane over
+///   whole vectors (bfloat16: 16-element blocks), the lanes summed left to right, then the tail
+///   added with x*x fused; sqrt. float64: sequential fused x*x + acc; sqrt.
+/// - otherwise sequentially in acc_t, with p itself in acc_t (float for float32): p = 1 sum |x|,
+///   inf max |x|, -inf min |x|, 0 count of x != 0, else (sum |x|^p)^(1/p). 16-bit rows are
+///   reduced in their own type: p, 1/p and every partial sum are rounded to it (bfloat16 rounds
+///   each |x|^p term too, float16 its squares for p = 2).
+/// The result is rounded to T.
 template <typename T>
-double row_norm(const T* row, std::int64_t dim, double p) {
+double row_norm(const T* row, std::int64_t dim, double norm_type) {
   using A = acc_t<T>;
+  constexpr bool kHalf = std::is_same_v<T, Half>;
+  constexpr bool k16 = kHalf || std::is_same_v<T, BFloat16>;
+  const auto round = [](A v) -> A { return k16 ? A(T(v)) : v; };
   A acc = 0;
-  if (p == 2.0) {
+  if (norm_type == 2.0) {
     std::int64_t d = 0;
-    if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-      constexpr std::int64_t kLanes = 32 / sizeof(T);
+    if constexpr (std::is_same_v<A, float> && !kHalf) {
+      constexpr std::int64_t kLanes = 8;
+      constexpr std::int64_t kBlock = k16 ? 2 * kLanes : kLanes;
       A lanes[kLanes] = {};
-      for (; d + kLanes <= dim; d += kLanes) {
-        for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] = lanes[l] + row[d + l] * row[d + l];
+      for (; d + kBlock <= dim; d += kBlock) {
+        for (std::int64_t b = 0; b < kBlock; b += kLanes) {
+          for (std::int64_t l = 0; l < kLanes; ++l) {
+            const A x = A(row[d + b + l]);
+            lanes[l] = std::fma(x, x, lanes[l]);
+          }
+        }
       }
       acc = lanes[0];
       for (std::int64_t l = 1; l < kLanes; ++l) acc = acc + lanes[l];
+      for (; d < dim; ++d) acc = std::fma(A(row[d]), A(row[d]), acc);
+    } else {
+      for (; d < dim; ++d) acc = round(acc + round(A(row[d]) * A(row[d])));
     }
-    for (; d < dim; ++d) acc = std::fma(A(row[d]), A(row[d]), acc);
-    return static_cast<double>(static_cast<A>(T(std::sqrt(acc))));
+    return static_cast<double>(A(T(std::sqrt(acc))));
   }
-  if (p == 1.0) {
-    for (std::int64_t d = 0; d < dim; ++d) acc = acc + std::abs(A(row[d]));
+  const A p = round(A(norm_type));
+  if (p == A(1)) {
+    for (std::int64_t d = 0; d < dim; ++d) acc = round(acc + std::abs(A(row[d])));
   } else if (std::isinf(p)) {  // max |x| (p = inf) or min |x| (p = -inf); NaN propagates
     acc = p > 0 ? A(0) : std::numeric_limits<A>::infinity();
     for (std::int64_t d = 0; d < dim; ++d) {
       const A a = std::abs(A(row[d]));
       if (std::isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;
     }
-  } else if (p == 0.0) {
-    for (std::int64_t d = 0; d < dim; ++d) acc = acc + (A(row[d]) == A(0) ? A(0) : A(1));
+  } else if (p == A(0)) {
+    for (std::int64_t d = 0; d < dim; ++d) acc = round(acc + (A(row[d]) == A(0) ? A(0) : A(1)));
   } else {
-    for (std::int64_t d = 0; d < dim; ++d) acc = acc + std::pow(std::abs(A(row[d])), A(p));
-    acc = std::pow(acc, A(1.0 / p));
+    for (std::int64_t d = 0; d < dim; ++d) {
+      A term = std::pow(std::abs(A(row[d])), p);
+      if constexpr (k16 && !kHalf) term = round(term);
+      acc = round(acc + term);
+    }
+    acc = std::pow(acc, round(A(1) / p));
   }
-  return static_cast<double>(static_cast<A>(T(acc)));
+  return static_cast<double>(A(T(acc)));
 }
 
 /// For each id in sorted_unique_ids: if norm(table[id]) > max_norm (strictly), then
-/// table[id] *= (T) (max_norm / (norm + 1e-7)), the scale computed in double.
+/// table[id] *= (T) (max_norm / (norm + 1e-7)), the scale computed in double, rounded to T.
 template <typename T>
 void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_ids,
                  std::int64_t n, double max_norm, double norm_type) {
@@ -79,20 +99,25 @@ void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_i
     T* row = table + sorted_unique_ids[i] * dim;
     const double norm = row_norm(row, dim, norm_type);
     if (norm > max_norm) {
-      const A scale = static_cast<A>(max_norm / (norm + 1e-7));
+      // The double scale becomes a T scalar first (a 16-bit type may round it to inf).
+      const A scale = A(T(static_cast<A>(max_norm / (norm + 1e-7))));
       for (std::int64_t d = 0; d < dim; ++d) row[d] = T(A(row[d]) * scale);
     }
   }
 }
 
 /// grad_weight[k] += scale_i * grad[i] for each position i in order, k = ids[i] != padding_idx,
-/// scale_i = 1 / counts[k] when counts is given, else 1. As ATen's add with alpha:
-/// float/double fuse multiply and add (one rounding); 16-bit types round alpha * g, then the sum.
+/// scale_i = 1 / counts[k] when counts is given, else 1. Rounded as ATen's add with alpha:
+/// float32/float64 fuse multiply and add (one rounding). 16-bit types take alpha rounded to
+/// their type; bfloat16 fuses in float over whole 32-element chunks of the row and rounds
+/// alpha * g and then the sum on the rest; float16 rounds twice everywhere.
 /// grad_weight must hold zeros (or a previous gradient) on entry.
 template <typename T, typename Index>
 void embedding_dense_backward(const T* grad, const Index* ids, std::int64_t n, std::int64_t dim,
                               std::int64_t padding_idx, const std::int64_t* counts,
                               T* grad_weight) {
+  constexpr std::int64_t kFusedChunk = 32;  // two 16-lane bfloat16 vectors
+  const std::int64_t fused_end = std::is_same_v<T, BFloat16> ? dim - dim % kFusedChunk : 0;
   for (std::int64_t i = 0; i < n; ++i) {
     const std::int64_t k = ids[i];
     if (k == padding_idx) continue;
@@ -104,10 +129,9 @@ void embedding_dense_backward(const T* grad, const Index* ids, std::int64_t n, s
       for (std::int64_t d = 0; d < dim; ++d) out[d] = std::fma(alpha, g[d], out[d]);
     } else {
       const float alpha = static_cast<float>(T(static_cast<float>(scale)));
-      for (std::int64_t d = 0; d < dim; ++d) {
-        const T term = T(alpha * static_cast<float>(g[d]));
-        out[d] = T(static_cast<float>(out[d]) + static_cast<float>(term));
-      }
+      std::int64_t d = 0;
+      for (; d < fused_end; ++d) out[d] = T(std::fma(alpha, float(g[d]), float(out[d])));
+      for (; d < dim; ++d) out[d] = T(float(out[d]) + float(T(alpha * float(g[d]))));
     }
   }
 }
