@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs the article's examples (the main job until the training command exists).
+# Runs the article's examples in the article's order (the main job until the training command
+# exists).
 set -euo pipefail
 build=${1:-build}
-for ex in "$build"/examples/article_*; do
-  [ -x "$ex" ] || continue
-  echo "== $(basename "$ex")"
-  "$ex"
+for name in article_categories article_batch article_padding article_change_pad article_max_norm \
+            article_from_pretrained; do
+  echo "== $name"
+  "$build/examples/$name"
   echo
 done

@@ -3,9 +3,11 @@
 
 #include "emb/dtype.h"
 #include "emb/embedding.h"
+#include "emb/embedding_bag.h"
 #include "emb/error.h"
 #include "emb/generator.h"
 #include "emb/lookup_options.h"
+#include "emb/optim.h"
 #include "emb/parameter.h"
 #include "emb/sparse_grad.h"
 #include "emb/tensor.h"

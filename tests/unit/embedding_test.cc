@@ -1,1 +1,229 @@
+// Embedding behaviour on hand-checked values (spec §1); the libtorch comparison is in parity/.
+#include "emb/embedding.h"
+
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace emb {
+namespace {
+
+Tensor ids(std::vector<std::int64_t> v, Shape shape) { return Tensor::from_vector(v, shape); }
+
+Tensor rows_k(std::int64_t num, std::int64_t dim) {  // row k = [k*dim, k*dim+1, ...]
+  Tensor w = Tensor::empty({num, dim}, DType::kFloat32);
+  for (std::int64_t i = 0; i < w.numel(); ++i) w.data<float>()[i] = static_cast<float>(i);
+  return w;
+}
+
+TEST(EmbeddingForward, ShapesFollowTheIndices) {
+  const Tensor w = rows_k(10, 3);
+  EXPECT_EQ(embedding(Tensor::scalar<std::int64_t>(4), w).shape(), (Shape{3}));
+  EXPECT_EQ(embedding(Tensor::empty({0}, DType::kInt64), w).shape(), (Shape{0, 3}));
+  EXPECT_EQ(embedding(Tensor::empty({2, 0}, DType::kInt32), w).shape(), (Shape{2, 0, 3}));
+  const Tensor out = embedding(ids({1, 2, 4, 5, 4, 3, 2, 9}, {2, 4}), w);
+  EXPECT_EQ(out.shape(), (Shape{2, 4, 3}));
+  EXPECT_EQ(out.at<float>(1, 3, 2), 29.0f);  // row 9, column 2
+  EXPECT_EQ(embedding(Tensor::scalar<std::int64_t>(4), w).at<float>(1), 13.0f);
+}
+
+TEST(EmbeddingForward, Int32IdsAndEveryWeightDtype) {
+  const Tensor i32 = Tensor::from_vector<std::int32_t>({2, 0}, {2});
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
+                   DType::kInt32, DType::kInt64}) {
+    const Tensor w = rows_k(3, 2).to(dt);
+    const Tensor out = embedding(i32, w);
+    EXPECT_EQ(out.dtype(), dt);
+    EXPECT_EQ(out.get_double(0), 4.0);
+    EXPECT_EQ(out.get_double(3), 1.0);
+  }
+}
+
+TEST(EmbeddingForward, PaddingRowIsZeroedAtInitButNotInTheForward) {
+  Embedding m(EmbeddingOptions(10, 3).padding_idx(0));
+  const Tensor out = m(ids({0, 2, 0, 5}, {1, 4}));
+  for (std::int64_t d = 0; d < 3; ++d) {
+    EXPECT_EQ(out.at<float>(0, 0, d), 0.0f);
+    EXPECT_EQ(out.at<float>(0, 2, d), 0.0f);
+  }
+  m.weight().select(0).fill_(1.0);  // the article: change the pad vector under no-grad
+  EXPECT_EQ(m(ids({0}, {1})).at<float>(0, 1), 1.0f);
+  EXPECT_EQ(*Embedding(EmbeddingOptions(5, 3).padding_idx(-2)).padding_idx(), 3);
+}
+
+TEST(EmbeddingRenorm, KnownValues) {
+  const Tensor w = Tensor::from_vector<double>({3, 4, 0.3, 0.4, 6, 8}, {3, 2});
+  embedding(ids({0, 2, 0}, {3}), w, EmbeddingFuncOptions().max_norm(1.0));
+  EXPECT_EQ(w.at<double>(0, 0), 3 / (5 + 1e-7));
+  EXPECT_EQ(w.at<double>(0, 1), 4 / (5 + 1e-7));
+  EXPECT_EQ(w.at<double>(1, 0), 0.3);  // not looked up: untouched
+  EXPECT_EQ(w.at<double>(2, 0), 6 * (1 / (10 + 1e-7)));
+  EXPECT_LT(std::hypot(w.at<double>(0, 0), w.at<double>(0, 1)), 1.0);
+
+  struct Case { double p; double norm; };
+  const double inf = std::numeric_limits<double>::infinity();
+  for (Case c : {Case{1, 7}, Case{inf, 4}, Case{-inf, 3}, Case{0, 2}, Case{2, 5}, Case{0.5, 0}}) {
+    const Tensor r = Tensor::from_vector<double>({3, 4}, {1, 2});
+    embedding_renorm_(r, ids({0}, {1}), 1.0, c.p);
+    if (c.p == 0.5) {  // (sqrt 3 + sqrt 4)^2, up to the rounding of pow
+      const double norm = std::pow(std::sqrt(3.0) + std::sqrt(4.0), 2.0);
+      EXPECT_NEAR(r.at<double>(0, 0), 3 / (norm + 1e-7), 1e-15);
+    } else {
+      EXPECT_EQ(r.at<double>(0, 0), 3 * (1 / (c.norm + 1e-7))) << "p=" << c.p;
+    }
+  }
+}
+
+TEST(EmbeddingRenorm, EdgeCases) {
+  // norm == max_norm: untouched (strict >)
+  Tensor w = Tensor::from_vector<double>({3, 4}, {1, 2});
+  embedding_renorm_(w, ids({0}, {1}), 5.0, 2.0);
+  EXPECT_EQ(w.at<double>(0, 0), 3.0);
+  // max_norm = 0: zeros; negative: sign flip
+  embedding_renorm_(w, ids({0}, {1}), 0.0, 2.0);
+  EXPECT_EQ(w.at<double>(0, 1), 0.0);
+  w = Tensor::from_vector<double>({3, 4}, {1, 2});
+  embedding_renorm_(w, ids({0}, {1}), -1.0, 2.0);
+  EXPECT_LT(w.at<double>(0, 0), 0.0);
+  // NaN row: NaN > m is false -> untouched; +inf row -> inf * 0 = NaN, finite -> 0
+  w = Tensor::from_vector<double>({std::nan(""), 1, INFINITY, 2}, {2, 2});
+  embedding_renorm_(w, ids({0, 1}, {2}), 1.0, 2.0);
+  EXPECT_EQ(w.at<double>(0, 1), 1.0);
+  EXPECT_TRUE(std::isnan(w.at<double>(1, 0)));
+  EXPECT_EQ(w.at<double>(1, 1), 0.0);
+  // the padding row is renormed too; p = 0 shrinks on every call
+  w = Tensor::from_vector<float>({3, 4, 6, 8}, {2, 2});
+  embedding(ids({1}, {1}), w, EmbeddingFuncOptions().padding_idx(1).max_norm(1.0));
+  EXPECT_LT(w.at<float>(1, 0), 1.0f);
+  w = Tensor::from_vector<float>({3, 4}, {1, 2});
+  embedding_renorm_(w, ids({0}, {1}), 1.0, 0.0);
+  const float first = w.at<float>(0, 0);
+  embedding_renorm_(w, ids({0}, {1}), 1.0, 0.0);
+  EXPECT_LT(w.at<float>(0, 0), first);
+}
+
+TEST(EmbeddingBackward, DenseFormula) {
+  // grad[k] = sum of grad_output rows at positions with id k; padding row 0.
+  const Tensor input = ids({1, 2, 1, 1, 0, 5}, {2, 3});
+  Tensor g = Tensor::empty({2, 3, 2}, DType::kFloat32);
+  for (std::int64_t i = 0; i < g.numel(); ++i) g.data<float>()[i] = static_cast<float>(i + 1);
+  const Tensor grad = embedding_dense_backward(g, input, 6, 0, false);
+  EXPECT_EQ(grad.shape(), (Shape{6, 2}));
+  EXPECT_EQ(grad.at<float>(1, 0), 1.0f + 5.0f + 7.0f);
+  EXPECT_EQ(grad.at<float>(2, 1), 4.0f);
+  EXPECT_EQ(grad.at<float>(0, 0), 0.0f);  // padding
+  EXPECT_EQ(grad.at<float>(5, 1), 12.0f);
+  EXPECT_EQ(grad.at<float>(3, 0), 0.0f);
+  const Tensor sgf = embedding_dense_backward(g, input, 6, std::nullopt, true);
+  EXPECT_FLOAT_EQ(sgf.at<float>(1, 0), (1.0f + 5.0f + 7.0f) / 3.0f);
+  EXPECT_EQ(sgf.at<float>(0, 0), 9.0f);
+  // sequential accumulation in input order: ((1e8 + 1) - 1e8) + 1 = 1 in fp32
+  const Tensor big = Tensor::from_vector<float>({1e8f, 1, -1e8f, 1}, {4, 1});
+  EXPECT_EQ(embedding_dense_backward(big, ids({0, 0, 0, 0}, {4}), 1, std::nullopt, false).at<float>(0, 0), 1.0f);
+  EXPECT_EQ(embedding_dense_backward(Tensor::empty({0, 4}, DType::kFloat32), ids({}, {0}), 3, std::nullopt, false)
+                .equal(Tensor::zeros({3, 4}, DType::kFloat32)), true);
+}
+
+TEST(EmbeddingBackward, SparseStructure) {
+  const Tensor input = ids({1, 2, 1, 1, 0, 5}, {2, 3});
+  const Tensor g = Tensor::full({2, 3, 2}, 1.0, DType::kFloat32);
+  const SparseGrad s = embedding_sparse_backward(g, input, 6, 1, false);
+  EXPECT_TRUE(s.indices().equal(ids({2, 0, 5}, {3})));
+  EXPECT_EQ(s.values().shape(), (Shape{3, 2}));
+  EXPECT_FALSE(s.is_coalesced());
+  const SparseGrad all_pad = embedding_sparse_backward(Tensor::full({2, 2}, 1.0, DType::kFloat32), ids({1, 1}, {2}), 6, 1, false);
+  EXPECT_EQ(all_pad.nnz(), 0);
+  EXPECT_TRUE(all_pad.is_coalesced());
+  // beyond PyTorch: scale_grad_by_freq with sparse gradients
+  const SparseGrad sgf = embedding_sparse_backward(g, input, 6, std::nullopt, true);
+  EXPECT_FLOAT_EQ(sgf.to_dense().at<float>(1, 0), 1.0f);
+  const SparseGrad c = sgf.coalesce();
+  EXPECT_TRUE(c.indices().equal(ids({0, 1, 2, 5}, {4})));
+  EXPECT_TRUE(c.is_coalesced());
+}
+
+TEST(EmbeddingModule, GradientsAccumulateAndClear) {
+  Embedding m(EmbeddingOptions(4, 2));
+  const Tensor input = ids({1, 1}, {2});
+  const Tensor g = Tensor::full({2, 2}, 1.0, DType::kFloat32);
+  m.backward(input, g);
+  m.backward(input, g);
+  EXPECT_EQ(m.parameter().grad().at<float>(1, 0), 4.0f);
+  m.zero_grad();
+  EXPECT_FALSE(m.parameter().has_grad());
+
+  Embedding s(EmbeddingOptions(4, 2).sparse(true));
+  s.backward(input, g);
+  s.backward(ids({3}, {1}), Tensor::full({1, 2}, 1.0, DType::kFloat32));
+  EXPECT_EQ(s.parameter().sparse_grad().nnz(), 3);
+  EXPECT_THROW(s.parameter().grad(), ValueError);
+  // a dense gradient joining a sparse one makes it dense
+  s.parameter().accumulate_grad(Tensor::full({4, 2}, 1.0, DType::kFloat32));
+  EXPECT_EQ(s.parameter().grad().at<float>(1, 1), 3.0f);
+}
+
+TEST(EmbeddingModule, FromPretrainedIsFrozenAndShared) {
+  const Tensor w = Tensor::from_vector<float>({1, 2.3f, 3, 4, 5.1f, 6.3f}, {2, 3});
+  Embedding m = Embedding::from_pretrained(w);
+  EXPECT_TRUE(m.weight().shares_storage_with(w));
+  EXPECT_FALSE(m.parameter().requires_grad());
+  m.backward(ids({1}, {1}), Tensor::full({1, 3}, 1.0, DType::kFloat32));
+  EXPECT_FALSE(m.parameter().has_grad());
+  EXPECT_EQ(m(ids({1}, {1})).at<float>(0, 1), 5.1f);
+  Embedding t = Embedding::from_pretrained(w, EmbeddingFromPretrainedOptions().freeze(false));
+  t.backward(ids({1}, {1}), Tensor::full({1, 3}, 1.0, DType::kFloat32));
+  EXPECT_EQ(t.parameter().grad().at<float>(1, 2), 1.0f);
+  EXPECT_THROW(Embedding::from_pretrained(Tensor::zeros({3}, DType::kFloat32)), ValueError);
+}
+
+TEST(EmbeddingModule, WeightOptionSharesAndIsNotReset) {
+  const Tensor w = Tensor::full({3, 2}, 7.0, DType::kFloat32);
+  Embedding m(EmbeddingOptions(3, 2).padding_idx(0)._weight(w));
+  EXPECT_TRUE(m.weight().shares_storage_with(w));
+  EXPECT_EQ(m.weight().at<float>(0, 0), 7.0f);  // padding row not zeroed
+  m.reset_parameters();
+  EXPECT_EQ(m.weight().at<float>(0, 0), 0.0f);
+  EXPECT_EQ(w.at<float>(0, 0), 0.0f);
+}
+
+TEST(EmbeddingModule, InitializationIsSeededStandardNormal) {
+  Generator a(42), b(42), c(43);
+  Embedding ma(EmbeddingOptions(200, 500), a);
+  Embedding mb(EmbeddingOptions(200, 500), b);
+  Embedding mc(EmbeddingOptions(200, 500), c);
+  EXPECT_TRUE(ma.weight().equal(mb.weight()));
+  EXPECT_FALSE(ma.weight().equal(mc.weight()));
+  double sum = 0, sq = 0;
+  const std::int64_t n = ma.weight().numel();
+  for (std::int64_t i = 0; i < n; ++i) {
+    sum += ma.weight().get_double(i);
+    sq += ma.weight().get_double(i) * ma.weight().get_double(i);
+  }
+  const double mean = sum / n, var = sq / n - mean * mean;
+  EXPECT_NEAR(mean, 0.0, 5.0 / std::sqrt(n));  // 5 standard errors
+  EXPECT_NEAR(var, 1.0, 0.02);
+  manual_seed(7);
+  Embedding d1(EmbeddingOptions(3, 3));
+  manual_seed(7);
+  Embedding d2(EmbeddingOptions(3, 3));
+  EXPECT_TRUE(d1.weight().equal(d2.weight()));
+}
+
+TEST(EmbeddingModule, PrintsLikePyTorch) {
+  EXPECT_EQ(Embedding(EmbeddingOptions(10, 3)).to_string(), "Embedding(10, 3)");
+  EXPECT_EQ(Embedding(EmbeddingOptions(10, 3).padding_idx(0)).to_string(), "Embedding(10, 3, padding_idx=0)");
+  EXPECT_EQ(Embedding(EmbeddingOptions(10, 3)
+                          .padding_idx(9)
+                          .max_norm(1.0)
+                          .norm_type(1.0)
+                          .scale_grad_by_freq(true)
+                          .sparse(true))
+                .to_string(),
+            "Embedding(10, 3, padding_idx=9, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True, sparse=True)");
+  EXPECT_EQ(Embedding(EmbeddingOptions(5, 2).max_norm(0.1).norm_type(INFINITY)).to_string(),
+            "Embedding(5, 2, max_norm=0.1, norm_type=inf)");
+}
+
+}  // namespace
+}  // namespace emb

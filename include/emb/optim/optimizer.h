@@ -1,0 +1,93 @@
+// emb/optim/optimizer.h — the base of every optimizer: parameters, per-parameter state, step(),
+// zero_grad(), the learning rate, and exact save/restore of the state.
+//
+//   emb::Embedding table(emb::EmbeddingOptions(1000, 16).sparse(true));
+//   emb::optim::Adagrad opt({&table.parameter()}, emb::optim::AdagradOptions(0.1));
+//   table.backward(ids, grad_out);   // a sparse gradient
+//   opt.step();                      // updates only the rows named by ids
+//   opt.zero_grad();
+//
+// Every step() validates the gradients of all parameters before it updates any of them: a step
+// that throws has changed no parameter and no state.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <iosfwd>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "emb/parameter.h"
+#include "emb/tensor.h"
+
+namespace emb::optim {
+
+/// The state an optimizer keeps for one parameter (PyTorch's optimizer.state[p]).
+///   step     number of step() calls in which the parameter had a gradient
+///   tensors  named state tensors, e.g. "exp_avg", "exp_avg_sq", "sum", "momentum_buffer"
+/// Empty (step 0, no tensors) until the optimizer first needs it.
+struct ParamState {
+  std::int64_t step = 0;
+  std::map<std::string, Tensor> tensors;
+};
+
+class Optimizer {
+ public:
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+  virtual ~Optimizer();
+
+  /// One update of every parameter that has a gradient (parameters without one are skipped,
+  /// their step count unchanged). Throws (and changes nothing) when a gradient is of a kind the
+  /// optimizer does not accept, e.g. NotImplementedError for a sparse gradient given to Adam.
+  void step();
+  /// Drops every parameter's gradient (zero_grad(set_to_none=True)).
+  void zero_grad();
+
+  /// The learning rate, settable between steps (for schedules). set_lr throws ValueError for a
+  /// value the optimizer's constructor would reject, with the same message.
+  virtual double lr() const = 0;
+  virtual void set_lr(double lr) = 0;
+
+  /// "SGD", "Adagrad", "Adam", ... (also the tag written by save()).
+  virtual const char* name() const = 0;
+
+  const std::vector<Parameter*>& parameters() const { return params_; }
+  /// The state of parameter i (in constructor order). Throws IndexError for i out of range.
+  const ParamState& state(std::size_t i) const;
+
+  /// Writes the learning rate and every parameter's state (see docs/OPTIMIZERS.md for the byte
+  /// layout). Restoring it into an optimizer of the same kind over parameters of the same shapes
+  /// and continuing gives results bit-identical to an uninterrupted run. Other hyper-parameters
+  /// come from the constructor. Throws IoError when the stream fails.
+  void save(std::ostream& out) const;
+  void save(const std::string& path) const;
+  /// Reads what save() wrote. Throws FormatError (bad bytes, another optimizer's state, shapes
+  /// that do not match the parameters) or IoError, and then changes nothing.
+  void load(std::istream& in);
+  void load(const std::string& path);
+
+ protected:
+  /// params: non-null, distinct, float32 or float64. Throws ValueError. `what` names the
+  /// optimizer in messages.
+  Optimizer(std::vector<Parameter*> params, const char* what);
+
+  /// Throws if parameter i's gradient (present) cannot be used by this optimizer.
+  virtual void check_grad(std::size_t i, const Parameter& param) const = 0;
+  /// Updates parameter i (with a validated gradient) and its state; state.step is already
+  /// incremented.
+  virtual void update(std::size_t i, Parameter& param, ParamState& state) = 0;
+  /// Throws FormatError unless a loaded state fits parameter i.
+  virtual void check_loaded_state(std::size_t i, const ParamState& state) const;
+  /// Called after load() replaced the state (to rebuild derived indexes).
+  virtual void on_state_loaded() {}
+
+  std::vector<Parameter*> params_;
+  std::vector<ParamState> state_;
+};
+
+/// The floating-point text Python's repr() gives: 0.1, -1.0, 1e-08, nan, inf.
+std::string float_repr(double value);
+
+}  // namespace emb::optim

@@ -1,0 +1,413 @@
+// The functional EmbeddingBag ops: validate everything once (plan_bags), then call the reference
+// kernels. Nothing is written before the last check has passed.
+#include <string>
+#include <vector>
+
+#include "emb/embedding.h"
+#include "emb/embedding_bag.h"
+#include "index_check.h"
+#include "kernels/ref/embedding_bag_ref.h"
+
+namespace emb {
+
+namespace {
+
+using detail::visit_floating;
+using detail::visit_ids;
+
+// A validated bag layout: the ids as a flat [n] tensor (sharing the input's storage) and the
+// B + 1 bounds of the bags.
+struct BagPlan {
+  Tensor ids;                        // [n] int32 | int64
+  std::vector<std::int64_t> bounds;  // [B + 1]: bag b = positions [bounds[b], bounds[b + 1])
+  std::int64_t padding_idx = -1;     // normalized; -1 for none
+
+  std::int64_t num_bags() const { return static_cast<std::int64_t>(bounds.size()) - 1; }
+  std::int64_t n() const { return ids.numel(); }
+};
+
+std::string str(std::int64_t v) { return std::to_string(v); }
+
+// What one call checks about the bag arguments.
+struct PlanRequest {
+  const char* op;
+  const Tensor& input;
+  const Tensor& offsets;
+  std::int64_t num_rows;
+  const EmbeddingBagFuncOptions& options;
+  const Tensor* per_sample_weights;  // null: not checked here
+  DType value_dtype;                 // the dtype per_sample_weights must have
+};
+
+// Offsets (any index dtype) as int64.
+std::vector<std::int64_t> offsets_as_int64(const Tensor& offsets) {
+  return visit_ids(offsets, [&](const auto* p) {
+    return std::vector<std::int64_t>(p, p + offsets.numel());
+  });
+}
+
+// Every check of the bag arguments, in the order PyTorch makes them; returns the layout.
+BagPlan plan_bags(const PlanRequest& r) {
+  const std::string op = r.op;
+  const EmbeddingBagFuncOptions& o = r.options;
+  detail::check_index_dtype(r.input, r.op, "input");
+  if (r.input.dim() != 1 && r.input.dim() != 2) {
+    throw ValueError(op + ": input must be 1-D (with offsets) or 2-D [B, N], got shape " +
+                     shape_to_string(r.input.shape()));
+  }
+  const bool two_d = r.input.dim() == 2;
+  if (two_d && r.offsets.defined()) {
+    throw ValueError(op + ": offsets must be undefined for 2-D input " +
+                     shape_to_string(r.input.shape()) +
+                     " (each row is a bag), got offsets of shape " +
+                     shape_to_string(r.offsets.shape()));
+  }
+  if (!two_d) {
+    if (!r.offsets.defined()) {
+      throw ValueError(op + ": 1-D input needs offsets (a 1-D int32 or int64 tensor), got none");
+    }
+    detail::check_index_dtype(r.offsets, r.op, "offsets");
+    if (r.offsets.dim() != 1) {
+      throw ValueError(op + ": offsets must be 1-D, got shape " +
+                       shape_to_string(r.offsets.shape()));
+    }
+  }
+  if (o.mode() == EmbeddingBagMode::kMax && o.scale_grad_by_freq()) {
+    throw ValueError(op + ": mode max does not support scale_grad_by_freq");
+  }
+  if (o.mode() == EmbeddingBagMode::kMax && o.sparse()) {
+    throw ValueError(op + ": mode max does not support sparse gradients");
+  }
+  if (r.per_sample_weights && r.per_sample_weights->defined()) {
+    const Tensor& psw = *r.per_sample_weights;
+    if (o.mode() != EmbeddingBagMode::kSum) {
+      throw NotImplementedError(op + ": per_sample_weights is only supported for mode sum, got mode " +
+                                mode_name(o.mode()));
+    }
+    if (psw.dtype() != r.value_dtype) {
+      throw ValueError(op + ": per_sample_weights has dtype " + std::string(dtype_name(psw.dtype())) +
+                       ", expected " + std::string(dtype_name(r.value_dtype)) + " (the weight's)");
+    }
+    if (psw.shape() != r.input.shape()) {
+      throw ValueError(op + ": per_sample_weights has shape " + shape_to_string(psw.shape()) +
+                       ", expected the input's shape " + shape_to_string(r.input.shape()));
+    }
+  }
+  BagPlan plan;
+  plan.padding_idx = detail::normalize_padding_idx(o.padding_idx(), r.num_rows, r.op);
+  const std::int64_t n = r.input.numel();
+  plan.ids = r.input.reshape({n});
+  if (two_d) {  // [B, N]: bag b = row b (include_last_offset does not apply)
+    const std::int64_t rows = r.input.size(0);
+    const std::int64_t cols = r.input.size(1);
+    plan.bounds.resize(static_cast<std::size_t>(rows) + 1);
+    for (std::int64_t b = 0; b <= rows; ++b) plan.bounds[static_cast<std::size_t>(b)] = b * cols;
+  } else {
+    std::vector<std::int64_t> off = offsets_as_int64(r.offsets);
+    const auto size = static_cast<std::int64_t>(off.size());
+    if (o.include_last_offset() && size == 0) {
+      throw ValueError(op + ": include_last_offset needs at least 1 offset (the end of the last "
+                            "bag), got none");
+    }
+    if (size == 0 && n > 0) {
+      throw ValueError(op + ": offsets is empty but input has " + str(n) +
+                       " indices (each index must belong to a bag)");
+    }
+    if (size > 0 && off[0] != 0) {
+      throw ValueError(op + ": offsets[0] = " + str(off[0]) +
+                       " must be 0 (the first bag starts at position 0)");
+    }
+    for (std::int64_t j = 1; j < size; ++j) {
+      if (off[j] < off[j - 1]) {
+        throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
+                         " is smaller than offsets[" + str(j - 1) + "] = " + str(off[j - 1]));
+      }
+      if (off[j] > n) {
+        throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
+                         " is past the end of the input (" + str(n) + " indices)");
+      }
+    }
+    if (o.include_last_offset() && off[size - 1] != n) {
+      throw ValueError(op + ": with include_last_offset, offsets[" + str(size - 1) + "] = " +
+                       str(off[size - 1]) + " must equal the number of indices, " + str(n));
+    }
+    if (!o.include_last_offset()) off.push_back(n);
+    plan.bounds = std::move(off);
+  }
+  detail::check_ids_in_range(r.input, r.num_rows, r.op, "input");
+  return plan;
+}
+
+// offset2bag [n]: the bag of each position.
+std::vector<std::int64_t> offset2bag_of(const BagPlan& plan) {
+  std::vector<std::int64_t> o2b(static_cast<std::size_t>(plan.n()));
+  for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+    for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
+      o2b[static_cast<std::size_t>(i)] = b;
+    }
+  }
+  return o2b;
+}
+
+// bag_size [B]: the non-padding ids of each bag.
+std::vector<std::int64_t> bag_sizes_of(const BagPlan& plan) {
+  std::vector<std::int64_t> sizes(static_cast<std::size_t>(plan.num_bags()), 0);
+  visit_ids(plan.ids, [&](const auto* ids) {
+    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+      for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
+        if (ids[i] != plan.padding_idx) ++sizes[static_cast<std::size_t>(b)];
+      }
+    }
+  });
+  return sizes;
+}
+
+// counts[k] = occurrences of id k among all positions (padding included).
+std::vector<std::int64_t> id_counts(const Tensor& ids, std::int64_t num_rows) {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(num_rows), 0);
+  visit_ids(ids, [&](const auto* p) {
+    for (std::int64_t i = 0; i < ids.numel(); ++i) ++counts[static_cast<std::size_t>(p[i])];
+  });
+  return counts;
+}
+
+Tensor int64_tensor(const std::vector<std::int64_t>& v) {
+  return Tensor::from_vector<std::int64_t>(v, {static_cast<std::int64_t>(v.size())});
+}
+
+// Checks the weight of a forward (2-D, floating).
+void check_weight(const Tensor& weight, const char* op) {
+  detail::check_weight_2d(weight, op);
+  detail::check_floating(weight, op, "weight");
+}
+
+// Checks grad_output of a backward: floating, [B, dim]; returns dim.
+std::int64_t check_grad_output(const Tensor& grad_output, std::int64_t num_bags, const char* op,
+                               std::int64_t expected_dim = -1) {
+  detail::check_floating(grad_output, op, "grad_output");
+  if (grad_output.dim() != 2 || grad_output.size(0) != num_bags ||
+      (expected_dim >= 0 && grad_output.size(1) != expected_dim)) {
+    throw ValueError(std::string(op) + ": grad_output has shape " +
+                     shape_to_string(grad_output.shape()) + ", expected [" + str(num_bags) +
+                     ", " + (expected_dim >= 0 ? str(expected_dim) : std::string("dim")) +
+                     "] (one row per bag)");
+  }
+  return grad_output.size(1);
+}
+
+void check_num_weights(std::int64_t num_weights, std::int64_t dim, const char* op) {
+  if (num_weights < 0) {
+    throw ValueError(std::string(op) + ": num_weights = " + str(num_weights) + " is negative");
+  }
+  checked_numel({num_weights, dim}, op);
+}
+
+}  // namespace
+
+const char* mode_name(EmbeddingBagMode mode) {
+  switch (mode) {
+    case EmbeddingBagMode::kSum: return "sum";
+    case EmbeddingBagMode::kMean: return "mean";
+    case EmbeddingBagMode::kMax: break;
+  }
+  return "max";
+}
+
+EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
+                                         const Tensor& offsets,
+                                         const EmbeddingBagFuncOptions& options,
+                                         const Tensor& per_sample_weights) {
+  const char* op = "embedding_bag";
+  check_weight(weight, op);
+  const BagPlan plan = plan_bags(
+      {op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
+  // Everything is valid: from here on the call succeeds.
+  if (options.max_norm()) {
+    embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
+  }
+  const std::int64_t num_bags = plan.num_bags();
+  const std::int64_t dim = weight.size(1);
+  const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
+  EmbeddingBagResult r;
+  r.output = Tensor::empty({num_bags, dim}, weight.dtype());
+  r.offset2bag = int64_tensor(offset2bag_of(plan));
+  r.bag_size = int64_tensor(bag_size);
+  if (options.mode() == EmbeddingBagMode::kMax) {
+    r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
+  }
+  const Tensor psw =
+      per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
+  visit_floating(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    visit_ids(plan.ids, [&](const auto* ids) {
+      if (options.mode() == EmbeddingBagMode::kMax) {
+        detail::ref::bag_max(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
+                             plan.padding_idx, r.output.data<T>(),
+                             r.max_indices.data<std::int64_t>());
+        return;
+      }
+      detail::ref::bag_sum(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
+                           plan.padding_idx, psw.defined() ? psw.data<T>() : nullptr,
+                           r.output.data<T>());
+      if (options.mode() == EmbeddingBagMode::kMean) {
+        detail::ref::bag_divide_by_size(r.output.data<T>(), dim, bag_size.data(), num_bags);
+      }
+    });
+  });
+  return r;
+}
+
+Tensor embedding_bag(const Tensor& input, const Tensor& weight, const Tensor& offsets,
+                     const EmbeddingBagFuncOptions& options, const Tensor& per_sample_weights) {
+  return embedding_bag_forward(input, weight, offsets, options, per_sample_weights).output;
+}
+
+Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& input,
+                                    const Tensor& offsets, const Tensor& max_indices,
+                                    std::int64_t num_weights,
+                                    const EmbeddingBagFuncOptions& options,
+                                    const Tensor& per_sample_weights) {
+  const char* op = "embedding_bag_dense_backward";
+  detail::check_floating(grad_output, op, "grad_output");
+  const std::int64_t dim_hint = grad_output.dim() == 2 ? grad_output.size(1) : 0;
+  check_num_weights(num_weights, dim_hint, op);
+  const BagPlan plan = plan_bags(
+      {op, input, offsets, num_weights, options, &per_sample_weights, grad_output.dtype()});
+  const std::int64_t num_bags = plan.num_bags();
+  const std::int64_t dim = check_grad_output(grad_output, num_bags, op);
+  const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
+  std::vector<std::int64_t> winners;
+  if (options.mode() == EmbeddingBagMode::kMax) {
+    if (!max_indices.defined() || !is_integral(max_indices.dtype()) ||
+        max_indices.shape() != Shape{num_bags, dim}) {
+      throw ValueError(std::string(op) + ": mode max needs the forward's max_indices, int64 [" +
+                       str(num_bags) + ", " + str(dim) + "], got " +
+                       (max_indices.defined() ? std::string(dtype_name(max_indices.dtype())) +
+                                                    " " + shape_to_string(max_indices.shape())
+                                              : std::string("none")));
+    }
+    winners = offsets_as_int64(max_indices);
+    for (std::int64_t b = 0; b < num_bags; ++b) {
+      if (bag_size[static_cast<std::size_t>(b)] == 0) continue;
+      for (std::int64_t d = 0; d < dim; ++d) {
+        const std::int64_t k = winners[static_cast<std::size_t>(b * dim + d)];
+        if (k < 0 || k >= num_weights) {
+          throw IndexError(std::string(op) + ": max_indices[" + str(b) + "][" + str(d) +
+                           "] = " + str(k) + " is out of range for a table of " +
+                           str(num_weights) + " rows");
+        }
+      }
+    }
+  }
+  Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
+  visit_floating(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (options.mode() == EmbeddingBagMode::kMax) {
+      detail::ref::bag_dense_backward_max(grad_output.data<T>(), dim, winners.data(),
+                                          bag_size.data(), num_bags, grad_weight.data<T>());
+      return;
+    }
+    const std::vector<std::int64_t> o2b = offset2bag_of(plan);
+    std::vector<std::int64_t> counts;
+    if (options.scale_grad_by_freq()) counts = id_counts(plan.ids, num_weights);
+    visit_ids(plan.ids, [&](const auto* ids) {
+      detail::ref::bag_dense_backward_sum(
+          grad_output.data<T>(), dim, ids, o2b.data(), plan.n(), plan.padding_idx,
+          per_sample_weights.defined() ? per_sample_weights.data<T>() : nullptr,
+          counts.empty() ? nullptr : counts.data(),
+          options.mode() == EmbeddingBagMode::kMean ? bag_size.data() : nullptr,
+          grad_weight.data<T>());
+    });
+  });
+  return grad_weight;
+}
+
+SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor& input,
+                                         const Tensor& offsets, std::int64_t num_weights,
+                                         const EmbeddingBagFuncOptions& options,
+                                         const Tensor& per_sample_weights) {
+  const char* op = "embedding_bag_sparse_backward";
+  detail::check_floating(grad_output, op, "grad_output");
+  if (options.mode() == EmbeddingBagMode::kMax) {
+    throw ValueError(std::string(op) + ": mode max does not support sparse gradients");
+  }
+  const std::int64_t dim_hint = grad_output.dim() == 2 ? grad_output.size(1) : 0;
+  check_num_weights(num_weights, dim_hint, op);
+  const BagPlan plan = plan_bags(
+      {op, input, offsets, num_weights, options, &per_sample_weights, grad_output.dtype()});
+  const std::int64_t dim = check_grad_output(grad_output, plan.num_bags(), op);
+  const std::vector<std::int64_t> o2b = offset2bag_of(plan);
+  const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
+  // index_grad[i] = grad_output[bag(i)] (times T(1 / bag_size) in mode mean, times psw[i]),
+  // then the sparse backward of a plain lookup (which drops padding and applies sgf).
+  Tensor index_grad = Tensor::zeros({plan.n(), dim}, grad_output.dtype());
+  const bool mean = options.mode() == EmbeddingBagMode::kMean;
+  visit_floating(grad_output.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using A = detail::ref::acc_t<T>;
+    const T* g = grad_output.data<T>();
+    const T* psw = per_sample_weights.defined() ? per_sample_weights.data<T>() : nullptr;
+    T* out = index_grad.data<T>();
+    for (std::int64_t i = 0; i < plan.n(); ++i) {
+      const std::int64_t b = o2b[static_cast<std::size_t>(i)];
+      const std::int64_t size = bag_size[static_cast<std::size_t>(b)];
+      if (mean && size == 0) continue;  // an all-padding bag: its positions are dropped
+      const A scale = mean ? A(T(A(1) / A(T(static_cast<A>(size))))) : psw ? A(psw[i]) : A(1);
+      for (std::int64_t d = 0; d < dim; ++d) {
+        out[i * dim + d] = (mean || psw) ? T(A(g[b * dim + d]) * scale) : g[b * dim + d];
+      }
+    }
+  });
+  return embedding_sparse_backward(index_grad, plan.ids, num_weights,
+                                   plan.padding_idx >= 0 ? std::optional(plan.padding_idx)
+                                                         : std::nullopt,
+                                   options.scale_grad_by_freq());
+}
+
+std::variant<Tensor, SparseGrad> embedding_bag_backward(const Tensor& grad_output,
+                                                        const Tensor& input,
+                                                        const Tensor& offsets,
+                                                        const Tensor& max_indices,
+                                                        std::int64_t num_weights,
+                                                        const EmbeddingBagFuncOptions& options,
+                                                        const Tensor& per_sample_weights) {
+  if (options.sparse()) {
+    return embedding_bag_sparse_backward(grad_output, input, offsets, num_weights, options,
+                                         per_sample_weights);
+  }
+  return embedding_bag_dense_backward(grad_output, input, offsets, max_indices, num_weights,
+                                      options, per_sample_weights);
+}
+
+Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, const Tensor& weight,
+                                                 const Tensor& input, const Tensor& offsets,
+                                                 const EmbeddingBagFuncOptions& options) {
+  const char* op = "embedding_bag_per_sample_weights_backward";
+  check_weight(weight, op);
+  if (options.mode() != EmbeddingBagMode::kSum) {
+    throw NotImplementedError(std::string(op) +
+                              ": per_sample_weights is only supported for mode sum, got mode " +
+                              mode_name(options.mode()));
+  }
+  const BagPlan plan =
+      plan_bags({op, input, offsets, weight.size(0), options, nullptr, weight.dtype()});
+  check_grad_output(grad_output, plan.num_bags(), op, weight.size(1));
+  if (grad_output.dtype() != weight.dtype()) {
+    throw ValueError(std::string(op) + ": grad_output has dtype " +
+                     std::string(dtype_name(grad_output.dtype())) + ", the weight " +
+                     std::string(dtype_name(weight.dtype())));
+  }
+  const std::vector<std::int64_t> o2b = offset2bag_of(plan);
+  Tensor out = Tensor::empty(input.shape(), weight.dtype());
+  visit_floating(weight.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    visit_ids(plan.ids, [&](const auto* ids) {
+      detail::ref::bag_per_sample_weights_backward(grad_output.data<T>(), weight.data<T>(),
+                                                   weight.size(1), ids, o2b.data(), plan.n(),
+                                                   plan.padding_idx, out.data<T>());
+    });
+  });
+  return out;
+}
+
+}  // namespace emb

@@ -1,0 +1,146 @@
+#include "emb/optim/adam.h"
+
+#include <cmath>
+
+#include "emb/optim/lazy_adam.h"
+#include "optim/ops.h"
+
+namespace emb::optim {
+
+namespace ops = emb::detail::optim;
+using detail_adam::Config;
+
+namespace {
+
+template <typename Options>
+Config make_config(const Options& o, bool decoupled, bool lazy) {
+  const auto [b1, b2] = o.betas();
+  ops::check_hyper(o.lr() >= 0.0, "learning rate", o.lr());
+  ops::check_hyper(o.eps() >= 0.0, "epsilon value", o.eps());
+  ops::check_hyper(0.0 <= b1 && b1 < 1.0, "beta parameter at index 0", b1);
+  ops::check_hyper(0.0 <= b2 && b2 < 1.0, "beta parameter at index 1", b2);
+  ops::check_hyper(o.weight_decay() >= 0.0, "weight_decay value", o.weight_decay());
+  return Config{o.lr(), b1, b2, o.eps(), o.weight_decay(), o.amsgrad(), o.maximize(), decoupled, lazy};
+}
+
+// The per-step constants of Adam's element update, in the parameter's dtype.
+template <typename T>
+struct Coeffs {
+  bool maximize, l2, decoupled, amsgrad;
+  T wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
+};
+
+template <typename T>
+Coeffs<T> make_coeffs(const Config& c, std::int64_t step) {
+  const double t = static_cast<double>(step);
+  const double bias_correction1 = 1 - std::pow(c.beta1, t);
+  const double bias_correction2 = 1 - std::pow(c.beta2, t);
+  Coeffs<T> k{};
+  k.maximize = c.maximize;
+  k.l2 = !c.decoupled && c.weight_decay != 0.0;
+  k.decoupled = c.decoupled && c.weight_decay != 0.0;
+  k.amsgrad = c.amsgrad;
+  k.wd = static_cast<T>(c.weight_decay);
+  k.decay = static_cast<T>(1 - c.lr * c.weight_decay);
+  k.beta1 = static_cast<T>(c.beta1);
+  k.one_minus_beta1 = static_cast<T>(1 - c.beta1);
+  k.beta2 = static_cast<T>(c.beta2);
+  k.one_minus_beta2 = static_cast<T>(1 - c.beta2);
+  k.bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
+  k.eps = static_cast<T>(c.eps);
+  k.neg_step_size = static_cast<T>(-(c.lr / bias_correction1));
+  return k;
+}
+
+// Adam's update of n consecutive elements (a whole dense parameter, or one row).
+template <typename T>
+void adam_elements(T* w, const T* grad, T* m, T* v, T* vmax, std::int64_t n, const Coeffs<T>& k) {
+  for (std::int64_t e = 0; e < n; ++e) {
+    T g = k.maximize ? -grad[e] : grad[e];
+    if (k.decoupled) w[e] = w[e] * k.decay;             // θ *= 1 - lr * wd
+    if (k.l2) g = ops::add_alpha<T>(g, w[e], k.wd);      // g += wd * θ
+    m[e] = ops::add_alpha<T>(m[e] * k.beta1, g, k.one_minus_beta1);
+    v[e] = ops::addcmul<T>(v[e] * k.beta2, g, g, k.one_minus_beta2);
+    T second = v[e];
+    if (k.amsgrad) second = vmax[e] = ops::maximum<T>(vmax[e], v[e]);
+    const T denom = std::sqrt(second) / k.bc2_sqrt + k.eps;
+    w[e] = ops::addcdiv<T>(w[e], m[e], denom, k.neg_step_size);
+  }
+}
+
+}  // namespace
+
+AdamBase::AdamBase(std::vector<Parameter*> params, const Config& config, const char* what)
+    : Optimizer(std::move(params), what), config_(config) {}
+
+void AdamBase::set_lr(double lr) {
+  ops::check_hyper(lr >= 0.0, "learning rate", lr);
+  config_.lr = lr;
+  store_lr(lr);
+}
+
+void AdamBase::check_grad(std::size_t i, const Parameter& param) const {
+  if (!param.grad_is_sparse() || config_.lazy) return;
+  throw NotImplementedError(
+      ops::param_prefix(name(), i) +
+      (config_.decoupled ? "AdamW does not support sparse gradients, please consider LazyAdamW instead"
+                         : "Adam does not support sparse gradients, please consider SparseAdam "
+                           "instead"));
+}
+
+void AdamBase::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
+  const Tensor& theta = param.data();
+  if (state.tensors.empty()) {
+    state.tensors["exp_avg"] = Tensor::zeros(theta.shape(), theta.dtype());
+    state.tensors["exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
+    if (config_.amsgrad) state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
+  } else if (config_.amsgrad && state.tensors.count("max_exp_avg_sq") == 0) {
+    state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
+  }
+  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    Coeffs<T> k = make_coeffs<T>(config_, state.step);
+    T* w = theta.data<T>();
+    T* m = state.tensors.at("exp_avg").data<T>();
+    T* v = state.tensors.at("exp_avg_sq").data<T>();
+    T* vmax = config_.amsgrad ? state.tensors.at("max_exp_avg_sq").data<T>() : nullptr;
+    if (!param.grad_is_sparse()) {
+      adam_elements<T>(w, param.grad().data<T>(), m, v, vmax, theta.numel(), k);
+      return;
+    }
+    // Lazy: only the gradient's rows, each once (duplicates summed first).
+    const ops::CoalescedRows g = ops::coalesce_rows(param.sparse_grad(), k.maximize);
+    k.maximize = false;  // already applied
+    const std::int64_t* ids = g.ids.data<std::int64_t>();
+    const T* gv = g.values.data<T>();
+    const std::size_t row_bytes = static_cast<std::size_t>(g.dim) * sizeof(T);
+    for (std::int64_t j = 0; j < g.n; ++j) {
+      if (j + ops::kPrefetchRows < g.n) {
+        const std::int64_t ahead = ids[j + ops::kPrefetchRows] * g.dim;
+        ops::prefetch_row(w + ahead, row_bytes);
+        ops::prefetch_row(m + ahead, row_bytes);
+        ops::prefetch_row(v + ahead, row_bytes);
+        if (vmax) ops::prefetch_row(vmax + ahead, row_bytes);
+      }
+      const std::int64_t off = ids[j] * g.dim;
+      adam_elements<T>(w + off, gv + j * g.dim, m + off, v + off, vmax ? vmax + off : nullptr,
+                       g.dim, k);
+    }
+  });
+}
+
+Adam::Adam(std::vector<Parameter*> params, const AdamOptions& options)
+    : AdamBase(std::move(params), make_config(options, false, false), "Adam"), options_(options) {}
+
+AdamW::AdamW(std::vector<Parameter*> params, const AdamWOptions& options)
+    : AdamBase(std::move(params), make_config(options, true, false), "AdamW"), options_(options) {}
+
+LazyAdam::LazyAdam(std::vector<Parameter*> params, const AdamOptions& options)
+    : AdamBase(std::move(params), make_config(options, false, true), "LazyAdam"),
+      options_(options) {}
+
+LazyAdamW::LazyAdamW(std::vector<Parameter*> params, const AdamWOptions& options)
+    : AdamBase(std::move(params), make_config(options, true, true), "LazyAdamW"),
+      options_(options) {}
+
+}  // namespace emb::optim

@@ -1,0 +1,283 @@
+#include "emb/optim/optimizer.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <istream>
+#include <ostream>
+#include <set>
+
+#include "index_check.h"
+#include "optim/ops.h"
+
+namespace emb {
+
+namespace detail::optim {
+
+CoalescedRows coalesce_rows(const SparseGrad& grad, bool maximize) {
+  SparseGrad c = grad.is_coalesced() ? grad : grad.coalesce();
+  CoalescedRows out;
+  out.ids = c.indices();
+  out.values = c.values();
+  out.n = c.nnz();
+  out.dim = c.dim();
+  if (maximize) {
+    // -g: a negated copy (the gradient itself stays as the caller left it).
+    out.values = out.values.clone();
+    visit_param_dtype(out.values.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      T* v = out.values.data<T>();
+      for (std::int64_t k = 0; k < out.values.numel(); ++k) v[k] = -v[k];
+    });
+  }
+  return out;
+}
+
+std::string param_prefix(const char* what, std::size_t i) {
+  return std::string(what) + ": parameter " + std::to_string(i) + ": ";
+}
+
+void check_hyper(bool ok, const char* label, double value) {
+  if (!ok) throw ValueError(std::string("Invalid ") + label + ": " + emb::optim::float_repr(value));
+}
+
+Tensor full_like(const Tensor& t, double value) {
+  if (value == 0.0 && !std::signbit(value)) return Tensor::zeros(t.shape(), t.dtype());
+  return Tensor::full(t.shape(), value, t.dtype());
+}
+
+}  // namespace detail::optim
+
+namespace optim {
+
+std::string float_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), value);
+  std::string s(buf, res.ptr);
+  // Python writes 1e-08 and 1e+16 where to_chars writes 1e-08 and 1e+16 too; it adds ".0" to
+  // integral values printed without an exponent.
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+Optimizer::Optimizer(std::vector<Parameter*> params, const char* what) : params_(std::move(params)) {
+  if (params_.empty()) throw ValueError(std::string(what) + ": optimizer got an empty parameter list");
+  std::set<const Parameter*> seen;
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Parameter* p = params_[i];
+    const std::string prefix = detail::optim::param_prefix(what, i);
+    if (p == nullptr) throw ValueError(prefix + "null parameter");
+    if (!seen.insert(p).second) throw ValueError(prefix + "the parameter appears more than once");
+    if (!p->data().defined()) throw ValueError(prefix + "the parameter has no tensor");
+    const DType dt = p->data().dtype();
+    if (dt != DType::kFloat32 && dt != DType::kFloat64) {
+      throw ValueError(prefix + "dtype " + std::string(dtype_name(dt)) +
+                       " is not supported (float32 or float64)");
+    }
+  }
+  state_.resize(params_.size());
+}
+
+Optimizer::~Optimizer() = default;
+
+const ParamState& Optimizer::state(std::size_t i) const {
+  if (i >= state_.size()) {
+    throw IndexError(std::string(name()) + "::state: parameter " + std::to_string(i) +
+                     " is out of range for " + std::to_string(state_.size()) + " parameters");
+  }
+  return state_[i];
+}
+
+void Optimizer::step() {
+  // Validate everything first: a step that throws changes nothing.
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    const Parameter& p = *params_[i];
+    if (!p.has_grad()) continue;
+    const std::string prefix = detail::optim::param_prefix(name(), i);
+    const DType dt = p.data().dtype();
+    if (dt != DType::kFloat32 && dt != DType::kFloat64) {
+      throw ValueError(prefix + "dtype " + std::string(dtype_name(dt)) +
+                       " is not supported (float32 or float64)");
+    }
+    try {
+      check_loaded_state(i, state_[i]);  // the tensor may have been replaced since
+    } catch (const FormatError& e) {
+      throw ValueError(prefix + "the parameter no longer matches its optimizer state (" + e.what() + ")");
+    }
+    check_grad(i, p);
+  }
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    Parameter& p = *params_[i];
+    if (!p.has_grad()) continue;
+    state_[i].step += 1;
+    update(i, p, state_[i]);
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Parameter* p : params_) p->zero_grad();
+}
+
+void Optimizer::check_loaded_state(std::size_t i, const ParamState& state) const {
+  const Tensor& data = params_[i]->data();
+  for (const auto& [key, t] : state.tensors) {
+    if (t.dtype() == DType::kInt64) continue;
+    if (t.dtype() != data.dtype() || t.shape() != data.shape()) {
+      throw FormatError(std::string(name()) + "::load: state \"" + key + "\" of parameter " +
+                        std::to_string(i) + " is " + shape_to_string(t.shape()) + " " +
+                        std::string(dtype_name(t.dtype())) + ", the parameter is " +
+                        shape_to_string(data.shape()) + " " + std::string(dtype_name(data.dtype())));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binary state format (little-endian, see docs/OPTIMIZERS.md):
+//   "EMBOPTIM" u32 version=1  u32 len + name  f64 lr  u64 num_params
+//   per parameter: i64 step  u32 num_tensors
+//     per tensor: u32 len + key  u8 dtype  u32 ndim  i64 sizes[ndim]  raw element bytes
+
+namespace {
+
+constexpr char kMagic[8] = {'E', 'M', 'B', 'O', 'P', 'T', 'I', 'M'};
+constexpr std::uint32_t kVersion = 1;
+
+template <typename T>
+void put(std::ostream& out, T v) {
+  out.write(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+void put_string(std::ostream& out, const std::string& s) {
+  put<std::uint32_t>(out, static_cast<std::uint32_t>(s.size()));
+  out.write(s.data(), static_cast<std::streamsize>(s.size()));
+}
+
+class Reader {
+ public:
+  Reader(std::istream& in, std::string what) : in_(in), what_(std::move(what)) {}
+  template <typename T>
+  T get(const char* field) {
+    T v{};
+    bytes(&v, sizeof(T), field);
+    return v;
+  }
+  void bytes(void* dst, std::size_t n, const char* field) {
+    in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    if (static_cast<std::size_t>(in_.gcount()) != n) {
+      throw FormatError(what_ + ": truncated state (reading " + field + ")");
+    }
+  }
+  std::string string(const char* field, std::uint32_t max_len = 4096) {
+    const auto n = get<std::uint32_t>(field);
+    if (n > max_len) throw FormatError(what_ + ": implausible length " + std::to_string(n) + " of " + field);
+    std::string s(n, '\0');
+    bytes(s.data(), n, field);
+    return s;
+  }
+  const std::string& what() const { return what_; }
+
+ private:
+  std::istream& in_;
+  std::string what_;
+};
+
+}  // namespace
+
+void Optimizer::save(std::ostream& out) const {
+  out.write(kMagic, sizeof(kMagic));
+  put<std::uint32_t>(out, kVersion);
+  put_string(out, name());
+  put<double>(out, lr());
+  put<std::uint64_t>(out, params_.size());
+  for (const ParamState& s : state_) {
+    put<std::int64_t>(out, s.step);
+    put<std::uint32_t>(out, static_cast<std::uint32_t>(s.tensors.size()));
+    for (const auto& [key, t] : s.tensors) {
+      put_string(out, key);
+      put<std::uint8_t>(out, static_cast<std::uint8_t>(t.dtype()));
+      put<std::uint32_t>(out, static_cast<std::uint32_t>(t.dim()));
+      for (std::int64_t d : t.shape()) put<std::int64_t>(out, d);
+      out.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.nbytes()));
+    }
+  }
+  if (!out) throw IoError(std::string(name()) + "::save: write failed");
+}
+
+void Optimizer::save(const std::string& path) const {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw IoError(std::string(name()) + "::save: cannot open " + path + " for writing");
+  save(out);
+  out.close();
+  if (!out) throw IoError(std::string(name()) + "::save: write to " + path + " failed");
+}
+
+void Optimizer::load(std::istream& in) {
+  Reader r(in, std::string(name()) + "::load");
+  char magic[sizeof(kMagic)];
+  r.bytes(magic, sizeof(magic), "magic");
+  if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
+    throw FormatError(r.what() + ": not an emb optimizer state (bad magic)");
+  }
+  const auto version = r.get<std::uint32_t>("version");
+  if (version != kVersion) {
+    throw FormatError(r.what() + ": unsupported version " + std::to_string(version) + " (expected " +
+                      std::to_string(kVersion) + ")");
+  }
+  const std::string tag = r.string("name");
+  if (tag != name()) throw FormatError(r.what() + ": the state is of a " + tag + " optimizer");
+  const double lr_value = r.get<double>("lr");
+  const auto n = r.get<std::uint64_t>("parameter count");
+  if (n != params_.size()) {
+    throw FormatError(r.what() + ": the state has " + std::to_string(n) +
+                      " parameters, the optimizer " + std::to_string(params_.size()));
+  }
+  std::vector<ParamState> loaded(params_.size());
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    ParamState& s = loaded[i];
+    s.step = r.get<std::int64_t>("step");
+    if (s.step < 0) throw FormatError(r.what() + ": negative step " + std::to_string(s.step));
+    const auto count = r.get<std::uint32_t>("tensor count");
+    if (count > 64) throw FormatError(r.what() + ": implausible tensor count " + std::to_string(count));
+    for (std::uint32_t k = 0; k < count; ++k) {
+      std::string key = r.string("tensor name");
+      const auto dt = r.get<std::uint8_t>("dtype");
+      if (dt > static_cast<std::uint8_t>(DType::kInt64)) {
+        throw FormatError(r.what() + ": bad dtype code " + std::to_string(dt) + " of \"" + key + "\"");
+      }
+      const auto ndim = r.get<std::uint32_t>("ndim");
+      if (ndim > 16) throw FormatError(r.what() + ": implausible rank " + std::to_string(ndim));
+      Shape shape(ndim);
+      for (auto& d : shape) d = r.get<std::int64_t>("size");
+      Tensor t;
+      try {
+        t = Tensor::empty(shape, static_cast<DType>(dt));
+      } catch (const ValueError& e) {
+        throw FormatError(r.what() + ": bad shape of \"" + key + "\": " + e.what());
+      }
+      r.bytes(t.raw_data(), t.nbytes(), "tensor data");
+      s.tensors.emplace(std::move(key), std::move(t));
+    }
+    check_loaded_state(i, s);
+  }
+  // Everything read and checked: commit.
+  try {
+    set_lr(lr_value);  // validates before it stores
+  } catch (const ValueError& e) {
+    throw FormatError(r.what() + ": " + e.what());
+  }
+  state_ = std::move(loaded);
+  on_state_loaded();
+}
+
+void Optimizer::load(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(std::string(name()) + "::load: cannot open " + path);
+  load(in);
+}
+
+}  // namespace optim
+}  // namespace emb

@@ -1,0 +1,260 @@
+#include "emb/optim/sgd.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "optim/ops.h"
+
+namespace emb::optim {
+
+namespace ops = emb::detail::optim;
+
+// A row-sparse momentum buffer lives in three state tensors:
+//   "momentum_rows"      int64 [capacity]       the row id held by each slot
+//   "momentum_values"    [capacity, dim]        the buffer row of each slot
+//   "momentum_rows_used" int64 0-d              how many slots are in use (the rest are zero)
+// and this index, rebuilt from "momentum_rows" after load().
+struct SGD::RowIndex {
+  std::unordered_map<std::int64_t, std::int64_t> slot;
+};
+
+namespace {
+
+void check_options(const SGDOptions& o) {
+  ops::check_hyper(o.lr() >= 0.0, "learning rate", o.lr());
+  ops::check_hyper(o.momentum() >= 0.0, "momentum value", o.momentum());
+  ops::check_hyper(o.weight_decay() >= 0.0, "weight_decay value", o.weight_decay());
+  if (o.nesterov() && (o.momentum() <= 0.0 || o.dampening() != 0.0)) {
+    throw ValueError("Nesterov momentum requires a momentum and zero dampening");
+  }
+}
+
+// Grows the sparse buffer's capacity to at least `need` slots (new slots zero).
+void reserve_slots(ParamState& s, std::int64_t need, std::int64_t dim, DType dtype) {
+  Tensor& rows = s.tensors.at("momentum_rows");
+  if (rows.numel() >= need) return;
+  const std::int64_t cap = std::max<std::int64_t>(need, 2 * rows.numel());
+  Tensor new_rows = Tensor::zeros({cap}, DType::kInt64);
+  Tensor new_values = Tensor::zeros({cap, dim}, dtype);
+  const Tensor& values = s.tensors.at("momentum_values");
+  std::copy_n(static_cast<const std::byte*>(rows.raw_data()), rows.nbytes(),
+              static_cast<std::byte*>(new_rows.raw_data()));
+  std::copy_n(static_cast<const std::byte*>(values.raw_data()), values.nbytes(),
+              static_cast<std::byte*>(new_values.raw_data()));
+  s.tensors["momentum_rows"] = std::move(new_rows);
+  s.tensors["momentum_values"] = std::move(new_values);
+}
+
+}  // namespace
+
+SGD::SGD(std::vector<Parameter*> params, const SGDOptions& options)
+    : Optimizer(std::move(params), "SGD"), options_(options) {
+  check_options(options_);
+  row_index_.resize(params_.size());
+}
+
+void SGD::set_lr(double lr) {
+  ops::check_hyper(lr >= 0.0, "learning rate", lr);
+  options_.lr(lr);
+}
+
+void SGD::check_grad(std::size_t i, const Parameter& param) const {
+  if (param.grad_is_sparse() && options_.weight_decay() != 0.0) {
+    throw NotImplementedError(ops::param_prefix("SGD", i) +
+                              "weight_decay is not supported with sparse gradients (PyTorch: "
+                              "add(sparse, dense) is not supported)");
+  }
+}
+
+void SGD::check_loaded_state(std::size_t i, const ParamState& state) const {
+  const Tensor& data = params_[i]->data();
+  auto fail = [&](const std::string& why) {
+    throw FormatError("SGD::load: parameter " + std::to_string(i) + ": " + why);
+  };
+  for (const auto& [key, t] : state.tensors) {
+    if (key == "momentum_buffer") {
+      if (t.dtype() != data.dtype() || t.shape() != data.shape()) fail("momentum_buffer does not match the parameter");
+    } else if (key != "momentum_rows" && key != "momentum_values" && key != "momentum_rows_used") {
+      fail("unknown state \"" + key + "\"");
+    }
+  }
+  const bool has_rows = state.tensors.count("momentum_rows") != 0;
+  if (has_rows != (state.tensors.count("momentum_values") != 0) ||
+      has_rows != (state.tensors.count("momentum_rows_used") != 0)) {
+    fail("incomplete row-sparse momentum buffer");
+  }
+  if (!has_rows) return;
+  const Tensor& rows = state.tensors.at("momentum_rows");
+  const Tensor& values = state.tensors.at("momentum_values");
+  const Tensor& used = state.tensors.at("momentum_rows_used");
+  if (data.dim() != 2 || rows.dtype() != DType::kInt64 || rows.dim() != 1 ||
+      values.dtype() != data.dtype() || values.dim() != 2 || values.size(0) != rows.numel() ||
+      values.size(1) != data.size(1) || used.dtype() != DType::kInt64 || used.numel() != 1) {
+    fail("malformed row-sparse momentum buffer");
+  }
+  const std::int64_t n = used.data<std::int64_t>()[0];
+  if (n < 0 || n > rows.numel()) fail("bad momentum_rows_used " + std::to_string(n));
+  const std::int64_t* r = rows.data<std::int64_t>();
+  for (std::int64_t k = 0; k < n; ++k) {
+    if (r[k] < 0 || r[k] >= data.size(0)) fail("momentum row id " + std::to_string(r[k]) + " out of range");
+  }
+}
+
+void SGD::on_state_loaded() {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    row_index_[i].reset();
+    const auto it = state_[i].tensors.find("momentum_rows");
+    if (it == state_[i].tensors.end()) continue;
+    auto index = std::make_shared<RowIndex>();
+    const std::int64_t n = state_[i].tensors.at("momentum_rows_used").data<std::int64_t>()[0];
+    const std::int64_t* r = it->second.data<std::int64_t>();
+    for (std::int64_t k = 0; k < n; ++k) index->slot.emplace(r[k], k);
+    row_index_[i] = std::move(index);
+  }
+}
+
+void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
+  const Tensor& theta = param.data();
+  const double momentum = options_.momentum();
+  const bool sparse = param.grad_is_sparse();
+
+  // Without momentum a sparse gradient is applied entry by entry, in order, like PyTorch's
+  // dense.add_(sparse, alpha=-lr).
+  if (sparse && momentum == 0.0) {
+    const SparseGrad& g = param.sparse_grad();
+    ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T neg_lr = static_cast<T>(-options_.lr());
+      const std::int64_t dim = g.dim();
+      const std::int64_t* ids = g.indices().data<std::int64_t>();
+      const T* v = g.values().template data<T>();
+      T* w = theta.data<T>();
+      const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
+      for (std::int64_t j = 0; j < g.nnz(); ++j) {
+        if (j + ops::kPrefetchRows < g.nnz()) ops::prefetch_row(w + ids[j + ops::kPrefetchRows] * dim, row_bytes);
+        T* row = w + ids[j] * dim;
+        const T* gv = v + j * dim;
+        if (options_.maximize()) {
+          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], -gv[d], neg_lr);
+        } else {
+          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], gv[d], neg_lr);
+        }
+      }
+    });
+    return;
+  }
+
+  // Row-sparse momentum: the buffer holds the rows ever touched.
+  const bool has_dense_buf = state.tensors.count("momentum_buffer") != 0;
+  const bool has_sparse_buf = state.tensors.count("momentum_rows") != 0;
+  if (sparse && !has_dense_buf) {
+    const ops::CoalescedRows g = ops::coalesce_rows(param.sparse_grad(), options_.maximize());
+    const bool first = !has_sparse_buf;
+    const std::int64_t dim = g.dim;
+    if (first) {
+      state.tensors["momentum_rows"] = Tensor::zeros({0}, DType::kInt64);
+      state.tensors["momentum_values"] = Tensor::zeros({0, dim}, theta.dtype());
+      state.tensors["momentum_rows_used"] = Tensor::scalar<std::int64_t>(0);
+      row_index_[i] = std::make_shared<RowIndex>();
+    }
+    RowIndex& index = *row_index_[i];
+    std::int64_t& used = state.tensors.at("momentum_rows_used").data<std::int64_t>()[0];
+    reserve_slots(state, used + g.n, dim, theta.dtype());
+    const std::int64_t old_used = used;
+    ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T mu = static_cast<T>(momentum);
+      const T one_minus_damp = static_cast<T>(1.0 - options_.dampening());
+      const T neg_lr = static_cast<T>(-options_.lr());
+      std::int64_t* rows = state.tensors.at("momentum_rows").data<std::int64_t>();
+      T* buf = state.tensors.at("momentum_values").data<T>();
+      T* w = theta.data<T>();
+      const std::int64_t* gid = g.ids.data<std::int64_t>();
+      const T* gv = g.values.data<T>();
+      // buf = μ * buf on every held row (a row absent from the gradient has d = 0).
+      if (!first) {
+        for (std::int64_t k = 0; k < old_used * dim; ++k) buf[k] = buf[k] * mu;
+      }
+      // buf[r] = buf[r] + (1 - dampening) * d[r] on the gradient's rows (first step: buf = d).
+      std::vector<std::int64_t> grad_row_of_slot;  // slot -> row of g, or -1
+      grad_row_of_slot.assign(static_cast<std::size_t>(old_used + g.n), -1);
+      for (std::int64_t j = 0; j < g.n; ++j) {
+        auto [it, inserted] = index.slot.emplace(gid[j], used);
+        if (inserted) {
+          rows[used] = gid[j];
+          ++used;
+        }
+        const std::int64_t s = it->second;
+        grad_row_of_slot[static_cast<std::size_t>(s)] = j;
+        T* b = buf + s * dim;
+        const T* d = gv + j * dim;
+        if (first) {
+          std::copy_n(d, dim, b);
+        } else {
+          for (std::int64_t e = 0; e < dim; ++e) b[e] = ops::add_alpha<T>(b[e], d[e], one_minus_damp);
+        }
+      }
+      // θ[r] -= lr * (nesterov ? d[r] + μ * buf[r] : buf[r]) on every held row.
+      for (std::int64_t s = 0; s < used; ++s) {
+        T* row = w + rows[s] * dim;
+        const T* b = buf + s * dim;
+        const std::int64_t j = grad_row_of_slot[static_cast<std::size_t>(s)];
+        if (options_.nesterov()) {
+          for (std::int64_t e = 0; e < dim; ++e) {
+            const T d = j >= 0 ? gv[j * dim + e] : T(0);
+            row[e] = ops::add_alpha<T>(row[e], ops::add_alpha<T>(d, b[e], mu), neg_lr);
+          }
+        } else {
+          for (std::int64_t e = 0; e < dim; ++e) row[e] = ops::add_alpha<T>(row[e], b[e], neg_lr);
+        }
+      }
+    });
+    return;
+  }
+
+  // Dense: a sparse gradient meeting a dense buffer is made dense (the step is O(table) anyway).
+  Tensor grad = sparse ? param.sparse_grad().to_dense() : param.grad();
+  if (momentum != 0.0 && has_sparse_buf) {
+    // A dense gradient meeting a row-sparse buffer: the buffer becomes dense.
+    Tensor dense_buf = Tensor::zeros(theta.shape(), theta.dtype());
+    const std::int64_t used = state.tensors.at("momentum_rows_used").data<std::int64_t>()[0];
+    const std::int64_t dim = theta.size(1);
+    const std::size_t row_bytes = static_cast<std::size_t>(dim) * element_size(theta.dtype());
+    const std::int64_t* rows = state.tensors.at("momentum_rows").data<std::int64_t>();
+    const auto* src = static_cast<const std::byte*>(state.tensors.at("momentum_values").raw_data());
+    auto* dst = static_cast<std::byte*>(dense_buf.raw_data());
+    for (std::int64_t s = 0; s < used; ++s) {
+      std::copy_n(src + s * row_bytes, row_bytes, dst + rows[s] * row_bytes);
+    }
+    state.tensors.erase("momentum_rows");
+    state.tensors.erase("momentum_values");
+    state.tensors.erase("momentum_rows_used");
+    row_index_[i].reset();
+    state.tensors["momentum_buffer"] = std::move(dense_buf);
+  }
+  const bool first = momentum != 0.0 && state.tensors.count("momentum_buffer") == 0;
+  if (first) state.tensors["momentum_buffer"] = Tensor::empty(theta.shape(), theta.dtype());
+  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T wd = static_cast<T>(options_.weight_decay());
+    const T mu = static_cast<T>(momentum);
+    const T one_minus_damp = static_cast<T>(1.0 - options_.dampening());
+    const T neg_lr = static_cast<T>(-options_.lr());
+    const bool maximize = options_.maximize();
+    const bool decay = options_.weight_decay() != 0.0;
+    T* w = theta.data<T>();
+    const T* gp = grad.data<T>();
+    T* buf = momentum != 0.0 ? state.tensors.at("momentum_buffer").data<T>() : nullptr;
+    for (std::int64_t k = 0; k < theta.numel(); ++k) {
+      T d = maximize ? -gp[k] : gp[k];
+      if (decay) d = ops::add_alpha<T>(d, w[k], wd);
+      if (buf != nullptr) {
+        buf[k] = first ? d : ops::add_alpha<T>(buf[k] * mu, d, one_minus_damp);
+        d = options_.nesterov() ? ops::add_alpha<T>(d, buf[k], mu) : buf[k];
+      }
+      w[k] = ops::add_alpha<T>(w[k], d, neg_lr);
+    }
+  });
+}
+
+}  // namespace emb::optim
