@@ -1,30 +1,14 @@
 // The EmbeddingBag module: a Parameter and the options; the work is in the functional layer.
-#include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <ostream>
 #include <sstream>
 
 #include "emb/embedding_bag.h"
 #include "index_check.h"
+#include "module_common.h"
 
 namespace emb {
 
 namespace {
-
-// Python's repr() of a float: 2.0 -> "2.0", 1.5 -> "1.5", 1e-07 -> "1e-07", inf -> "inf".
-std::string py_float_repr(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {  // shortest text that round-trips
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  std::string s = buf;
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s;
-}
 
 void check_mode_options(const EmbeddingBagOptions& o) {
   if (o.mode() == EmbeddingBagMode::kMax && o.scale_grad_by_freq()) {
@@ -43,60 +27,29 @@ EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, Generator& genera
     : EmbeddingBag(options, &generator) {}
 
 EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, Generator* generator)
-    : options_(options) {
-  const std::int64_t num = options.num_embeddings();
-  const std::int64_t dim = options.embedding_dim();
-  checked_numel({num, dim}, "EmbeddingBag");
+    : options_(options),
+      weight_(detail::make_module_weight(options._weight(), options.num_embeddings(),
+                                         options.embedding_dim(), "EmbeddingBag")) {
   check_mode_options(options);
-  options_.padding_idx(options.padding_idx()
-                           ? std::optional(detail::normalize_padding_idx(options.padding_idx(), num,
-                                                                         "EmbeddingBag"))
-                           : std::nullopt);
-  const Tensor& given = options._weight();
-  if (given.defined()) {
-    if (given.shape() != Shape{num, dim}) {
-      throw ValueError("EmbeddingBag: _weight has shape " + shape_to_string(given.shape()) +
-                       ", expected [" + std::to_string(num) + ", " + std::to_string(dim) +
-                       "] (num_embeddings, embedding_dim)");
-    }
-    detail::check_floating(given, "EmbeddingBag", "_weight");
-    weight_ = Parameter(given, true);
-    options_._weight(Tensor());
-    return;
-  }
-  weight_ = Parameter(Tensor::empty({num, dim}, DType::kFloat32));
-  reset_parameters(generator ? *generator : default_generator());
+  options_.padding_idx(
+      detail::module_padding_idx(options.padding_idx(), options.num_embeddings(), "EmbeddingBag"));
+  if (options._weight().defined()) detail::check_floating(options._weight(), "EmbeddingBag", "_weight");
+  options_._weight(Tensor());  // the module holds the weight; the options keep no second handle
+  if (!options._weight().defined()) reset_parameters(generator ? *generator : default_generator());
 }
 
 EmbeddingBag EmbeddingBag::from_pretrained(const Tensor& embeddings,
                                            const EmbeddingBagFromPretrainedOptions& options) {
-  if (!embeddings.defined() || embeddings.dim() != 2) {
-    throw ValueError("EmbeddingBag::from_pretrained: embeddings must be 2-D, got shape " +
-                     (embeddings.defined() ? shape_to_string(embeddings.shape()) : "undefined"));
-  }
-  EmbeddingBagOptions opts(embeddings.size(0), embeddings.size(1));
-  opts.mode(options.mode())
-      .include_last_offset(options.include_last_offset())
-      .padding_idx(options.padding_idx())
-      .max_norm(options.max_norm())
-      .norm_type(options.norm_type())
-      .scale_grad_by_freq(options.scale_grad_by_freq())
-      .sparse(options.sparse())
-      ._weight(embeddings);
-  EmbeddingBag m(opts);
+  detail::check_pretrained(embeddings, "EmbeddingBag::from_pretrained");
+  EmbeddingBag m(EmbeddingBagOptions(embeddings.size(0), embeddings.size(1))
+                     .bag_options(options)
+                     ._weight(embeddings));
   m.weight_.set_requires_grad(!options.freeze());
   return m;
 }
 
 EmbeddingBagFuncOptions EmbeddingBag::func_options() const {
-  return EmbeddingBagFuncOptions()
-      .mode(options_.mode())
-      .include_last_offset(options_.include_last_offset())
-      .padding_idx(options_.padding_idx())
-      .max_norm(options_.max_norm())
-      .norm_type(options_.norm_type())
-      .scale_grad_by_freq(options_.scale_grad_by_freq())
-      .sparse(options_.sparse());
+  return EmbeddingBagFuncOptions().bag_options(options_);
 }
 
 Tensor EmbeddingBag::forward(const Tensor& input, const Tensor& offsets,
@@ -151,8 +104,8 @@ void EmbeddingBag::reset_parameters(Generator& generator) {
 std::string EmbeddingBag::to_string() const {
   std::ostringstream s;
   s << "EmbeddingBag(" << options_.num_embeddings() << ", " << options_.embedding_dim();
-  if (options_.max_norm()) s << ", max_norm=" << py_float_repr(*options_.max_norm());
-  if (options_.norm_type() != 2.0) s << ", norm_type=" << py_float_repr(options_.norm_type());
+  if (options_.max_norm()) s << ", max_norm=" << detail::py_float_repr(*options_.max_norm());
+  if (options_.norm_type() != 2.0) s << ", norm_type=" << detail::py_float_repr(options_.norm_type());
   if (options_.scale_grad_by_freq()) s << ", scale_grad_by_freq=True";
   s << ", mode='" << mode_name(options_.mode()) << "'";
   if (options_.padding_idx()) s << ", padding_idx=" << *options_.padding_idx();

@@ -26,38 +26,15 @@ namespace emb {
 struct EmbeddingFuncOptions : LookupOptions<EmbeddingFuncOptions> {};
 
 /// Options of the Embedding module: the table size, the lookup options and an optional _weight.
-class EmbeddingOptions : public LookupOptions<EmbeddingOptions> {
+class EmbeddingOptions : public TableOptions<EmbeddingOptions, LookupOptions<EmbeddingOptions>> {
  public:
-  EmbeddingOptions(std::int64_t num_embeddings, std::int64_t embedding_dim)
-      : num_embeddings_(num_embeddings), embedding_dim_(embedding_dim) {}
-  std::int64_t num_embeddings() const { return num_embeddings_; }
-  std::int64_t embedding_dim() const { return embedding_dim_; }
-  /// Use this [num_embeddings, embedding_dim] tensor as the weight, sharing its storage; the
-  /// module then does not initialize it (its padding row is left as given).
-  EmbeddingOptions& _weight(Tensor w) {
-    weight_ = std::move(w);
-    return *this;
-  }
-  const Tensor& _weight() const { return weight_; }
-
- private:
-  std::int64_t num_embeddings_;
-  std::int64_t embedding_dim_;
-  Tensor weight_;
+  using TableOptions::TableOptions;
 };
 
 /// Options of Embedding::from_pretrained: freeze (default true) and the lookup options.
-class EmbeddingFromPretrainedOptions : public LookupOptions<EmbeddingFromPretrainedOptions> {
- public:
-  EmbeddingFromPretrainedOptions& freeze(bool v) {
-    freeze_ = v;
-    return *this;
-  }
-  bool freeze() const { return freeze_; }
-
- private:
-  bool freeze_ = true;
-};
+class EmbeddingFromPretrainedOptions
+    : public PretrainedOptions<EmbeddingFromPretrainedOptions,
+                               LookupOptions<EmbeddingFromPretrainedOptions>> {};
 
 // ---------------------------------------------------------------------------------------------
 // Functional layer: validates, then runs the kernels. A call that throws changed nothing.

@@ -53,6 +53,14 @@ class BagOptions : public LookupOptions<Derived> {
   }
   bool include_last_offset() const { return include_last_offset_; }
 
+  /// Takes the lookup options, mode and include_last_offset from another options object.
+  template <typename Other>
+  Derived& bag_options(const BagOptions<Other>& o) {
+    mode_ = o.mode();
+    include_last_offset_ = o.include_last_offset();
+    return this->lookup_options(o);
+  }
+
  private:
   EmbeddingBagMode mode_ = EmbeddingBagMode::kMean;
   bool include_last_offset_ = false;
@@ -62,38 +70,16 @@ class BagOptions : public LookupOptions<Derived> {
 struct EmbeddingBagFuncOptions : BagOptions<EmbeddingBagFuncOptions> {};
 
 /// Options of the EmbeddingBag module: the table size, the bag options and an optional _weight.
-class EmbeddingBagOptions : public BagOptions<EmbeddingBagOptions> {
+class EmbeddingBagOptions
+    : public TableOptions<EmbeddingBagOptions, BagOptions<EmbeddingBagOptions>> {
  public:
-  EmbeddingBagOptions(std::int64_t num_embeddings, std::int64_t embedding_dim)
-      : num_embeddings_(num_embeddings), embedding_dim_(embedding_dim) {}
-  std::int64_t num_embeddings() const { return num_embeddings_; }
-  std::int64_t embedding_dim() const { return embedding_dim_; }
-  /// Use this [num_embeddings, embedding_dim] tensor as the weight, sharing its storage; the
-  /// module then does not initialize it (its padding row is left as given).
-  EmbeddingBagOptions& _weight(Tensor w) {
-    weight_ = std::move(w);
-    return *this;
-  }
-  const Tensor& _weight() const { return weight_; }
-
- private:
-  std::int64_t num_embeddings_;
-  std::int64_t embedding_dim_;
-  Tensor weight_;
+  using TableOptions::TableOptions;
 };
 
 /// Options of EmbeddingBag::from_pretrained: freeze (default true) and the bag options.
-class EmbeddingBagFromPretrainedOptions : public BagOptions<EmbeddingBagFromPretrainedOptions> {
- public:
-  EmbeddingBagFromPretrainedOptions& freeze(bool v) {
-    freeze_ = v;
-    return *this;
-  }
-  bool freeze() const { return freeze_; }
-
- private:
-  bool freeze_ = true;
-};
+class EmbeddingBagFromPretrainedOptions
+    : public PretrainedOptions<EmbeddingBagFromPretrainedOptions,
+                               BagOptions<EmbeddingBagFromPretrainedOptions>> {};
 
 // ---------------------------------------------------------------------------------------------
 // Functional layer: validates everything, then (max_norm) renormalizes, then pools. A call that

@@ -35,6 +35,14 @@ void Adagrad::check_grad(std::size_t i, const Parameter& param) const {
   }
 }
 
+void Adagrad::check_loaded_state(std::size_t i, const ParamState& state) const {
+  if (state.tensors.size() != 1 || state.tensors.count("sum") == 0) {
+    throw FormatError("Adagrad::load: parameter " + std::to_string(i) +
+                      ": expected exactly one state tensor \"sum\"");
+  }
+  Optimizer::check_loaded_state(i, state);
+}
+
 void Adagrad::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
   const Tensor& theta = param.data();
   const double clr_d =

@@ -55,13 +55,46 @@ namespace optim {
 std::string float_repr(double value) {
   if (std::isnan(value)) return "nan";
   if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  // The shortest digits that round-trip, laid out as Python's repr(): positional for exponents
+  // in [-4, 16), otherwise d.ddde-XX.
   char buf[64];
-  auto res = std::to_chars(buf, buf + sizeof(buf), value);
-  std::string s(buf, res.ptr);
-  // Python writes 1e-08 and 1e+16 where to_chars writes 1e-08 and 1e+16 too; it adds ".0" to
-  // integral values printed without an exponent.
-  if (s.find_first_of(".e") == std::string::npos) s += ".0";
-  return s;
+  const auto res = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);  // "-1.2345e-05"
+  const std::size_t e_pos = sci.find('e');
+  const bool negative = sci[0] == '-';
+  std::string digits;
+  for (std::size_t k = negative ? 1 : 0; k < e_pos; ++k) {
+    if (sci[k] != '.') digits += sci[k];
+  }
+  const int exponent = std::stoi(sci.substr(e_pos + 1));
+  std::string out = negative ? "-" : "";
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent < 0) {
+      out += "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
+    } else if (static_cast<int>(digits.size()) <= exponent + 1) {
+      out += digits + std::string(static_cast<std::size_t>(exponent + 1) - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(exponent + 1)) + "." +
+             digits.substr(static_cast<std::size_t>(exponent + 1));
+    }
+    return out;
+  }
+  out += digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  const int magnitude = exponent < 0 ? -exponent : exponent;
+  out += std::string(exponent < 0 ? "e-" : "e+") + (magnitude < 10 ? "0" : "") + std::to_string(magnitude);
+  return out;
+}
+
+void Optimizer::require_state(std::size_t i, const ParamState& state,
+                              std::initializer_list<const char*> names) const {
+  if (state.tensors.empty()) return;
+  for (const char* key : names) {
+    if (state.tensors.count(key) == 0) {
+      throw FormatError(std::string(name()) + "::load: parameter " + std::to_string(i) +
+                        ": the state lacks \"" + key + "\"");
+    }
+  }
 }
 
 Optimizer::Optimizer(std::vector<Parameter*> params, const char* what) : params_(std::move(params)) {

@@ -41,6 +41,11 @@ void SparseAdam::check_grad(std::size_t i, const Parameter& param) const {
   }
 }
 
+void SparseAdam::check_loaded_state(std::size_t i, const ParamState& state) const {
+  require_state(i, state, {"exp_avg", "exp_avg_sq"});
+  Optimizer::check_loaded_state(i, state);
+}
+
 void SparseAdam::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
   const Tensor& theta = param.data();
   if (state.tensors.empty()) {

@@ -462,7 +462,10 @@ TEST(EmbeddingUpstream, PaddingIdx) {
 TEST(EmbeddingUpstream, ModuleTests) {
   std::mt19937_64 rng(4);
   Embedding m(EmbeddingOptions(4, 3));
-  const Tensor input = random_indices(rng, Config{.num = 4, .index_shape = {2, 3}});
+  Config c;
+  c.num = 4;
+  c.index_shape = {2, 3};
+  const Tensor input = random_indices(rng, c);
   const torch::Tensor w_t = to_torch(m.weight()).requires_grad_(true);
   const Tensor out = m(input);
   const torch::Tensor out_t = at::embedding(w_t, to_torch(input));

@@ -123,6 +123,13 @@ TEST(OptimOptions, FloatRepr) {
   EXPECT_EQ(float_repr(0.1), "0.1");
   EXPECT_EQ(float_repr(1e-8), "1e-08");
   EXPECT_EQ(float_repr(std::nan("")), "nan");
+  EXPECT_EQ(float_repr(1e-4), "0.0001");
+  EXPECT_EQ(float_repr(1.5e-5), "1.5e-05");
+  EXPECT_EQ(float_repr(123), "123.0");
+  EXPECT_EQ(float_repr(2.5e15), "2500000000000000.0");
+  EXPECT_EQ(float_repr(1e16), "1e+16");
+  EXPECT_EQ(float_repr(-0.001), "-0.001");
+  EXPECT_EQ(float_repr(0), "0.0");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,6 +286,16 @@ TEST(OptimState, SaveToFileAndBadStates) {
   expect_error<FormatError>([&] { wrong.load(s4); }, "exp_avg");
   EXPECT_EQ(wrong.state(0).step, 0);
   expect_error<IoError>([&] { other.load(std::string("/nonexistent/dir/state.bin")); }, "cannot open");
+  // An Adagrad state without its "sum": FormatError, not a crash on the next step.
+  Adagrad ada2({&p});
+  std::stringstream s5;
+  ada2.save(s5);
+  std::string bad = s5.str();
+  const std::size_t at = bad.find("sum");
+  ASSERT_NE(at, std::string::npos);
+  bad[at] = 'x';
+  std::stringstream s6(bad);
+  expect_error<FormatError>([&] { ada2.load(s6); }, "expected exactly one state tensor \"sum\"");
 }
 
 // ---------------------------------------------------------------------------------------------

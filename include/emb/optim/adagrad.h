@@ -60,6 +60,7 @@ class Adagrad : public Optimizer {
   /// A sparse gradient with weight_decay != 0 -> NotImplementedError.
   void check_grad(std::size_t i, const Parameter& param) const override;
   void update(std::size_t i, Parameter& param, ParamState& state) override;
+  void check_loaded_state(std::size_t i, const ParamState& state) const override;
 
  private:
   AdagradOptions options_;

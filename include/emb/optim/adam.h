@@ -78,6 +78,7 @@ class AdamBase : public Optimizer {
   AdamBase(std::vector<Parameter*> params, const detail_adam::Config& config, const char* what);
   void check_grad(std::size_t i, const Parameter& param) const override;
   void update(std::size_t i, Parameter& param, ParamState& state) override;
+  void check_loaded_state(std::size_t i, const ParamState& state) const override;
   virtual void store_lr(double lr) = 0;
 
   detail_adam::Config config_;

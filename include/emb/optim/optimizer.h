@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <initializer_list>
 #include <iosfwd>
 #include <map>
 #include <string>
@@ -82,6 +83,9 @@ class Optimizer {
   virtual void check_loaded_state(std::size_t i, const ParamState& state) const;
   /// Called after load() replaced the state (to rebuild derived indexes).
   virtual void on_state_loaded() {}
+  /// Throws FormatError unless a non-empty state holds every one of names.
+  void require_state(std::size_t i, const ParamState& state,
+                     std::initializer_list<const char*> names) const;
 
   std::vector<Parameter*> params_;
   std::vector<ParamState> state_;

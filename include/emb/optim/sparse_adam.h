@@ -56,6 +56,7 @@ class SparseAdam : public Optimizer {
  protected:
   void check_grad(std::size_t i, const Parameter& param) const override;
   void update(std::size_t i, Parameter& param, ParamState& state) override;
+  void check_loaded_state(std::size_t i, const ParamState& state) const override;
 
  private:
   SparseAdamOptions options_;

@@ -1,0 +1,30 @@
+// What the Embedding and EmbeddingBag modules share: building the weight, normalizing
+// padding_idx, and PyTorch's repr of option values.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "emb/parameter.h"
+#include "emb/tensor.h"
+
+namespace emb::detail {
+
+/// Python's repr() of a float: 2.0 -> "2.0", 1.5 -> "1.5", 1e-07 -> "1e-07", inf -> "inf".
+std::string py_float_repr(double v);
+
+/// The module's weight: `given` (the _weight option, shared, shape-checked) when defined, else a
+/// new uninitialized [num, dim] float32 table the caller resets. Throws ValueError for negative
+/// or overflowing sizes and a mismatched _weight, naming `module`.
+Parameter make_module_weight(const Tensor& given, std::int64_t num, std::int64_t dim,
+                             const char* module);
+
+/// padding_idx in its non-negative form (IndexError when out of range); none stays none.
+std::optional<std::int64_t> module_padding_idx(std::optional<std::int64_t> padding_idx,
+                                               std::int64_t num, const char* module);
+
+/// Throws ValueError unless from_pretrained's table is defined and 2-D.
+void check_pretrained(const Tensor& embeddings, const char* what);
+
+}  // namespace emb::detail
