@@ -4,8 +4,8 @@
 //   sparse_step_bench [big_rows=10000000] [dim=64] [repeats=200]
 //
 // Prints `name  ours  anchor  ratio`: median microseconds of one step() on the big table, on the
-// small table (steps on the two interleaved), and their ratio. Before timing, each case checks that a step moved exactly the
-// gradient's rows.
+// small table (steps on the two interleaved), and their ratio. Before timing, each case checks that
+// a step moved exactly the gradient's rows.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -49,7 +49,8 @@ struct Setup {
   std::vector<emb::SparseGrad> batches;
 
   Setup(const Factory& make, std::int64_t rows, std::int64_t dim)
-      : table(std::make_unique<emb::Parameter>(emb::Tensor::zeros({rows, dim}, emb::DType::kFloat32))),
+      : table(std::make_unique<emb::Parameter>(
+            emb::Tensor::zeros({rows, dim}, emb::DType::kFloat32))),
         opt(make({table.get()})),
         batches(make_batches(rows, dim)) {
     // Correctness first: one step moves the batch's rows and nothing else.
@@ -96,15 +97,18 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, Factory>> cases = {
       {"SGD", [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.1)); }},
       {"Adagrad", [](auto p) { return std::make_unique<Adagrad>(p, AdagradOptions(0.1)); }},
-      {"SparseAdam", [](auto p) { return std::make_unique<SparseAdam>(p, SparseAdamOptions(0.01)); }},
+      {"SparseAdam",
+       [](auto p) { return std::make_unique<SparseAdam>(p, SparseAdamOptions(0.01)); }},
       {"LazyAdam", [](auto p) { return std::make_unique<LazyAdam>(p, AdamOptions(0.01)); }},
       {"LazyAdamW", [](auto p) { return std::make_unique<LazyAdamW>(p, AdamWOptions(0.01)); }},
-      {"RowWiseAdagrad", [](auto p) { return std::make_unique<RowWiseAdagrad>(p, RowWiseAdagradOptions(0.1)); }},
+      {"RowWiseAdagrad",
+       [](auto p) { return std::make_unique<RowWiseAdagrad>(p, RowWiseAdagradOptions(0.1)); }},
   };
-  std::printf("# sparse step, %lld rows of dim %lld, float32: %lld-row table (ours) vs %lld-row "
-              "table (anchor), median of %d interleaved steps, microseconds\n",
-              static_cast<long long>(kBatchRows), static_cast<long long>(dim),
-              static_cast<long long>(big_rows), static_cast<long long>(kSmallRows), repeats);
+  std::printf(
+      "# sparse step, %lld rows of dim %lld, float32: %lld-row table (ours) vs %lld-row "
+      "table (anchor), median of %d interleaved steps, microseconds\n",
+      static_cast<long long>(kBatchRows), static_cast<long long>(dim),
+      static_cast<long long>(big_rows), static_cast<long long>(kSmallRows), repeats);
   std::printf("%-28s %10s %10s %7s\n", "name", "ours", "anchor", "ratio");
   for (const auto& [name, make] : cases) {
     Setup small(make, kSmallRows, dim);

@@ -9,8 +9,8 @@
 #include <vector>
 
 int main() {
-  const std::map<std::string, std::int64_t> category_to_index = {
-      {"M", 0}, {"V", 1}, {"Q", 2}, {"D", 3}, {"R", 4}, {"C", 5}};
+  const std::map<std::string, std::int64_t> category_to_index = {{"M", 0}, {"V", 1}, {"Q", 2},
+                                                                 {"D", 3}, {"R", 4}, {"C", 5}};
   const auto num_categories = static_cast<std::int64_t>(category_to_index.size());
   const std::int64_t embedding_dim = 3;
   emb::Embedding embedding(emb::EmbeddingOptions(num_categories, embedding_dim));
@@ -25,7 +25,8 @@ int main() {
   // Each output row is the table row of its category.
   for (std::int64_t i = 0; i < 3; ++i) {
     for (std::int64_t d = 0; d < embedding_dim; ++d) {
-      if (embedded_vectors.at<float>(i, d) != embedding.weight().at<float>(input_indices[i], d)) return 1;
+      if (embedded_vectors.at<float>(i, d) != embedding.weight().at<float>(input_indices[i], d))
+        return 1;
     }
   }
   return embedded_vectors.shape() == emb::Shape{3, 3} ? 0 : 1;

@@ -29,7 +29,9 @@ int main() {
   const emb::Tensor out = embedding(ids);
   embedding.backward(ids, emb::Tensor::full({2, 3}, 1.0, emb::DType::kFloat32));
   const emb::Tensor& grad = embedding.parameter().grad();
-  std::cout << "lookup of [0, 1]:\n" << out << "\ngradient (padding row gets none):\n" << grad << "\n";
+  std::cout << "lookup of [0, 1]:\n"
+            << out << "\ngradient (padding row gets none):\n"
+            << grad << "\n";
   return out.at<float>(0, 0) == 1.0f && grad.at<float>(0, 0) == 0.0f && grad.at<float>(1, 0) == 1.0f
              ? 0
              : 1;

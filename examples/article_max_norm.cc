@@ -22,7 +22,8 @@ std::vector<double> matmul_t(const emb::Tensor& x, const emb::Tensor& w) {
   std::vector<double> out(static_cast<std::size_t>(r * m), 0.0);
   for (std::int64_t i = 0; i < r; ++i) {
     for (std::int64_t j = 0; j < m; ++j) {
-      for (std::int64_t k = 0; k < d; ++k) out[i * m + j] += x.get_double(i * d + k) * w.get_double(j * d + k);
+      for (std::int64_t k = 0; k < d; ++k)
+        out[i * m + j] += x.get_double(i * d + k) * w.get_double(j * d + k);
     }
   }
   return out;
@@ -30,7 +31,8 @@ std::vector<double> matmul_t(const emb::Tensor& x, const emb::Tensor& w) {
 
 double row_norm(const emb::Tensor& w, std::int64_t row) {
   double s = 0;
-  for (std::int64_t k = 0; k < w.size(1); ++k) s += w.get_double(row * w.size(1) + k) * w.get_double(row * w.size(1) + k);
+  for (std::int64_t k = 0; k < w.size(1); ++k)
+    s += w.get_double(row * w.size(1) + k) * w.get_double(row * w.size(1) + k);
   return std::sqrt(s);
 }
 
@@ -48,7 +50,7 @@ int main() {
   std::cout << embedding << "\nrow norms before:";
   for (std::int64_t r = 0; r < n; ++r) std::cout << " " << row_norm(embedding.weight(), r);
   const std::vector<double> a = matmul_t(embedding.weight().clone(), W);  // [n, m]
-  const emb::Tensor looked_up = embedding(idx);                            // renorms rows 1, 2
+  const emb::Tensor looked_up = embedding(idx);                           // renorms rows 1, 2
   const std::vector<double> b = matmul_t(looked_up, W);                   // [2, m]
   std::cout << "\nrow norms after: ";
   for (std::int64_t r = 0; r < n; ++r) std::cout << " " << row_norm(embedding.weight(), r);

@@ -7,7 +7,8 @@
 // step's SparseAdam update touches only the categories in that step's pairs.
 //
 // Objective: every co-occurring pair ends up closer (cosine similarity) than every pair that never
-// co-occurs. The program prints the loss as it falls and exits non-zero if the objective is not met.
+// co-occurs. The program prints the loss as it falls and exits non-zero if the objective is not
+// met.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -30,7 +31,8 @@ struct Pair {
 std::vector<Pair> all_pairs() {
   std::vector<Pair> pairs;
   for (std::int64_t a = 0; a < 6; ++a) {
-    for (std::int64_t b = a + 1; b < 6; ++b) pairs.push_back({a, b, (a < 3) == (b < 3) ? 1.0f : -1.0f});
+    for (std::int64_t b = a + 1; b < 6; ++b)
+      pairs.push_back({a, b, (a < 3) == (b < 3) ? 1.0f : -1.0f});
   }
   return pairs;
 }
@@ -111,8 +113,10 @@ int main() {
   float worst_together = 1, best_apart = -1;
   for (const Pair& p : pairs) {
     const float c = cosine(table.weight(), p.a, p.b);
-    if (p.label > 0) worst_together = std::min(worst_together, c);
-    else best_apart = std::max(best_apart, c);
+    if (p.label > 0)
+      worst_together = std::min(worst_together, c);
+    else
+      best_apart = std::max(best_apart, c);
   }
   std::printf("\ncosine similarity:\n    ");
   for (const auto& name : kNames) std::printf("%7s", name.c_str());

@@ -43,7 +43,8 @@ int main() {
   const emb::Tensor& g = categories.parameter().grad();
   const emb::Tensor& w = categories.weight();
   const double lr = 0.1;
-  for (std::int64_t i = 0; i < w.numel(); ++i) w.set_double(i, w.get_double(i) - lr * g.get_double(i));
+  for (std::int64_t i = 0; i < w.numel(); ++i)
+    w.set_double(i, w.get_double(i) - lr * g.get_double(i));
   std::cout << "after one step:\n" << categories(ids, offsets) << "\n";
 
   // A malformed batch is rejected with a clear message and changes nothing.

@@ -7,24 +7,36 @@ namespace emb {
 
 std::size_t element_size(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kFloat64: return 8;
-    case DType::kFloat16: return 2;
-    case DType::kBFloat16: return 2;
-    case DType::kInt32: return 4;
-    case DType::kInt64: return 8;
+    case DType::kFloat32:
+      return 4;
+    case DType::kFloat64:
+      return 8;
+    case DType::kFloat16:
+      return 2;
+    case DType::kBFloat16:
+      return 2;
+    case DType::kInt32:
+      return 4;
+    case DType::kInt64:
+      return 8;
   }
   return 0;
 }
 
 std::string_view dtype_name(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "float32";
-    case DType::kFloat64: return "float64";
-    case DType::kFloat16: return "float16";
-    case DType::kBFloat16: return "bfloat16";
-    case DType::kInt32: return "int32";
-    case DType::kInt64: return "int64";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kFloat64:
+      return "float64";
+    case DType::kFloat16:
+      return "float16";
+    case DType::kBFloat16:
+      return "bfloat16";
+    case DType::kInt32:
+      return "int32";
+    case DType::kInt64:
+      return "int64";
   }
   return "unknown";
 }
@@ -34,7 +46,9 @@ bool is_floating(DType dtype) {
          dtype == DType::kBFloat16;
 }
 
-bool is_integral(DType dtype) { return dtype == DType::kInt32 || dtype == DType::kInt64; }
+bool is_integral(DType dtype) {
+  return dtype == DType::kInt32 || dtype == DType::kInt64;
+}
 
 // float32 -> binary16, round to nearest even. Handles overflow to inf, subnormals and NaN.
 Half::Half(float value) {
@@ -42,7 +56,7 @@ Half::Half(float value) {
   const std::uint32_t sign = (f >> 16) & 0x8000u;
   const std::uint32_t abs = f & 0x7fffffffu;
   std::uint16_t out;
-  if (abs >= 0x7f800000u) {  // inf or NaN
+  if (abs >= 0x7f800000u) {                                                   // inf or NaN
     out = static_cast<std::uint16_t>(abs > 0x7f800000u ? 0x7e00u : 0x7c00u);  // canonical quiet NaN
   } else if (abs >= 0x477ff000u) {  // >= 65520 rounds to inf
     out = 0x7c00u;

@@ -26,7 +26,9 @@ struct BagPlan {
   std::int64_t n() const { return ids.numel(); }
 };
 
-std::string str(std::int64_t v) { return std::to_string(v); }
+std::string str(std::int64_t v) {
+  return std::to_string(v);
+}
 
 // What one call checks about the bag arguments.
 struct PlanRequest {
@@ -41,9 +43,8 @@ struct PlanRequest {
 
 // Offsets (any index dtype) as int64.
 std::vector<std::int64_t> offsets_as_int64(const Tensor& offsets) {
-  return visit_ids(offsets, [&](const auto* p) {
-    return std::vector<std::int64_t>(p, p + offsets.numel());
-  });
+  return visit_ids(
+      offsets, [&](const auto* p) { return std::vector<std::int64_t>(p, p + offsets.numel()); });
 }
 
 // Every check of the bag arguments, in the order PyTorch makes them; returns the layout.
@@ -57,10 +58,9 @@ BagPlan plan_bags(const PlanRequest& r) {
   }
   const bool two_d = r.input.dim() == 2;
   if (two_d && r.offsets.defined()) {
-    throw ValueError(op + ": offsets must be undefined for 2-D input " +
-                     shape_to_string(r.input.shape()) +
-                     " (each row is a bag), got offsets of shape " +
-                     shape_to_string(r.offsets.shape()));
+    throw ValueError(
+        op + ": offsets must be undefined for 2-D input " + shape_to_string(r.input.shape()) +
+        " (each row is a bag), got offsets of shape " + shape_to_string(r.offsets.shape()));
   }
   if (!two_d) {
     if (!r.offsets.defined()) {
@@ -81,12 +81,14 @@ BagPlan plan_bags(const PlanRequest& r) {
   if (r.per_sample_weights && r.per_sample_weights->defined()) {
     const Tensor& psw = *r.per_sample_weights;
     if (o.mode() != EmbeddingBagMode::kSum) {
-      throw NotImplementedError(op + ": per_sample_weights is only supported for mode sum, got mode " +
+      throw NotImplementedError(op +
+                                ": per_sample_weights is only supported for mode sum, got mode " +
                                 mode_name(o.mode()));
     }
     if (psw.dtype() != r.value_dtype) {
-      throw ValueError(op + ": per_sample_weights has dtype " + std::string(dtype_name(psw.dtype())) +
-                       ", expected " + std::string(dtype_name(r.value_dtype)) + " (the weight's)");
+      throw ValueError(op + ": per_sample_weights has dtype " +
+                       std::string(dtype_name(psw.dtype())) + ", expected " +
+                       std::string(dtype_name(r.value_dtype)) + " (the weight's)");
     }
     if (psw.shape() != r.input.shape()) {
       throw ValueError(op + ": per_sample_weights has shape " + shape_to_string(psw.shape()) +
@@ -106,8 +108,9 @@ BagPlan plan_bags(const PlanRequest& r) {
     std::vector<std::int64_t> off = offsets_as_int64(r.offsets);
     const auto size = static_cast<std::int64_t>(off.size());
     if (o.include_last_offset() && size == 0) {
-      throw ValueError(op + ": include_last_offset needs at least 1 offset (the end of the last "
-                            "bag), got none");
+      throw ValueError(op +
+                       ": include_last_offset needs at least 1 offset (the end of the last "
+                       "bag), got none");
     }
     if (size == 0 && n > 0) {
       throw ValueError(op + ": offsets is empty but input has " + str(n) +
@@ -188,8 +191,8 @@ std::int64_t check_grad_output(const Tensor& grad_output, std::int64_t num_bags,
   if (grad_output.dim() != 2 || grad_output.size(0) != num_bags ||
       (expected_dim >= 0 && grad_output.size(1) != expected_dim)) {
     throw ValueError(std::string(op) + ": grad_output has shape " +
-                     shape_to_string(grad_output.shape()) + ", expected [" + str(num_bags) +
-                     ", " + (expected_dim >= 0 ? str(expected_dim) : std::string("dim")) +
+                     shape_to_string(grad_output.shape()) + ", expected [" + str(num_bags) + ", " +
+                     (expected_dim >= 0 ? str(expected_dim) : std::string("dim")) +
                      "] (one row per bag)");
   }
   return grad_output.size(1);
@@ -206,9 +209,12 @@ void check_num_weights(std::int64_t num_weights, std::int64_t dim, const char* o
 
 const char* mode_name(EmbeddingBagMode mode) {
   switch (mode) {
-    case EmbeddingBagMode::kSum: return "sum";
-    case EmbeddingBagMode::kMean: return "mean";
-    case EmbeddingBagMode::kMax: break;
+    case EmbeddingBagMode::kSum:
+      return "sum";
+    case EmbeddingBagMode::kMean:
+      return "mean";
+    case EmbeddingBagMode::kMax:
+      break;
   }
   return "max";
 }
@@ -219,8 +225,8 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
                                          const Tensor& per_sample_weights) {
   const char* op = "embedding_bag";
   check_weight(weight, op);
-  const BagPlan plan = plan_bags(
-      {op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
+  const BagPlan plan =
+      plan_bags({op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
   // Everything is valid: from here on the call succeeds.
   if (options.max_norm()) {
     embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
@@ -282,8 +288,8 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
         max_indices.shape() != Shape{num_bags, dim}) {
       throw ValueError(std::string(op) + ": mode max needs the forward's max_indices, int64 [" +
                        str(num_bags) + ", " + str(dim) + "], got " +
-                       (max_indices.defined() ? std::string(dtype_name(max_indices.dtype())) +
-                                                    " " + shape_to_string(max_indices.shape())
+                       (max_indices.defined() ? std::string(dtype_name(max_indices.dtype())) + " " +
+                                                    shape_to_string(max_indices.shape())
                                               : std::string("none")));
     }
     winners = offsets_as_int64(max_indices);
@@ -293,8 +299,8 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
         const std::int64_t k = winners[static_cast<std::size_t>(b * dim + d)];
         if (k < 0 || k >= num_weights) {
           throw IndexError(std::string(op) + ": max_indices[" + str(b) + "][" + str(d) +
-                           "] = " + str(k) + " is out of range for a table of " +
-                           str(num_weights) + " rows");
+                           "] = " + str(k) + " is out of range for a table of " + str(num_weights) +
+                           " rows");
         }
       }
     }
@@ -358,15 +364,14 @@ SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor
       }
     }
   });
-  return embedding_sparse_backward(index_grad, plan.ids, num_weights,
-                                   plan.padding_idx >= 0 ? std::optional(plan.padding_idx)
-                                                         : std::nullopt,
-                                   options.scale_grad_by_freq());
+  return embedding_sparse_backward(
+      index_grad, plan.ids, num_weights,
+      plan.padding_idx >= 0 ? std::optional(plan.padding_idx) : std::nullopt,
+      options.scale_grad_by_freq());
 }
 
 std::variant<Tensor, SparseGrad> embedding_bag_backward(const Tensor& grad_output,
-                                                        const Tensor& input,
-                                                        const Tensor& offsets,
+                                                        const Tensor& input, const Tensor& offsets,
                                                         const Tensor& max_indices,
                                                         std::int64_t num_weights,
                                                         const EmbeddingBagFuncOptions& options,

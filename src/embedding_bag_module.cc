@@ -33,7 +33,8 @@ EmbeddingBag::EmbeddingBag(const EmbeddingBagOptions& options, Generator* genera
   check_mode_options(options);
   options_.padding_idx(
       detail::module_padding_idx(options.padding_idx(), options.num_embeddings(), "EmbeddingBag"));
-  if (options._weight().defined()) detail::check_floating(options._weight(), "EmbeddingBag", "_weight");
+  if (options._weight().defined())
+    detail::check_floating(options._weight(), "EmbeddingBag", "_weight");
   options_._weight(Tensor());  // the module holds the weight; the options keep no second handle
   if (!options._weight().defined()) reset_parameters(generator ? *generator : default_generator());
 }
@@ -57,8 +58,8 @@ Tensor EmbeddingBag::forward(const Tensor& input, const Tensor& offsets,
   return embedding_bag(input, weight_.data(), offsets, func_options(), per_sample_weights);
 }
 
-Tensor EmbeddingBag::backward(const Tensor& input, const Tensor& offsets,
-                              const Tensor& grad_output, const Tensor& per_sample_weights) {
+Tensor EmbeddingBag::backward(const Tensor& input, const Tensor& offsets, const Tensor& grad_output,
+                              const Tensor& per_sample_weights) {
   const Tensor& w = weight_.data();
   if (grad_output.defined() && grad_output.dtype() != w.dtype()) {
     throw ValueError("EmbeddingBag::backward: grad_output has dtype " +
@@ -93,7 +94,9 @@ Tensor EmbeddingBag::backward(const Tensor& input, const Tensor& offsets,
   return psw_grad;
 }
 
-void EmbeddingBag::reset_parameters() { reset_parameters(default_generator()); }
+void EmbeddingBag::reset_parameters() {
+  reset_parameters(default_generator());
+}
 
 void EmbeddingBag::reset_parameters(Generator& generator) {
   const Tensor& w = weight_.data();
@@ -105,7 +108,8 @@ std::string EmbeddingBag::to_string() const {
   std::ostringstream s;
   s << "EmbeddingBag(" << options_.num_embeddings() << ", " << options_.embedding_dim();
   if (options_.max_norm()) s << ", max_norm=" << detail::py_float_repr(*options_.max_norm());
-  if (options_.norm_type() != 2.0) s << ", norm_type=" << detail::py_float_repr(options_.norm_type());
+  if (options_.norm_type() != 2.0)
+    s << ", norm_type=" << detail::py_float_repr(options_.norm_type());
   if (options_.scale_grad_by_freq()) s << ", scale_grad_by_freq=True";
   s << ", mode='" << mode_name(options_.mode()) << "'";
   if (options_.padding_idx()) s << ", padding_idx=" << *options_.padding_idx();
@@ -113,6 +117,8 @@ std::string EmbeddingBag::to_string() const {
   return s.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const EmbeddingBag& m) { return os << m.to_string(); }
+std::ostream& operator<<(std::ostream& os, const EmbeddingBag& m) {
+  return os << m.to_string();
+}
 
 }  // namespace emb

@@ -12,9 +12,8 @@ namespace {
 
 // Sorted distinct ids of a validated index tensor: [2, 0, 2, 1] -> [0, 1, 2].
 std::vector<std::int64_t> sorted_unique_ids(const Tensor& ids) {
-  std::vector<std::int64_t> out = detail::visit_ids(ids, [&](const auto* p) {
-    return std::vector<std::int64_t>(p, p + ids.numel());
-  });
+  std::vector<std::int64_t> out = detail::visit_ids(
+      ids, [&](const auto* p) { return std::vector<std::int64_t>(p, p + ids.numel()); });
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
@@ -32,7 +31,8 @@ void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, 
 
 // Checks shared by both backward ops; returns the normalized padding_idx (-1 for none).
 std::int64_t check_backward_args(const char* op, const Tensor& grad_output, const Tensor& indices,
-                                 std::int64_t num_weights, std::optional<std::int64_t> padding_idx) {
+                                 std::int64_t num_weights,
+                                 std::optional<std::int64_t> padding_idx) {
   detail::check_floating(grad_output, op, "grad_output");
   detail::check_index_dtype(indices, op, "indices");
   if (num_weights < 0) {
@@ -77,7 +77,8 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
   Shape out_shape = input.shape();
   out_shape.push_back(weight.size(1));
   Tensor out = Tensor::empty(out_shape, weight.dtype());
-  const std::size_t row_bytes = static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
+  const std::size_t row_bytes =
+      static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
   detail::visit_ids(input, [&](const auto* ids) {
     detail::ref::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, ids,
                              input.numel(), static_cast<std::byte*>(out.raw_data()));

@@ -55,17 +55,17 @@ void Embedding::backward(const Tensor& input, const Tensor& grad_output) {
                      std::to_string(options_.embedding_dim()));
   }
   if (options_.sparse()) {
-    weight_.accumulate_grad(embedding_sparse_backward(grad_output, input, num,
-                                                      options_.padding_idx(),
-                                                      options_.scale_grad_by_freq()));
+    weight_.accumulate_grad(embedding_sparse_backward(
+        grad_output, input, num, options_.padding_idx(), options_.scale_grad_by_freq()));
   } else {
-    weight_.accumulate_grad(embedding_dense_backward(grad_output, input, num,
-                                                     options_.padding_idx(),
-                                                     options_.scale_grad_by_freq()));
+    weight_.accumulate_grad(embedding_dense_backward(
+        grad_output, input, num, options_.padding_idx(), options_.scale_grad_by_freq()));
   }
 }
 
-void Embedding::reset_parameters() { reset_parameters(default_generator()); }
+void Embedding::reset_parameters() {
+  reset_parameters(default_generator());
+}
 
 void Embedding::reset_parameters(Generator& generator) {
   const Tensor& w = weight_.data();
@@ -78,13 +78,16 @@ std::string Embedding::to_string() const {
   s << "Embedding(" << options_.num_embeddings() << ", " << options_.embedding_dim();
   if (options_.padding_idx()) s << ", padding_idx=" << *options_.padding_idx();
   if (options_.max_norm()) s << ", max_norm=" << detail::py_float_repr(*options_.max_norm());
-  if (options_.norm_type() != 2.0) s << ", norm_type=" << detail::py_float_repr(options_.norm_type());
+  if (options_.norm_type() != 2.0)
+    s << ", norm_type=" << detail::py_float_repr(options_.norm_type());
   if (options_.scale_grad_by_freq()) s << ", scale_grad_by_freq=True";
   if (options_.sparse()) s << ", sparse=True";
   s << ")";
   return s.str();
 }
 
-std::ostream& operator<<(std::ostream& os, const Embedding& m) { return os << m.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Embedding& m) {
+  return os << m.to_string();
+}
 
 }  // namespace emb

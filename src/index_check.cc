@@ -23,8 +23,7 @@ void check_index_dtype(const Tensor& t, const char* op, const char* arg) {
   }
 }
 
-void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op,
-                        const char* arg) {
+void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op, const char* arg) {
   visit_ids(ids, [&](const auto* p) {
     const std::int64_t n = ids.numel();
     for (std::int64_t i = 0; i < n; ++i) {

@@ -43,10 +43,14 @@ decltype(auto) visit_ids(const Tensor& ids, Fn&& fn) {
 template <typename Fn>
 decltype(auto) visit_floating(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kFloat64: return fn(double{});
-    case DType::kFloat16: return fn(Half{});
-    case DType::kBFloat16: return fn(BFloat16{});
-    default: return fn(float{});
+    case DType::kFloat64:
+      return fn(double{});
+    case DType::kFloat16:
+      return fn(Half{});
+    case DType::kBFloat16:
+      return fn(BFloat16{});
+    default:
+      return fn(float{});
   }
 }
 

@@ -1,7 +1,7 @@
 #include "emb/parameter.h"
 
-#include "kernels/ref/embedding_ref.h"
 #include "index_check.h"
+#include "kernels/ref/embedding_ref.h"
 
 namespace emb {
 
@@ -31,8 +31,7 @@ void Parameter::check_grad(const Shape& shape, DType dtype, const char* what) co
   if (shape != data_.shape() || dtype != data_.dtype()) {
     throw ValueError(std::string(what) + ": gradient of shape " + shape_to_string(shape) + " " +
                      std::string(dtype_name(dtype)) + " does not match the parameter's " +
-                     shape_to_string(data_.shape()) + " " +
-                     std::string(dtype_name(data_.dtype())));
+                     shape_to_string(data_.shape()) + " " + std::string(dtype_name(data_.dtype())));
   }
 }
 

@@ -13,9 +13,9 @@ constexpr std::size_t kAlignment = 64;  // one cache line; SIMD kernels rely on 
 
 std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
   // Allocate at least one byte so that an empty tensor still owns (and compares) a storage.
-  void* p = ::operator new(nbytes == 0 ? 1 : nbytes, std::align_val_t{kAlignment});
+  void* p = ::operator new (nbytes == 0 ? 1 : nbytes, std::align_val_t{kAlignment});
   return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) {
-    ::operator delete(q, std::align_val_t{kAlignment});
+    ::operator delete (q, std::align_val_t{kAlignment});
   });
 }
 
@@ -253,6 +253,8 @@ bool Tensor::equal(const Tensor& other) const {
          (nbytes() == 0 || std::memcmp(data_, other.data_, nbytes()) == 0);
 }
 
-std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.to_string(); }
+std::ostream& operator<<(std::ostream& os, const Tensor& t) {
+  return os << t.to_string();
+}
 
 }  // namespace emb

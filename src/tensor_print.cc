@@ -54,9 +54,12 @@ class Formatter {
     }
     for (double v : finite) {
       std::size_t w;
-      if (sci_mode_) w = py_format(v, 'e', kPrecision).size();
-      else if (int_mode_) w = py_format(v, 'f', 0).size() + 1;
-      else w = py_format(v, 'f', kPrecision).size();
+      if (sci_mode_)
+        w = py_format(v, 'e', kPrecision).size();
+      else if (int_mode_)
+        w = py_format(v, 'f', 0).size() + 1;
+      else
+        w = py_format(v, 'f', kPrecision).size();
       max_width_ = std::max(max_width_, w);
     }
   }

@@ -11,7 +11,8 @@ enum class DType : std::uint8_t { kFloat32, kFloat64, kFloat16, kBFloat16, kInt3
 
 /// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ...
 std::size_t element_size(DType dtype);
-/// PyTorch's name without the prefix: "float32", "float64", "float16", "bfloat16", "int32", "int64".
+/// PyTorch's name without the prefix: "float32", "float64", "float16", "bfloat16", "int32",
+/// "int64".
 std::string_view dtype_name(DType dtype);
 bool is_floating(DType dtype);
 bool is_integral(DType dtype);
@@ -20,7 +21,7 @@ bool is_integral(DType dtype);
 struct Half {
   std::uint16_t bits = 0;
   Half() = default;
-  Half(float value);  // NOLINT(google-explicit-constructor): mirrors c10::Half
+  Half(float value);       // NOLINT(google-explicit-constructor): mirrors c10::Half
   operator float() const;  // NOLINT(google-explicit-constructor)
   static Half from_bits(std::uint16_t b) {
     Half h;
@@ -46,11 +47,16 @@ struct BFloat16 {
 /// The DType tag of a C++ element type: dtype_of<float> == DType::kFloat32.
 template <typename T>
 inline constexpr DType dtype_of = [] {
-  if constexpr (std::is_same_v<T, float>) return DType::kFloat32;
-  else if constexpr (std::is_same_v<T, double>) return DType::kFloat64;
-  else if constexpr (std::is_same_v<T, Half>) return DType::kFloat16;
-  else if constexpr (std::is_same_v<T, BFloat16>) return DType::kBFloat16;
-  else if constexpr (std::is_same_v<T, std::int32_t>) return DType::kInt32;
+  if constexpr (std::is_same_v<T, float>)
+    return DType::kFloat32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::kFloat64;
+  else if constexpr (std::is_same_v<T, Half>)
+    return DType::kFloat16;
+  else if constexpr (std::is_same_v<T, BFloat16>)
+    return DType::kBFloat16;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return DType::kInt32;
   else {
     static_assert(std::is_same_v<T, std::int64_t>, "emb: unsupported element type");
     return DType::kInt64;
@@ -61,12 +67,18 @@ inline constexpr DType dtype_of = [] {
 template <typename Fn>
 decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kFloat32: return fn(float{});
-    case DType::kFloat64: return fn(double{});
-    case DType::kFloat16: return fn(Half{});
-    case DType::kBFloat16: return fn(BFloat16{});
-    case DType::kInt32: return fn(std::int32_t{});
-    case DType::kInt64: break;
+    case DType::kFloat32:
+      return fn(float{});
+    case DType::kFloat64:
+      return fn(double{});
+    case DType::kFloat16:
+      return fn(Half{});
+    case DType::kBFloat16:
+      return fn(BFloat16{});
+    case DType::kInt32:
+      return fn(std::int32_t{});
+    case DType::kInt64:
+      break;
   }
   return fn(std::int64_t{});
 }

@@ -43,7 +43,8 @@ class EmbeddingFromPretrainedOptions
 /// are first renormalized in place (embedding_renorm_).
 ///   input [*] int32|int64, weight [num, dim] any dtype -> out [*, dim] (weight's dtype)
 /// Throws ValueError (weight not 2-D, index dtype), IndexError (id out of range, padding_idx).
-Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options = {});
+Tensor embedding(const Tensor& input, const Tensor& weight,
+                 const EmbeddingFuncOptions& options = {});
 
 /// Renormalizes in place each distinct row k named by indices whose norm_type-norm exceeds
 /// max_norm (strictly): weight[k] *= max_norm / (norm + 1e-7). Every id is validated before

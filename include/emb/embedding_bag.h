@@ -132,7 +132,8 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
 /// forward's max_indices [B, dim]. For each non-padding position i of bag b, in input order:
 ///   grad[ids[i]] += s_i * grad_output[b],
 ///   s_i = psw[i] (or 1) / count(ids[i]) (with scale_grad_by_freq) / bag_size[b] (mode mean)
-/// with s_i computed in float64 and rounded to the weight dtype. Mode max: grad[max_indices[b][d]][d]
+/// with s_i computed in float64 and rounded to the weight dtype. Mode max:
+/// grad[max_indices[b][d]][d]
 /// += grad_output[b][d] over non-empty bags in order. Unlike PyTorch's CPU kernel,
 /// scale_grad_by_freq divides by each id's own count (pytorch#190063).
 ///   -> [num_weights, dim]
@@ -156,8 +157,7 @@ SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor
 
 /// The dense or sparse weight gradient, as options.sparse() says.
 std::variant<Tensor, SparseGrad> embedding_bag_backward(const Tensor& grad_output,
-                                                        const Tensor& input,
-                                                        const Tensor& offsets,
+                                                        const Tensor& input, const Tensor& offsets,
                                                         const Tensor& max_indices,
                                                         std::int64_t num_weights,
                                                         const EmbeddingBagFuncOptions& options,

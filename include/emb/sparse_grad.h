@@ -18,7 +18,7 @@ class SparseGrad {
   /// ids [nnz] int64, values [nnz, dim]; each id in [0, num_rows). Throws ValueError/IndexError.
   SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced = false);
 
-  const Tensor& indices() const { return ids_; }  // [nnz] int64
+  const Tensor& indices() const { return ids_; }    // [nnz] int64
   const Tensor& values() const { return values_; }  // [nnz, dim]
   std::int64_t nnz() const { return ids_.numel(); }
   std::int64_t num_rows() const { return num_rows_; }

@@ -126,8 +126,9 @@ template <typename T>
 T* Tensor::data() const {
   check_defined("Tensor::data");
   if (dtype_of<T> != dtype_) {
-    throw ValueError(std::string("Tensor::data: tensor has dtype ") + std::string(dtype_name(dtype_)) +
-                     ", requested " + std::string(dtype_name(dtype_of<T>)));
+    throw ValueError(std::string("Tensor::data: tensor has dtype ") +
+                     std::string(dtype_name(dtype_)) + ", requested " +
+                     std::string(dtype_name(dtype_of<T>)));
   }
   return reinterpret_cast<T*>(data_);
 }

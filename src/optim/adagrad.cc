@@ -68,8 +68,8 @@ void Adagrad::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
         T* acc = sum + ids[j] * g.dim;
         const T* gv = v + j * g.dim;
         for (std::int64_t d = 0; d < g.dim; ++d) {
-          acc[d] = acc[d] + gv[d] * gv[d];                         // sum[r] += v^2
-          const T std_v = std::sqrt(acc[d]) + eps;                 // sqrt(sum[r]) + eps
+          acc[d] = acc[d] + gv[d] * gv[d];                             // sum[r] += v^2
+          const T std_v = std::sqrt(acc[d]) + eps;                     // sqrt(sum[r]) + eps
           row[d] = ops::add_alpha<T>(row[d], gv[d] / std_v, neg_clr);  // θ[r] += -clr * v / std
         }
       }

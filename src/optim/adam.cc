@@ -20,7 +20,8 @@ Config make_config(const Options& o, bool decoupled, bool lazy) {
   ops::check_hyper(0.0 <= b1 && b1 < 1.0, "beta parameter at index 0", b1);
   ops::check_hyper(0.0 <= b2 && b2 < 1.0, "beta parameter at index 1", b2);
   ops::check_hyper(o.weight_decay() >= 0.0, "weight_decay value", o.weight_decay());
-  return Config{o.lr(), b1, b2, o.eps(), o.weight_decay(), o.amsgrad(), o.maximize(), decoupled, lazy};
+  return Config{o.lr(),      b1,           b2,        o.eps(), o.weight_decay(),
+                o.amsgrad(), o.maximize(), decoupled, lazy};
 }
 
 // The per-step constants of Adam's element update, in the parameter's dtype.
@@ -57,8 +58,8 @@ template <typename T>
 void adam_elements(T* w, const T* grad, T* m, T* v, T* vmax, std::int64_t n, const Coeffs<T>& k) {
   for (std::int64_t e = 0; e < n; ++e) {
     T g = k.maximize ? -grad[e] : grad[e];
-    if (k.decoupled) w[e] = w[e] * k.decay;             // θ *= 1 - lr * wd
-    if (k.l2) g = ops::add_alpha<T>(g, w[e], k.wd);      // g += wd * θ
+    if (k.decoupled) w[e] = w[e] * k.decay;          // θ *= 1 - lr * wd
+    if (k.l2) g = ops::add_alpha<T>(g, w[e], k.wd);  // g += wd * θ
     m[e] = ops::add_alpha<T>(m[e] * k.beta1, g, k.one_minus_beta1);
     v[e] = ops::addcmul<T>(v[e] * k.beta2, g, g, k.one_minus_beta2);
     T second = v[e];
@@ -83,9 +84,10 @@ void AdamBase::check_grad(std::size_t i, const Parameter& param) const {
   if (!param.grad_is_sparse() || config_.lazy) return;
   throw NotImplementedError(
       ops::param_prefix(name(), i) +
-      (config_.decoupled ? "AdamW does not support sparse gradients, please consider LazyAdamW instead"
-                         : "Adam does not support sparse gradients, please consider SparseAdam "
-                           "instead"));
+      (config_.decoupled
+           ? "AdamW does not support sparse gradients, please consider LazyAdamW instead"
+           : "Adam does not support sparse gradients, please consider SparseAdam "
+             "instead"));
 }
 
 void AdamBase::check_loaded_state(std::size_t i, const ParamState& state) const {
@@ -98,7 +100,8 @@ void AdamBase::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
   if (state.tensors.empty()) {
     state.tensors["exp_avg"] = Tensor::zeros(theta.shape(), theta.dtype());
     state.tensors["exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
-    if (config_.amsgrad) state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
+    if (config_.amsgrad)
+      state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
   } else if (config_.amsgrad && state.tensors.count("max_exp_avg_sq") == 0) {
     state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
   }

@@ -72,7 +72,8 @@ std::string float_repr(double value) {
     if (exponent < 0) {
       out += "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
     } else if (static_cast<int>(digits.size()) <= exponent + 1) {
-      out += digits + std::string(static_cast<std::size_t>(exponent + 1) - digits.size(), '0') + ".0";
+      out +=
+          digits + std::string(static_cast<std::size_t>(exponent + 1) - digits.size(), '0') + ".0";
     } else {
       out += digits.substr(0, static_cast<std::size_t>(exponent + 1)) + "." +
              digits.substr(static_cast<std::size_t>(exponent + 1));
@@ -82,7 +83,8 @@ std::string float_repr(double value) {
   out += digits.substr(0, 1);
   if (digits.size() > 1) out += "." + digits.substr(1);
   const int magnitude = exponent < 0 ? -exponent : exponent;
-  out += std::string(exponent < 0 ? "e-" : "e+") + (magnitude < 10 ? "0" : "") + std::to_string(magnitude);
+  out += std::string(exponent < 0 ? "e-" : "e+") + (magnitude < 10 ? "0" : "") +
+         std::to_string(magnitude);
   return out;
 }
 
@@ -97,8 +99,10 @@ void Optimizer::require_state(std::size_t i, const ParamState& state,
   }
 }
 
-Optimizer::Optimizer(std::vector<Parameter*> params, const char* what) : params_(std::move(params)) {
-  if (params_.empty()) throw ValueError(std::string(what) + ": optimizer got an empty parameter list");
+Optimizer::Optimizer(std::vector<Parameter*> params, const char* what)
+    : params_(std::move(params)) {
+  if (params_.empty())
+    throw ValueError(std::string(what) + ": optimizer got an empty parameter list");
   std::set<const Parameter*> seen;
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Parameter* p = params_[i];
@@ -139,7 +143,8 @@ void Optimizer::step() {
     try {
       check_loaded_state(i, state_[i]);  // the tensor may have been replaced since
     } catch (const FormatError& e) {
-      throw ValueError(prefix + "the parameter no longer matches its optimizer state (" + e.what() + ")");
+      throw ValueError(prefix + "the parameter no longer matches its optimizer state (" + e.what() +
+                       ")");
     }
     check_grad(i, p);
   }
@@ -163,7 +168,8 @@ void Optimizer::check_loaded_state(std::size_t i, const ParamState& state) const
       throw FormatError(std::string(name()) + "::load: state \"" + key + "\" of parameter " +
                         std::to_string(i) + " is " + shape_to_string(t.shape()) + " " +
                         std::string(dtype_name(t.dtype())) + ", the parameter is " +
-                        shape_to_string(data.shape()) + " " + std::string(dtype_name(data.dtype())));
+                        shape_to_string(data.shape()) + " " +
+                        std::string(dtype_name(data.dtype())));
     }
   }
 }
@@ -206,7 +212,8 @@ class Reader {
   }
   std::string string(const char* field, std::uint32_t max_len = 4096) {
     const auto n = get<std::uint32_t>(field);
-    if (n > max_len) throw FormatError(what_ + ": implausible length " + std::to_string(n) + " of " + field);
+    if (n > max_len)
+      throw FormatError(what_ + ": implausible length " + std::to_string(n) + " of " + field);
     std::string s(n, '\0');
     bytes(s.data(), n, field);
     return s;
@@ -257,8 +264,8 @@ void Optimizer::load(std::istream& in) {
   }
   const auto version = r.get<std::uint32_t>("version");
   if (version != kVersion) {
-    throw FormatError(r.what() + ": unsupported version " + std::to_string(version) + " (expected " +
-                      std::to_string(kVersion) + ")");
+    throw FormatError(r.what() + ": unsupported version " + std::to_string(version) +
+                      " (expected " + std::to_string(kVersion) + ")");
   }
   const std::string tag = r.string("name");
   if (tag != name()) throw FormatError(r.what() + ": the state is of a " + tag + " optimizer");
@@ -274,12 +281,14 @@ void Optimizer::load(std::istream& in) {
     s.step = r.get<std::int64_t>("step");
     if (s.step < 0) throw FormatError(r.what() + ": negative step " + std::to_string(s.step));
     const auto count = r.get<std::uint32_t>("tensor count");
-    if (count > 64) throw FormatError(r.what() + ": implausible tensor count " + std::to_string(count));
+    if (count > 64)
+      throw FormatError(r.what() + ": implausible tensor count " + std::to_string(count));
     for (std::uint32_t k = 0; k < count; ++k) {
       std::string key = r.string("tensor name");
       const auto dt = r.get<std::uint8_t>("dtype");
       if (dt > static_cast<std::uint8_t>(DType::kInt64)) {
-        throw FormatError(r.what() + ": bad dtype code " + std::to_string(dt) + " of \"" + key + "\"");
+        throw FormatError(r.what() + ": bad dtype code " + std::to_string(dt) + " of \"" + key +
+                          "\"");
       }
       const auto ndim = r.get<std::uint32_t>("ndim");
       if (ndim > 16) throw FormatError(r.what() + ": implausible rank " + std::to_string(ndim));

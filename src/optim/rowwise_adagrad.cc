@@ -11,7 +11,9 @@ namespace ops = emb::detail::optim;
 namespace {
 
 // θ seen as [num_rows, row_dim]: a 0-d parameter is one row of one element.
-std::int64_t num_rows(const Tensor& t) { return t.dim() == 0 ? 1 : t.size(0); }
+std::int64_t num_rows(const Tensor& t) {
+  return t.dim() == 0 ? 1 : t.size(0);
+}
 
 }  // namespace
 
@@ -44,7 +46,8 @@ void RowWiseAdagrad::check_loaded_state(std::size_t i, const ParamState& state) 
       it->second.dtype() != data.dtype() || it->second.shape() != Shape{num_rows(data)}) {
     throw FormatError("RowWiseAdagrad::load: parameter " + std::to_string(i) +
                       ": expected one state tensor \"sum\" of shape [" +
-                      std::to_string(num_rows(data)) + "] " + std::string(dtype_name(data.dtype())));
+                      std::to_string(num_rows(data)) + "] " +
+                      std::string(dtype_name(data.dtype())));
   }
 }
 
@@ -72,7 +75,8 @@ void RowWiseAdagrad::update(std::size_t /*i*/, Parameter& param, ParamState& sta
       }
       sum[r] = sum[r] + sq / static_cast<T>(dim);
       const T mult = lr / (std::sqrt(sum[r]) + eps);
-      for (std::int64_t d = 0; d < dim; ++d) row[d] = row[d] - mult * g[static_cast<std::size_t>(d)];
+      for (std::int64_t d = 0; d < dim; ++d)
+        row[d] = row[d] - mult * g[static_cast<std::size_t>(d)];
     };
     if (param.grad_is_sparse()) {
       const ops::CoalescedRows rows = ops::coalesce_rows(param.sparse_grad(), options_.maximize());
@@ -91,7 +95,8 @@ void RowWiseAdagrad::update(std::size_t /*i*/, Parameter& param, ParamState& sta
     const std::int64_t n = num_rows(theta);
     const std::int64_t dim = n == 0 ? 0 : theta.numel() / n;
     const T* gp = param.grad().data<T>();
-    for (std::int64_t r = 0; r < n && dim > 0; ++r) update_row(r, gp + r * dim, dim, options_.maximize());
+    for (std::int64_t r = 0; r < n && dim > 0; ++r)
+      update_row(r, gp + r * dim, dim, options_.maximize());
   });
 }
 

@@ -73,7 +73,8 @@ void SGD::check_loaded_state(std::size_t i, const ParamState& state) const {
   };
   for (const auto& [key, t] : state.tensors) {
     if (key == "momentum_buffer") {
-      if (t.dtype() != data.dtype() || t.shape() != data.shape()) fail("momentum_buffer does not match the parameter");
+      if (t.dtype() != data.dtype() || t.shape() != data.shape())
+        fail("momentum_buffer does not match the parameter");
     } else if (key != "momentum_rows" && key != "momentum_values" && key != "momentum_rows_used") {
       fail("unknown state \"" + key + "\"");
     }
@@ -96,7 +97,8 @@ void SGD::check_loaded_state(std::size_t i, const ParamState& state) const {
   if (n < 0 || n > rows.numel()) fail("bad momentum_rows_used " + std::to_string(n));
   const std::int64_t* r = rows.data<std::int64_t>();
   for (std::int64_t k = 0; k < n; ++k) {
-    if (r[k] < 0 || r[k] >= data.size(0)) fail("momentum row id " + std::to_string(r[k]) + " out of range");
+    if (r[k] < 0 || r[k] >= data.size(0))
+      fail("momentum row id " + std::to_string(r[k]) + " out of range");
   }
 }
 
@@ -131,7 +133,8 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
       T* w = theta.data<T>();
       const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
       for (std::int64_t j = 0; j < g.nnz(); ++j) {
-        if (j + ops::kPrefetchRows < g.nnz()) ops::prefetch_row(w + ids[j + ops::kPrefetchRows] * dim, row_bytes);
+        if (j + ops::kPrefetchRows < g.nnz())
+          ops::prefetch_row(w + ids[j + ops::kPrefetchRows] * dim, row_bytes);
         T* row = w + ids[j] * dim;
         const T* gv = v + j * dim;
         if (options_.maximize()) {
@@ -191,7 +194,8 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
         if (first) {
           std::copy_n(d, dim, b);
         } else {
-          for (std::int64_t e = 0; e < dim; ++e) b[e] = ops::add_alpha<T>(b[e], d[e], one_minus_damp);
+          for (std::int64_t e = 0; e < dim; ++e)
+            b[e] = ops::add_alpha<T>(b[e], d[e], one_minus_damp);
         }
       }
       // θ[r] -= lr * (nesterov ? d[r] + μ * buf[r] : buf[r]) on every held row.

@@ -37,7 +37,8 @@ void SparseAdam::check_grad(std::size_t i, const Parameter& param) const {
                               "instead");
   }
   if (param.data().dim() != 2) {
-    throw ValueError(ops::param_prefix("SparseAdam", i) + "a sparse gradient needs a 2-D parameter");
+    throw ValueError(ops::param_prefix("SparseAdam", i) +
+                     "a sparse gradient needs a 2-D parameter");
   }
 }
 
@@ -82,7 +83,7 @@ void SparseAdam::update(std::size_t /*i*/, Parameter& param, ParamState& state) 
       const T* gv = v + j * g.dim;
       for (std::int64_t d = 0; d < g.dim; ++d) {
         const T m_old = m[off + d];
-        const T dm = (gv[d] - m_old) * one_minus_b1;          // Δm = (v - m_old)(1 - β1)
+        const T dm = (gv[d] - m_old) * one_minus_b1;  // Δm = (v - m_old)(1 - β1)
         m[off + d] = m_old + dm;
         const T s_old = s[off + d];
         const T ds = (gv[d] * gv[d] - s_old) * one_minus_b2;  // Δs = (v² - s_old)(1 - β2)

@@ -44,23 +44,28 @@ class PrintCounts : public ::testing::Environment {
               << counts.sparse_grads << " sparse weight grads, " << counts.psw_grads
               << " per_sample_weights grads; " << counts.sgf_mixed_skipped
               << " sgf grads with mixed counts not compared (pytorch#190063), "
-              << counts.sparse_sgf_torch_raised << " sparse+sgf (torch raises, emb checked against its dense grad)\n";
+              << counts.sparse_sgf_torch_raised
+              << " sparse+sgf (torch raises, emb checked against its dense grad)\n";
   }
 };
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PrintCounts);
 
 double eps_of(DType d) {
-  return d == DType::kFloat64 ? 0x1p-52 : d == DType::kFloat32 ? 0x1p-23 : d == DType::kFloat16 ? 0x1p-10 : 0x1p-7;
+  return d == DType::kFloat64   ? 0x1p-52
+         : d == DType::kFloat32 ? 0x1p-23
+         : d == DType::kFloat16 ? 0x1p-10
+                                : 0x1p-7;
 }
 
 // |ours - torch| <= factor * eps * bound + tiny, element-wise, where bound is the sum of the
 // magnitudes of the terms (the error bound of summing them in another order).
-::testing::AssertionResult within_bound(const Tensor& ours, const torch::Tensor& theirs_t, const Tensor& bound,
-                                        double factor) {
+::testing::AssertionResult within_bound(const Tensor& ours, const torch::Tensor& theirs_t,
+                                        const Tensor& bound, double factor) {
   const Tensor theirs = from_torch(theirs_t);
   if (ours.shape() != theirs.shape() || ours.dtype() != theirs.dtype()) {
-    return ::testing::AssertionFailure() << "shape/dtype differ: ours " << shape_to_string(ours.shape())
-                                         << ", torch " << shape_to_string(theirs.shape());
+    return ::testing::AssertionFailure()
+           << "shape/dtype differ: ours " << shape_to_string(ours.shape()) << ", torch "
+           << shape_to_string(theirs.shape());
   }
   const double eps = eps_of(ours.dtype());
   for (std::int64_t i = 0; i < ours.numel(); ++i) {
@@ -82,13 +87,18 @@ Tensor abs_of(const Tensor& t) {
   return out;
 }
 
-torch::Tensor as_long(const torch::Tensor& t) { return t.to(torch::kLong).contiguous(); }
+torch::Tensor as_long(const torch::Tensor& t) {
+  return t.to(torch::kLong).contiguous();
+}
 
-int64_t mode_int(EmbeddingBagMode m) { return m == EmbeddingBagMode::kSum ? 0 : m == EmbeddingBagMode::kMean ? 1 : 2; }
+int64_t mode_int(EmbeddingBagMode m) {
+  return m == EmbeddingBagMode::kSum ? 0 : m == EmbeddingBagMode::kMean ? 1 : 2;
+}
 
 Tensor ids_tensor(const std::vector<std::int64_t>& v, DType dt, const Shape& shape) {
   Tensor t = Tensor::empty(shape, dt);
-  for (std::size_t i = 0; i < v.size(); ++i) t.set_double(static_cast<std::int64_t>(i), static_cast<double>(v[i]));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    t.set_double(static_cast<std::int64_t>(i), static_cast<double>(v[i]));
   return t;
 }
 
@@ -102,7 +112,7 @@ struct Config {
   bool two_d = false;
   std::int64_t rows = 0, cols = 0;
   std::vector<std::int64_t> ids, offsets;  // offsets as given to emb (1-D only)
-  std::optional<std::int64_t> pad;        // as given (may be negative)
+  std::optional<std::int64_t> pad;         // as given (may be negative)
   bool psw = false, ilo = false, sgf = false, sparse = false, forward_only = false;
   std::optional<double> max_norm;
   double norm_type = 2.0;
@@ -110,8 +120,9 @@ struct Config {
 
   std::int64_t pad_normalized() const { return pad ? (*pad < 0 ? *pad + num : *pad) : -1; }
   std::string describe() const {
-    std::string s = "seed=" + std::to_string(seed) + " num=" + std::to_string(num) + " dim=" + std::to_string(dim) +
-                    " w=" + std::string(dtype_name(wdt)) + " ids=" + std::string(dtype_name(idt)) +
+    std::string s = "seed=" + std::to_string(seed) + " num=" + std::to_string(num) +
+                    " dim=" + std::to_string(dim) + " w=" + std::string(dtype_name(wdt)) +
+                    " ids=" + std::string(dtype_name(idt)) +
                     " offsets=" + std::string(dtype_name(odt)) + " mode=" + mode_name(mode) +
                     " n=" + std::to_string(ids.size());
     if (two_d) s += " 2-D " + std::to_string(rows) + "x" + std::to_string(cols);
@@ -130,7 +141,9 @@ template <typename T>
 T pick(std::mt19937_64& rng, std::initializer_list<T> v) {
   return v.begin()[std::uniform_int_distribution<std::size_t>(0, v.size() - 1)(rng)];
 }
-bool chance(std::mt19937_64& rng, double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+bool chance(std::mt19937_64& rng, double p) {
+  return std::uniform_real_distribution<double>(0, 1)(rng) < p;
+}
 std::int64_t uniform(std::mt19937_64& rng, std::int64_t lo, std::int64_t hi) {
   return std::uniform_int_distribution<std::int64_t>(lo, hi)(rng);
 }
@@ -154,7 +167,8 @@ Config random_config(std::mt19937_64& rng) {
     const std::int64_t p = uniform(rng, 0, c.num - 1);
     c.pad = chance(rng, 0.3) ? p - c.num : p;
   }
-  const std::int64_t pool = chance(rng, 0.3) ? std::min<std::int64_t>(c.num, 3) : c.num;  // duplicates
+  const std::int64_t pool =
+      chance(rng, 0.3) ? std::min<std::int64_t>(c.num, 3) : c.num;  // duplicates
   auto next_id = [&] {
     if (c.pad && chance(rng, 0.2)) return c.pad_normalized();
     return uniform(rng, 0, pool - 1);
@@ -214,7 +228,8 @@ void run_config(const Config& c, std::mt19937_64& rng) {
   const bool ties = c.mode == EmbeddingBagMode::kMax && chance(rng, 0.3);
   Tensor weight = random_values(rng, {c.num, c.dim}, c.wdt, ties);
   if (c.mode == EmbeddingBagMode::kMax && chance(rng, 0.1)) weight.set_double(0, std::nan(""));
-  const Tensor input = c.two_d ? ids_tensor(c.ids, c.idt, {c.rows, c.cols}) : ids_tensor(c.ids, c.idt, {n});
+  const Tensor input =
+      c.two_d ? ids_tensor(c.ids, c.idt, {c.rows, c.cols}) : ids_tensor(c.ids, c.idt, {n});
   Tensor offsets;
   std::vector<std::int64_t> torch_offsets = c.offsets;  // torch: 1-D with offsets, always
   DType torch_odt = c.odt;
@@ -229,22 +244,28 @@ void run_config(const Config& c, std::mt19937_64& rng) {
   Tensor psw = c.psw ? random_values(rng, input.shape(), c.wdt, false) : Tensor();
 
   EmbeddingBagFuncOptions o;
-  o.mode(c.mode).include_last_offset(c.ilo).padding_idx(c.pad).max_norm(c.max_norm).norm_type(c.norm_type);
+  o.mode(c.mode)
+      .include_last_offset(c.ilo)
+      .padding_idx(c.pad)
+      .max_norm(c.max_norm)
+      .norm_type(c.norm_type);
   o.scale_grad_by_freq(c.sgf).sparse(c.sparse);
 
   // torch
   torch::Tensor tw = to_torch(weight);
   torch::Tensor ti = to_torch(input).reshape({n});
-  torch::Tensor to = to_torch(ids_tensor(torch_offsets, torch_odt, {static_cast<std::int64_t>(torch_offsets.size())}));
+  torch::Tensor to = to_torch(
+      ids_tensor(torch_offsets, torch_odt, {static_cast<std::int64_t>(torch_offsets.size())}));
   c10::optional<torch::Tensor> tpsw;
   if (c.psw) tpsw = to_torch(psw).reshape({n});
   if (c.max_norm) {
     torch::NoGradGuard guard;
     at::embedding_renorm_(tw, ti, *c.max_norm, c.norm_type);
   }
-  auto tr = c.forward_only
-                ? at::_embedding_bag_forward_only(tw, ti, to, c.sgf, mode_int(c.mode), c.sparse, tpsw, torch_ilo, pad)
-                : at::_embedding_bag(tw, ti, to, c.sgf, mode_int(c.mode), c.sparse, tpsw, torch_ilo, pad);
+  auto tr = c.forward_only ? at::_embedding_bag_forward_only(tw, ti, to, c.sgf, mode_int(c.mode),
+                                                             c.sparse, tpsw, torch_ilo, pad)
+                           : at::_embedding_bag(tw, ti, to, c.sgf, mode_int(c.mode), c.sparse, tpsw,
+                                                torch_ilo, pad);
   const torch::Tensor& t_out = std::get<0>(tr);
 
   // emb
@@ -260,15 +281,16 @@ void run_config(const Config& c, std::mt19937_64& rng) {
     o2.max_norm(std::nullopt);
     r = embedding_bag_forward(input, pooled_w.clone(), offsets, o2, psw);
   }
-  // FMA chains (fast path) are bitwise; the slow path (padding_idx or float64) multiplies, then adds.
+  // FMA chains (fast path) are bitwise; the slow path (padding_idx or float64) multiplies, then
+  // adds.
   const bool psw_slow = c.psw && (pad >= 0 || c.wdt == DType::kFloat64);
   if (!psw_slow) {
     ++counts.outputs_bitwise;
     EXPECT_TRUE(bitwise_equal(r.output, t_out)) << "output";
   } else {
     ++counts.outputs_bounded;
-    Tensor bound = embedding_bag(input, abs_of(pooled_w), offsets, EmbeddingBagFuncOptions(o).max_norm(std::nullopt),
-                                 abs_of(psw));
+    Tensor bound = embedding_bag(input, abs_of(pooled_w), offsets,
+                                 EmbeddingBagFuncOptions(o).max_norm(std::nullopt), abs_of(psw));
     EXPECT_TRUE(within_bound(r.output, t_out, bound, 2.0)) << "output";
   }
   // Auxiliaries.
@@ -299,28 +321,31 @@ void run_config(const Config& c, std::mt19937_64& rng) {
   EmbeddingBagFuncOptions ob = EmbeddingBagFuncOptions(o).max_norm(std::nullopt);
   if (c.sparse && c.sgf) {
     ++counts.sparse_sgf_torch_raised;
-    EXPECT_THROW(at::_embedding_bag_backward(tg, bi, bo, t_o2b_b, t_bs, t_mi, c.num, true, mode_int(c.mode), true,
-                                             tpsw, pad),
+    EXPECT_THROW(at::_embedding_bag_backward(tg, bi, bo, t_o2b_b, t_bs, t_mi, c.num, true,
+                                             mode_int(c.mode), true, tpsw, pad),
                  c10::Error);
     SparseGrad s = embedding_bag_sparse_backward(grad, input, offsets, c.num, ob, psw);
     Tensor d = embedding_bag_dense_backward(grad, input, offsets, {}, c.num, ob, psw);
-    Tensor bound = embedding_bag_dense_backward(abs_of(grad), input, offsets, {}, c.num, ob, abs_of(psw));
+    Tensor bound =
+        embedding_bag_dense_backward(abs_of(grad), input, offsets, {}, c.num, ob, abs_of(psw));
     EXPECT_TRUE(within_bound(s.to_dense(), to_torch(d), bound, 2.0 * (max_duplicates(c.ids) + 2)));
   } else if (c.sgf && !c.sparse && [&] {
                std::map<std::int64_t, std::int64_t> cnt;
                for (auto k : c.ids) ++cnt[k];
-               for (auto& [k, v] : cnt) if (v != cnt.begin()->second) return true;
+               for (auto& [k, v] : cnt)
+                 if (v != cnt.begin()->second) return true;
                return false;
              }()) {
     ++counts.sgf_mixed_skipped;  // torch divides by another id's count (pytorch#190063)
   } else {
-    torch::Tensor tgw = at::_embedding_bag_backward(tg, bi, bo, t_o2b_b, t_bs, t_mi, c.num, c.sgf, mode_int(c.mode),
-                                                    c.sparse, tpsw, pad);
+    torch::Tensor tgw = at::_embedding_bag_backward(tg, bi, bo, t_o2b_b, t_bs, t_mi, c.num, c.sgf,
+                                                    mode_int(c.mode), c.sparse, tpsw, pad);
     auto eg = embedding_bag_backward(grad, input, offsets, r.max_indices, c.num, ob, psw);
     if (c.sparse) {
       ++counts.sparse_grads;
       const SparseGrad& s = std::get<SparseGrad>(eg);
-      EXPECT_TRUE(bitwise_equal(s.indices(), tgw._indices().reshape({-1}).contiguous())) << "sparse ids";
+      EXPECT_TRUE(bitwise_equal(s.indices(), tgw._indices().reshape({-1}).contiguous()))
+          << "sparse ids";
       EXPECT_TRUE(bitwise_equal(s.values(), tgw._values())) << "sparse values";
     } else {
       ++counts.dense_grads;
@@ -331,17 +356,21 @@ void run_config(const Config& c, std::mt19937_64& rng) {
       } else {
         std::int64_t worst = 0;
         if (close_ulps(d, tgw, 0, &worst)) ++counts.dense_bitwise;
-        Tensor bound = embedding_bag_dense_backward(abs_of(grad), input, offsets, {}, c.num, ob, abs_of(psw));
+        Tensor bound =
+            embedding_bag_dense_backward(abs_of(grad), input, offsets, {}, c.num, ob, abs_of(psw));
         EXPECT_TRUE(within_bound(d, tgw, bound, 2.0 * (max_duplicates(c.ids) + 2))) << "dense grad";
       }
     }
   }
   if (c.psw) {
     ++counts.psw_grads;
-    torch::Tensor tpg = at::_embedding_bag_per_sample_weights_backward(tg, tw, bi, bo, t_o2b_b, 0, pad);
+    torch::Tensor tpg =
+        at::_embedding_bag_per_sample_weights_backward(tg, tw, bi, bo, t_o2b_b, 0, pad);
     Tensor pg = embedding_bag_per_sample_weights_backward(grad, pooled_w, input, offsets, ob);
-    Tensor bound = embedding_bag_per_sample_weights_backward(abs_of(grad), abs_of(pooled_w), input, offsets, ob);
-    EXPECT_TRUE(within_bound(pg.reshape({n}), tpg, bound.reshape({n}), 2.0 * (c.dim + 2))) << "psw grad";
+    Tensor bound = embedding_bag_per_sample_weights_backward(abs_of(grad), abs_of(pooled_w), input,
+                                                             offsets, ob);
+    EXPECT_TRUE(within_bound(pg.reshape({n}), tpg, bound.reshape({n}), 2.0 * (c.dim + 2)))
+        << "psw grad";
   }
 }
 
@@ -366,19 +395,26 @@ Tensor weight_k() {  // row k = [2k + 1, 2k + 2]
   for (int i = 0; i < 10; ++i) w.set_double(i, i + 1);
   return w;
 }
-Tensor longs(std::vector<std::int64_t> v) { return Tensor::from_vector<std::int64_t>(v, {static_cast<std::int64_t>(v.size())}); }
-torch::Tensor tlongs(std::vector<std::int64_t> v) { return to_torch(longs(std::move(v))); }
+Tensor longs(std::vector<std::int64_t> v) {
+  return Tensor::from_vector<std::int64_t>(v, {static_cast<std::int64_t>(v.size())});
+}
+torch::Tensor tlongs(std::vector<std::int64_t> v) {
+  return to_torch(longs(std::move(v)));
+}
 
 // 7, 15: from_pretrained keeps the weight; offsets arange gives the rows; mean of two rows.
 TEST(EmbeddingBagUpstream, FromPretrained) {
   Tensor w = weight_k();
-  EmbeddingBag m = EmbeddingBag::from_pretrained(w, EmbeddingBagFromPretrainedOptions().mode(EmbeddingBagMode::kSum));
-  auto tm = torch::nn::EmbeddingBag::from_pretrained(to_torch(w), torch::nn::EmbeddingBagFromPretrainedOptions().mode(torch::kSum));
+  EmbeddingBag m = EmbeddingBag::from_pretrained(
+      w, EmbeddingBagFromPretrainedOptions().mode(EmbeddingBagMode::kSum));
+  auto tm = torch::nn::EmbeddingBag::from_pretrained(
+      to_torch(w), torch::nn::EmbeddingBagFromPretrainedOptions().mode(torch::kSum));
   EXPECT_TRUE(bitwise_equal(m.weight(), tm->weight));
   EXPECT_TRUE(bitwise_equal(m(longs({0, 1, 2, 3, 4}), longs({0, 1, 2, 3, 4})),
                             tm(tlongs({0, 1, 2, 3, 4}), tlongs({0, 1, 2, 3, 4}))));
   EXPECT_TRUE(m(longs({0, 1, 2, 3, 4}), longs({0, 1, 2, 3, 4})).equal(w));
-  EmbeddingBag mean = EmbeddingBag::from_pretrained(Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}));
+  EmbeddingBag mean =
+      EmbeddingBag::from_pretrained(Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3}));
   Tensor out = mean(Tensor::from_vector<std::int64_t>({1, 0}, {1, 2}));
   EXPECT_EQ(out.at<float>(0, 0), 2.5f);
   EXPECT_EQ(out.at<float>(0, 2), 4.5f);
@@ -388,8 +424,10 @@ TEST(EmbeddingBagUpstream, FromPretrained) {
 TEST(EmbeddingBagUpstream, FromPretrainedPaddingIdx) {
   Tensor w = weight_k();
   const Tensor before = w.clone();
-  EmbeddingBag m = EmbeddingBag::from_pretrained(w, EmbeddingBagFromPretrainedOptions().padding_idx(2));
-  auto tm = torch::nn::EmbeddingBag::from_pretrained(to_torch(w), torch::nn::EmbeddingBagFromPretrainedOptions().padding_idx(2));
+  EmbeddingBag m =
+      EmbeddingBag::from_pretrained(w, EmbeddingBagFromPretrainedOptions().padding_idx(2));
+  auto tm = torch::nn::EmbeddingBag::from_pretrained(
+      to_torch(w), torch::nn::EmbeddingBagFromPretrainedOptions().padding_idx(2));
   EXPECT_TRUE(m.weight().equal(before));
   EXPECT_TRUE(bitwise_equal(m.weight(), tm->weight));
 }
@@ -403,28 +441,38 @@ TEST(EmbeddingBagUpstream, ModuleEqualsFunctional) {
   Tensor b = embedding_bag(in, w, {}, EmbeddingBagFuncOptions().padding_idx(2));
   EXPECT_TRUE(a.equal(b));
   namespace F = torch::nn::functional;
-  EXPECT_TRUE(bitwise_equal(a, F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().padding_idx(2))));
+  EXPECT_TRUE(bitwise_equal(
+      a, F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().padding_idx(2))));
 }
 
 // 14: padding_idx range.
 TEST(EmbeddingBagUpstream, PaddingIdxError) {
   for (std::int64_t p : {5, -6, 25}) {
-    EXPECT_THROW(embedding_bag(longs({0}), weight_k(), longs({0}), EmbeddingBagFuncOptions().padding_idx(p)), IndexError);
+    EXPECT_THROW(
+        embedding_bag(longs({0}), weight_k(), longs({0}), EmbeddingBagFuncOptions().padding_idx(p)),
+        IndexError);
     EXPECT_THROW(EmbeddingBag(EmbeddingBagOptions(5, 2).padding_idx(p)), IndexError);
-    EXPECT_THROW(at::embedding_bag(to_torch(weight_k()), tlongs({0}), tlongs({0}), false, 1, false, {}, false, p),
+    EXPECT_THROW(at::embedding_bag(to_torch(weight_k()), tlongs({0}), tlongs({0}), false, 1, false,
+                                   {}, false, p),
                  c10::Error);
   }
-  EXPECT_NO_THROW(embedding_bag(longs({0}), weight_k(), longs({0}), EmbeddingBagFuncOptions().padding_idx(-5)));
+  EXPECT_NO_THROW(
+      embedding_bag(longs({0}), weight_k(), longs({0}), EmbeddingBagFuncOptions().padding_idx(-5)));
 }
 
 // 16: from_pretrained, max mode, max_norm 2, norm_type 0.5.
 TEST(EmbeddingBagUpstream, FromPretrainedOptions) {
   Tensor w = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3});
   torch::Tensor tw = to_torch(w);
-  EmbeddingBag m = EmbeddingBag::from_pretrained(
-      w, EmbeddingBagFromPretrainedOptions().mode(EmbeddingBagMode::kMax).max_norm(2.0).norm_type(0.5));
-  auto tm = torch::nn::EmbeddingBag::from_pretrained(
-      tw, torch::nn::EmbeddingBagFromPretrainedOptions().mode(torch::kMax).max_norm(2.0).norm_type(0.5));
+  EmbeddingBag m = EmbeddingBag::from_pretrained(w, EmbeddingBagFromPretrainedOptions()
+                                                        .mode(EmbeddingBagMode::kMax)
+                                                        .max_norm(2.0)
+                                                        .norm_type(0.5));
+  auto tm =
+      torch::nn::EmbeddingBag::from_pretrained(tw, torch::nn::EmbeddingBagFromPretrainedOptions()
+                                                       .mode(torch::kMax)
+                                                       .max_norm(2.0)
+                                                       .norm_type(0.5));
   Tensor in = Tensor::from_vector<std::int64_t>({0, 1, 2, 1}, {2, 2});
   Tensor out = m(in);
   torch::Tensor tout = tm(to_torch(in));
@@ -441,7 +489,8 @@ TEST(EmbeddingBagUpstream, FromPretrainedOptions) {
 // include_last_offset, also all-padding bags; each against torch too.
 TEST(EmbeddingBagUpstream, PaddingIdx1DEquals2D) {
   const std::int64_t pad = 0;
-  const std::vector<std::vector<std::int64_t>> bags = {{1, 2, 3}, {4}, {}, {5, 1}, {0, 0}};  // ragged, pad 0
+  const std::vector<std::vector<std::int64_t>> bags = {
+      {1, 2, 3}, {4}, {}, {5, 1}, {0, 0}};  // ragged, pad 0
   std::vector<std::int64_t> flat, off, padded;
   const std::int64_t width = 3;
   for (const auto& b : bags) {
@@ -459,24 +508,30 @@ TEST(EmbeddingBagUpstream, PaddingIdx1DEquals2D) {
     for (bool sparse : {false, true}) {
       if (sparse && mode == EmbeddingBagMode::kMax) continue;
       for (bool ilo : {false, true}) {
-        auto o = EmbeddingBagFuncOptions().mode(mode).padding_idx(pad).sparse(sparse).include_last_offset(ilo);
+        auto o = EmbeddingBagFuncOptions()
+                     .mode(mode)
+                     .padding_idx(pad)
+                     .sparse(sparse)
+                     .include_last_offset(ilo);
         std::vector<std::int64_t> offs = off;
         if (ilo) offs.push_back(static_cast<std::int64_t>(flat.size()));
         auto r1 = embedding_bag_forward(longs(flat), w, longs(offs), o);
         auto r2 = embedding_bag_forward(in2, w, {}, o);
         EXPECT_TRUE(r1.output.equal(r2.output));
-        auto t = at::_embedding_bag(to_torch(w), tlongs(flat), tlongs(offs), false, mode_int(mode), sparse, {}, ilo, pad);
+        auto t = at::_embedding_bag(to_torch(w), tlongs(flat), tlongs(offs), false, mode_int(mode),
+                                    sparse, {}, ilo, pad);
         EXPECT_TRUE(bitwise_equal(r1.output, std::get<0>(t)));
         auto g1 = embedding_bag_backward(grad, longs(flat), longs(offs), r1.max_indices, 6, o);
         auto g2 = embedding_bag_backward(grad, in2, {}, r2.max_indices, 6, o);
         Tensor d1 = sparse ? std::get<SparseGrad>(g1).to_dense() : std::get<Tensor>(g1);
         Tensor d2 = sparse ? std::get<SparseGrad>(g2).to_dense() : std::get<Tensor>(g2);
         EXPECT_TRUE(d1.equal(d2)) << mode_name(mode) << sparse << ilo;
-        torch::Tensor tg = at::_embedding_bag_backward(to_torch(grad), tlongs(flat), tlongs(offs), std::get<1>(t),
-                                                       std::get<2>(t), std::get<3>(t), 6, false, mode_int(mode),
-                                                       sparse, {}, pad);
+        torch::Tensor tg = at::_embedding_bag_backward(
+            to_torch(grad), tlongs(flat), tlongs(offs), std::get<1>(t), std::get<2>(t),
+            std::get<3>(t), 6, false, mode_int(mode), sparse, {}, pad);
         EXPECT_TRUE(close_ulps(d1, sparse ? tg.to_dense() : tg, 2));
-        for (int d = 0; d < 4; ++d) EXPECT_EQ(d1.at<double>(0, d), 0.0);  // padding row: no gradient
+        for (int d = 0; d < 4; ++d)
+          EXPECT_EQ(d1.at<double>(0, d), 0.0);  // padding row: no gradient
         for (int d = 0; d < 4; ++d) EXPECT_EQ(r1.output.at<double>(4, d), 0.0);  // all-padding bag
       }
     }
@@ -490,13 +545,15 @@ TEST(EmbeddingBagUpstream, EmptyInput) {
     for (DType odt : {DType::kInt32, DType::kInt64}) {
       for (std::int64_t nb : {1, 2}) {
         for (bool sparse : {false, true}) {
-          for (auto mode : {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
+          for (auto mode :
+               {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
             if (sparse && mode == EmbeddingBagMode::kMax) continue;
             Tensor in = Tensor::empty({0}, idt);
             Tensor off = Tensor::zeros({nb}, odt);
             auto o = EmbeddingBagFuncOptions().mode(mode).sparse(sparse);
             auto r = embedding_bag_forward(in, w, off, o);
-            auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false, mode_int(mode), sparse);
+            auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false,
+                                        mode_int(mode), sparse);
             EXPECT_TRUE(bitwise_equal(r.output, std::get<0>(t)));
             Tensor g = Tensor::full({nb, 2}, 1.0, DType::kFloat32);
             auto eg = embedding_bag_backward(g, in, off, r.max_indices, 5, o);
@@ -516,12 +573,16 @@ TEST(EmbeddingBagUpstream, OutOfBoundsIdx) {
     for (auto mode : {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
       Tensor in = longs({0, 1, bad});
       try {
-        at::_embedding_bag(to_torch(w), to_torch(in), tlongs({0}), false, mode_int(mode), false, {}, false, 0);
+        at::_embedding_bag(to_torch(w), to_torch(in), tlongs({0}), false, mode_int(mode), false, {},
+                           false, 0);
         ADD_FAILURE() << "torch accepted " << bad;
       } catch (const c10::Error& e) {
-        EXPECT_NE(std::string(e.what()).find("Expected idx >= 0 && idx < num_embeddings"), std::string::npos);
+        EXPECT_NE(std::string(e.what()).find("Expected idx >= 0 && idx < num_embeddings"),
+                  std::string::npos);
       }
-      EXPECT_THROW(embedding_bag(in, w, longs({0}), EmbeddingBagFuncOptions().mode(mode).padding_idx(0)), IndexError);
+      EXPECT_THROW(
+          embedding_bag(in, w, longs({0}), EmbeddingBagFuncOptions().mode(mode).padding_idx(0)),
+          IndexError);
     }
   }
 }
@@ -532,19 +593,38 @@ TEST(EmbeddingBagUpstream, PerSampleWeightsFailures) {
   Tensor w = weight_k();
   Tensor in = longs({0, 1, 2});
   Tensor psw64 = Tensor::full({3}, 1.0, DType::kFloat64);
-  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().offsets(tlongs({0})).mode(torch::kSum).per_sample_weights(to_torch(psw64))), c10::Error);
-  EXPECT_THROW(embedding_bag(in, w, longs({0}), EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum), psw64), ValueError);
+  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w),
+                                F::EmbeddingBagFuncOptions()
+                                    .offsets(tlongs({0}))
+                                    .mode(torch::kSum)
+                                    .per_sample_weights(to_torch(psw64))),
+               c10::Error);
+  EXPECT_THROW(embedding_bag(in, w, longs({0}),
+                             EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum), psw64),
+               ValueError);
   Tensor psw_short = Tensor::full({2}, 1.0, DType::kFloat32);
-  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().offsets(tlongs({0})).mode(torch::kSum).per_sample_weights(to_torch(psw_short))), c10::Error);
-  EXPECT_THROW(embedding_bag(in, w, longs({0}), EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum), psw_short), ValueError);
+  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w),
+                                F::EmbeddingBagFuncOptions()
+                                    .offsets(tlongs({0}))
+                                    .mode(torch::kSum)
+                                    .per_sample_weights(to_torch(psw_short))),
+               c10::Error);
+  EXPECT_THROW(embedding_bag(in, w, longs({0}),
+                             EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum), psw_short),
+               ValueError);
   Tensor psw = Tensor::full({3}, 1.0, DType::kFloat32);
   for (auto mode : {EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
-    const torch::nn::EmbeddingBagMode tmode =
-        mode == EmbeddingBagMode::kMean ? torch::nn::EmbeddingBagMode(torch::kMean) : torch::nn::EmbeddingBagMode(torch::kMax);
+    const torch::nn::EmbeddingBagMode tmode = mode == EmbeddingBagMode::kMean
+                                                  ? torch::nn::EmbeddingBagMode(torch::kMean)
+                                                  : torch::nn::EmbeddingBagMode(torch::kMax);
     EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w),
-                                  F::EmbeddingBagFuncOptions().offsets(tlongs({0})).mode(tmode).per_sample_weights(to_torch(psw))),
+                                  F::EmbeddingBagFuncOptions()
+                                      .offsets(tlongs({0}))
+                                      .mode(tmode)
+                                      .per_sample_weights(to_torch(psw))),
                  c10::Error);
-    EXPECT_THROW(embedding_bag(in, w, longs({0}), EmbeddingBagFuncOptions().mode(mode), psw), NotImplementedError);
+    EXPECT_THROW(embedding_bag(in, w, longs({0}), EmbeddingBagFuncOptions().mode(mode), psw),
+                 NotImplementedError);
   }
 }
 
@@ -555,13 +635,15 @@ TEST(EmbeddingBagUpstream, EmptyPerSampleWeightsAndOffsets) {
     Tensor in = longs({}), off = longs({0, 0, 0, 0, 0}), psw = Tensor::empty({0}, dt);
     auto o = EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum);
     Tensor out = embedding_bag(in, w, off, o, psw);
-    auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false, 0, false, to_torch(psw));
+    auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false, 0, false,
+                                to_torch(psw));
     EXPECT_TRUE(bitwise_equal(out, std::get<0>(t)));
     Tensor g = Tensor::full({5, 2}, 1.0, dt);
     Tensor gw = embedding_bag_dense_backward(g, in, off, {}, 5, o, psw);
-    EXPECT_TRUE(bitwise_equal(gw, at::_embedding_bag_backward(to_torch(g), to_torch(in), to_torch(off), std::get<1>(t),
-                                                              std::get<2>(t), std::get<3>(t), 5, false, 0, false,
-                                                              to_torch(psw))));
+    EXPECT_TRUE(bitwise_equal(
+        gw, at::_embedding_bag_backward(to_torch(g), to_torch(in), to_torch(off), std::get<1>(t),
+                                        std::get<2>(t), std::get<3>(t), 5, false, 0, false,
+                                        to_torch(psw))));
     EXPECT_EQ(embedding_bag_per_sample_weights_backward(g, w, in, off, o).numel(), 0);
   }
 }
@@ -576,32 +658,57 @@ TEST(EmbeddingBagUpstream, PerSampleWeightsAutograd) {
         const std::int64_t num = 10, dim = 5;
         Tensor w = random_values(rng, {num, dim}, dt, false);
         std::vector<std::int64_t> ids;
-        for (int i = 0; i < (variant == 2 ? 1200 : 25); ++i) ids.push_back(uniform(rng, 0, num - 1));
+        for (int i = 0; i < (variant == 2 ? 1200 : 25); ++i)
+          ids.push_back(uniform(rng, 0, num - 1));
         Tensor in = variant == 2 ? Tensor::from_vector<std::int64_t>(ids, {100, 12}) : longs(ids);
-        Tensor off = variant == 0 ? longs({0, 0, 4, 10, 25}) : variant == 1 ? longs({0, 3, 3, 20, 25}) : Tensor();
+        Tensor off = variant == 0   ? longs({0, 0, 4, 10, 25})
+                     : variant == 1 ? longs({0, 3, 3, 20, 25})
+                                    : Tensor();
         Tensor psw = random_values(rng, in.shape(), dt, false);
-        auto tm = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(num, dim).mode(torch::kSum).sparse(sparse).include_last_offset(variant == 1));
+        auto tm = torch::nn::EmbeddingBag(torch::nn::EmbeddingBagOptions(num, dim)
+                                              .mode(torch::kSum)
+                                              .sparse(sparse)
+                                              .include_last_offset(variant == 1));
         {
           torch::NoGradGuard g;
           tm->weight.set_data(to_torch(w));
         }
         torch::Tensor tpsw = to_torch(psw).requires_grad_(true);
-        torch::Tensor tout = variant == 2 ? tm->forward(to_torch(in), torch::Tensor(), tpsw) : tm->forward(to_torch(in), to_torch(off), tpsw);
+        torch::Tensor tout = variant == 2 ? tm->forward(to_torch(in), torch::Tensor(), tpsw)
+                                          : tm->forward(to_torch(in), to_torch(off), tpsw);
         Tensor grad = random_values(rng, {tout.size(0), dim}, dt, false);
         tout.backward(to_torch(grad));
-        EmbeddingBag m(EmbeddingBagOptions(num, dim).mode(EmbeddingBagMode::kSum).sparse(sparse).include_last_offset(variant == 1)._weight(w.clone()));
+        EmbeddingBag m(EmbeddingBagOptions(num, dim)
+                           .mode(EmbeddingBagMode::kSum)
+                           .sparse(sparse)
+                           .include_last_offset(variant == 1)
+                           ._weight(w.clone()));
         Tensor out = m(in, off, psw);
         // float64 is ATen's slow path, which multiplies, then adds (emb: one FMA chain everywhere).
-        Tensor obound = embedding_bag(in, abs_of(w), off, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(variant == 1), abs_of(psw));
-        EXPECT_TRUE(dt == DType::kFloat64 ? within_bound(out, tout.detach(), obound, 2.0) : bitwise_equal(out, tout.detach()))
+        Tensor obound = embedding_bag(in, abs_of(w), off,
+                                      EmbeddingBagFuncOptions()
+                                          .mode(EmbeddingBagMode::kSum)
+                                          .include_last_offset(variant == 1),
+                                      abs_of(psw));
+        EXPECT_TRUE(dt == DType::kFloat64 ? within_bound(out, tout.detach(), obound, 2.0)
+                                          : bitwise_equal(out, tout.detach()))
             << variant << dtype_name(dt);
         Tensor dpsw = m.backward(in, off, grad, psw);
-        Tensor bound = embedding_bag_per_sample_weights_backward(abs_of(grad), abs_of(w), in, off, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(variant == 1));
+        Tensor bound =
+            embedding_bag_per_sample_weights_backward(abs_of(grad), abs_of(w), in, off,
+                                                      EmbeddingBagFuncOptions()
+                                                          .mode(EmbeddingBagMode::kSum)
+                                                          .include_last_offset(variant == 1));
         EXPECT_TRUE(within_bound(dpsw, tpsw.grad(), bound, 2.0 * (dim + 2)));
         Tensor gw = sparse ? m.parameter().sparse_grad().to_dense() : m.parameter().grad();
         torch::Tensor tgw = sparse ? tm->weight.grad().to_dense() : tm->weight.grad();
-        Tensor gbound = embedding_bag_dense_backward(abs_of(grad), in, off, {}, num, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(variant == 1), abs_of(psw));
-        EXPECT_TRUE(within_bound(gw, tgw, gbound, 2.0 * (max_duplicates(ids) + 2))) << variant << dtype_name(dt) << sparse;
+        Tensor gbound = embedding_bag_dense_backward(abs_of(grad), in, off, {}, num,
+                                                     EmbeddingBagFuncOptions()
+                                                         .mode(EmbeddingBagMode::kSum)
+                                                         .include_last_offset(variant == 1),
+                                                     abs_of(psw));
+        EXPECT_TRUE(within_bound(gw, tgw, gbound, 2.0 * (max_duplicates(ids) + 2)))
+            << variant << dtype_name(dt) << sparse;
       }
     }
   }
@@ -613,32 +720,42 @@ TEST(EmbeddingBagUpstream, KnownExample) {
   Tensor in = longs({3, 1, 1, 1, 4, 0}), off = longs({0, 0, 3, 3, 6});
   Tensor grad = Tensor::from_vector<float>({99, 99, 1, 2, 99, 99, 3, 4, 99, 99}, {5, 2});
   for (auto mode : {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
-    for (std::optional<std::int64_t> pad : {std::optional<std::int64_t>(), std::optional<std::int64_t>(1)}) {
+    for (std::optional<std::int64_t> pad :
+         {std::optional<std::int64_t>(), std::optional<std::int64_t>(1)}) {
       auto o = EmbeddingBagFuncOptions().mode(mode).padding_idx(pad);
       auto r = embedding_bag_forward(in, w, off, o);
-      auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false, mode_int(mode), false, {}, false,
-                                  pad.value_or(-1));
+      auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false, mode_int(mode),
+                                  false, {}, false, pad.value_or(-1));
       EXPECT_TRUE(bitwise_equal(r.output, std::get<0>(t)));
       Tensor g = embedding_bag_dense_backward(grad, in, off, r.max_indices, 5, o);
-      EXPECT_TRUE(bitwise_equal(g, at::_embedding_bag_backward(to_torch(grad), to_torch(in), to_torch(off), std::get<1>(t),
-                                                               std::get<2>(t), std::get<3>(t), 5, false, mode_int(mode),
-                                                               false, {}, pad.value_or(-1))));
+      EXPECT_TRUE(bitwise_equal(
+          g, at::_embedding_bag_backward(to_torch(grad), to_torch(in), to_torch(off),
+                                         std::get<1>(t), std::get<2>(t), std::get<3>(t), 5, false,
+                                         mode_int(mode), false, {}, pad.value_or(-1))));
     }
   }
   // 2-D form through the modules.
   Tensor in2 = Tensor::from_vector<std::int64_t>({3, 1, 1, 1, 4, 0}, {2, 3});
-  auto tm = torch::nn::EmbeddingBag::from_pretrained(to_torch(w), torch::nn::EmbeddingBagFromPretrainedOptions().mode(torch::kSum));
-  EmbeddingBag m = EmbeddingBag::from_pretrained(w, EmbeddingBagFromPretrainedOptions().mode(EmbeddingBagMode::kSum));
+  auto tm = torch::nn::EmbeddingBag::from_pretrained(
+      to_torch(w), torch::nn::EmbeddingBagFromPretrainedOptions().mode(torch::kSum));
+  EmbeddingBag m = EmbeddingBag::from_pretrained(
+      w, EmbeddingBagFromPretrainedOptions().mode(EmbeddingBagMode::kSum));
   EXPECT_TRUE(bitwise_equal(m(in2), tm(to_torch(in2))));
   // Illegal combinations: both reject.
   namespace F = torch::nn::functional;
-  EXPECT_THROW(F::embedding_bag(to_torch(in2), to_torch(w), F::EmbeddingBagFuncOptions().offsets(tlongs({0, 3}))), c10::Error);
+  EXPECT_THROW(F::embedding_bag(to_torch(in2), to_torch(w),
+                                F::EmbeddingBagFuncOptions().offsets(tlongs({0, 3}))),
+               c10::Error);
   EXPECT_THROW(embedding_bag(in2, w, longs({0, 3})), ValueError);
   EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w)), c10::Error);
   EXPECT_THROW(embedding_bag(in, w), ValueError);
-  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().offsets(tlongs({1, 3}))), c10::Error);
+  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w),
+                                F::EmbeddingBagFuncOptions().offsets(tlongs({1, 3}))),
+               c10::Error);
   EXPECT_THROW(embedding_bag(in, w, longs({1, 3})), ValueError);
-  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().offsets(tlongs({0, 100}))), c10::Error);
+  EXPECT_THROW(F::embedding_bag(to_torch(in), to_torch(w),
+                                F::EmbeddingBagFuncOptions().offsets(tlongs({0, 100}))),
+               c10::Error);
   EXPECT_THROW(embedding_bag(in, w, longs({0, 100})), ValueError);
 }
 
@@ -651,7 +768,8 @@ TEST(EmbeddingBagUpstream, NonContiguousWeight) {
   Tensor in = longs({0, 3, 9, 4, 4, 2, 1}), off = longs({0, 2, 5});
   for (auto mode : {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
     auto t = at::_embedding_bag(tslice, to_torch(in), to_torch(off), false, mode_int(mode));
-    EXPECT_TRUE(bitwise_equal(embedding_bag(in, w, off, EmbeddingBagFuncOptions().mode(mode)), std::get<0>(t)));
+    EXPECT_TRUE(bitwise_equal(embedding_bag(in, w, off, EmbeddingBagFuncOptions().mode(mode)),
+                              std::get<0>(t)));
   }
 }
 
@@ -666,7 +784,8 @@ TEST(EmbeddingBagUpstream, Half) {
   Tensor out = embedding_bag(in, w, {}, o);
   namespace F = torch::nn::functional;
   torch::Tensor tw = to_torch(w).requires_grad_(true);
-  torch::Tensor tout = F::embedding_bag(to_torch(in), tw, F::EmbeddingBagFuncOptions().mode(torch::kSum).sparse(true));
+  torch::Tensor tout = F::embedding_bag(
+      to_torch(in), tw, F::EmbeddingBagFuncOptions().mode(torch::kSum).sparse(true));
   EXPECT_TRUE(bitwise_equal(out, tout.detach()));
   Tensor grad = random_values(rng, {8, 7}, DType::kFloat16, false);
   tout.backward(to_torch(grad));
@@ -683,19 +802,22 @@ TEST(EmbeddingBagDifferences, ScaleGradByFreqCounts) {
   Tensor w = Tensor::zeros({4, 1}, DType::kFloat32);
   Tensor ones = Tensor::full({2, 1}, 1.0, DType::kFloat32);
   auto o = EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).scale_grad_by_freq(true);
-  for (auto [ids, row, torch_value] : {std::tuple{std::vector<std::int64_t>{0, 0, 0, 1}, 1, 1.0f / 3},
-                                       std::tuple{std::vector<std::int64_t>{3, 1, 1, 2}, 2, 0.5f}}) {
+  for (auto [ids, row, torch_value] :
+       {std::tuple{std::vector<std::int64_t>{0, 0, 0, 1}, 1, 1.0f / 3},
+        std::tuple{std::vector<std::int64_t>{3, 1, 1, 2}, 2, 0.5f}}) {
     Tensor in = longs(ids), off = longs({0, 2});
     auto t = at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), true, 0);
-    torch::Tensor tg = at::_embedding_bag_backward(to_torch(ones), to_torch(in), to_torch(off), std::get<1>(t),
-                                                   std::get<2>(t), std::get<3>(t), 4, true, 0, false, {});
+    torch::Tensor tg =
+        at::_embedding_bag_backward(to_torch(ones), to_torch(in), to_torch(off), std::get<1>(t),
+                                    std::get<2>(t), std::get<3>(t), 4, true, 0, false, {});
     EXPECT_EQ(tg[row][0].item<float>(), torch_value);
     Tensor g = embedding_bag_dense_backward(ones, in, off, {}, 4, o);
     EXPECT_EQ(g.at<float>(row, 0), 1.0f);
     // Sparse with sgf: torch raises, emb gives the same as its dense gradient.
-    EXPECT_THROW(at::_embedding_bag_backward(to_torch(ones), to_torch(in), to_torch(off), std::get<1>(t),
-                                             std::get<2>(t), std::get<3>(t), 4, true, 0, true, {}),
-                 c10::Error);
+    EXPECT_THROW(
+        at::_embedding_bag_backward(to_torch(ones), to_torch(in), to_torch(off), std::get<1>(t),
+                                    std::get<2>(t), std::get<3>(t), 4, true, 0, true, {}),
+        c10::Error);
     EXPECT_TRUE(embedding_bag_sparse_backward(ones, in, off, 4, o).to_dense().equal(g));
   }
 }
@@ -705,11 +827,16 @@ TEST(EmbeddingBagDifferences, IncludeLastOffsetWith2DInput) {
   Tensor w = weight_k();
   Tensor in2 = Tensor::from_vector<std::int64_t>({3, 1, 1, 1, 4, 0}, {2, 3});
   namespace F = torch::nn::functional;
-  torch::Tensor t = F::embedding_bag(to_torch(in2), to_torch(w), F::EmbeddingBagFuncOptions().mode(torch::kSum).include_last_offset(true));
+  torch::Tensor t =
+      F::embedding_bag(to_torch(in2), to_torch(w),
+                       F::EmbeddingBagFuncOptions().mode(torch::kSum).include_last_offset(true));
   EXPECT_EQ(t.size(0), 1);
-  Tensor ours = embedding_bag(in2, w, {}, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(true));
+  Tensor ours = embedding_bag(
+      in2, w, {}, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(true));
   EXPECT_EQ(ours.size(0), 2);
-  EXPECT_TRUE(bitwise_equal(ours, F::embedding_bag(to_torch(in2), to_torch(w), F::EmbeddingBagFuncOptions().mode(torch::kSum))));
+  EXPECT_TRUE(
+      bitwise_equal(ours, F::embedding_bag(to_torch(in2), to_torch(w),
+                                           F::EmbeddingBagFuncOptions().mode(torch::kSum))));
 }
 
 // bfloat16: 1.13 rejects it; emb pools in float32 and rounds once (what 2.x does).
@@ -720,11 +847,17 @@ TEST(EmbeddingBagDifferences, BFloat16) {
   EXPECT_THROW(at::_embedding_bag(to_torch(w), to_torch(in), to_torch(off), false, 0), c10::Error);
   for (auto mode : {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
     Tensor ours = embedding_bag(in, w, off, EmbeddingBagFuncOptions().mode(mode));
-    auto t = at::_embedding_bag(to_torch(w).to(torch::kFloat), to_torch(in), to_torch(off), false, mode_int(mode));
-    torch::Tensor expect = mode == EmbeddingBagMode::kMean
-                               ? (std::get<0>(at::_embedding_bag(to_torch(w).to(torch::kFloat), to_torch(in), to_torch(off), false, 0))
-                                      .to(torch::kBFloat16).to(torch::kFloat) / torch::tensor({3.0f, 4.0f}).unsqueeze(1)).to(torch::kBFloat16)
-                               : std::get<0>(t).to(torch::kBFloat16);
+    auto t = at::_embedding_bag(to_torch(w).to(torch::kFloat), to_torch(in), to_torch(off), false,
+                                mode_int(mode));
+    torch::Tensor expect =
+        mode == EmbeddingBagMode::kMean
+            ? (std::get<0>(at::_embedding_bag(to_torch(w).to(torch::kFloat), to_torch(in),
+                                              to_torch(off), false, 0))
+                   .to(torch::kBFloat16)
+                   .to(torch::kFloat) /
+               torch::tensor({3.0f, 4.0f}).unsqueeze(1))
+                  .to(torch::kBFloat16)
+            : std::get<0>(t).to(torch::kBFloat16);
     EXPECT_TRUE(bitwise_equal(ours, expect)) << mode_name(mode);
   }
 }

@@ -35,8 +35,8 @@ constexpr std::int64_t kRenormUlps = 2;
   for (std::int64_t i = 0; i < ours.numel(); ++i) {
     const double bound = 2 * eps * a.get_double(i);
     if (std::abs(ours.get_double(i) - e.get_double(i)) > bound) {
-      return ::testing::AssertionFailure() << "element " << i << ": " << ours.get_double(i)
-                                           << " vs exact " << e.get_double(i);
+      return ::testing::AssertionFailure()
+             << "element " << i << ": " << ours.get_double(i) << " vs exact " << e.get_double(i);
     }
   }
   return ::testing::AssertionSuccess();
@@ -58,11 +58,13 @@ struct Config {
   bool sparse = false;
 
   std::string describe() const {
-    std::string s = "num=" + std::to_string(num) + " dim=" + std::to_string(dim) + " weight=" +
-                    std::string(dtype_name(weight_dtype)) + " index=" +
-                    std::string(dtype_name(index_dtype)) + " shape=" + shape_to_string(index_shape);
+    std::string s = "num=" + std::to_string(num) + " dim=" + std::to_string(dim) +
+                    " weight=" + std::string(dtype_name(weight_dtype)) +
+                    " index=" + std::string(dtype_name(index_dtype)) +
+                    " shape=" + shape_to_string(index_shape);
     if (padding_idx) s += " padding_idx=" + std::to_string(*padding_idx);
-    if (max_norm) s += " max_norm=" + std::to_string(*max_norm) + " norm_type=" + std::to_string(norm_type);
+    if (max_norm)
+      s += " max_norm=" + std::to_string(*max_norm) + " norm_type=" + std::to_string(norm_type);
     if (scale_grad_by_freq) s += " sgf";
     if (sparse) s += " sparse";
     return s;
@@ -81,15 +83,15 @@ Config random_config(std::mt19937_64& rng) {
   c.weight_dtype = pick(rng, std::vector{DType::kFloat32, DType::kFloat32, DType::kFloat64,
                                          DType::kFloat16, DType::kBFloat16});
   c.index_dtype = pick(rng, std::vector{DType::kInt32, DType::kInt64});
-  c.index_shape = pick(rng, std::vector<Shape>{{}, {0}, {2, 0}, {1}, {5}, {40}, {3, 4}, {2, 3, 4},
-                                                {1, 64}, {200}});
+  c.index_shape = pick(
+      rng, std::vector<Shape>{{}, {0}, {2, 0}, {1}, {5}, {40}, {3, 4}, {2, 3, 4}, {1, 64}, {200}});
   std::uniform_int_distribution<std::int64_t> any_row(-c.num, c.num - 1);
   if (rng() % 3 == 0) c.padding_idx = any_row(rng);
   if (rng() % 3 == 0) {
     c.max_norm = pick<double>(rng, {1.0, 0.5, 2.0, 3.5, 0.0, -1.0});
-    c.norm_type = pick<double>(rng, {2.0, 2.0, 1.0, 3.0, 0.5, 0.0, -1.0,
-                                     std::numeric_limits<double>::infinity(),
-                                     -std::numeric_limits<double>::infinity()});
+    c.norm_type = pick<double>(
+        rng, {2.0, 2.0, 1.0, 3.0, 0.5, 0.0, -1.0, std::numeric_limits<double>::infinity(),
+              -std::numeric_limits<double>::infinity()});
   }
   c.scale_grad_by_freq = rng() % 3 == 0;
   c.sparse = rng() % 2 == 0;
@@ -127,20 +129,23 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   const Tensor ids = random_indices(rng, c);
   const torch::Tensor ids_t = to_torch(ids);
   torch::Tensor weight_t = to_torch(weight);
-  const std::int64_t pad = c.padding_idx ? (*c.padding_idx < 0 ? *c.padding_idx + c.num : *c.padding_idx) : -1;
+  const std::int64_t pad =
+      c.padding_idx ? (*c.padding_idx < 0 ? *c.padding_idx + c.num : *c.padding_idx) : -1;
 
   // Forward (with the in-place renorm first, as F.embedding does).
-  const Tensor out = embedding(ids, weight, EmbeddingFuncOptions()
-                                                .padding_idx(c.padding_idx)
-                                                .max_norm(c.max_norm)
-                                                .norm_type(c.norm_type));
+  const Tensor out = embedding(ids, weight,
+                               EmbeddingFuncOptions()
+                                   .padding_idx(c.padding_idx)
+                                   .max_norm(c.max_norm)
+                                   .norm_type(c.norm_type));
   if (c.max_norm) {
     at::embedding_renorm_(weight_t, ids_t, *c.max_norm, c.norm_type);
     ASSERT_TRUE(close_ulps(weight, weight_t, kRenormUlps)) << "renormed weight";
     ++tally.renorm;
     const bool bitwise = bitwise_equal(weight, weight_t);
     tally.renorm_bitwise += bitwise ? 1 : 0;
-    if (!bitwise && std::getenv("EMB_PARITY_VERBOSE")) std::printf("renorm within ulps: %s\n", c.describe().c_str());
+    if (!bitwise && std::getenv("EMB_PARITY_VERBOSE"))
+      std::printf("renorm within ulps: %s\n", c.describe().c_str());
   } else {
     ASSERT_TRUE(bitwise_equal(weight, weight_t)) << "weight changed without max_norm";
   }
@@ -153,12 +158,15 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   grad_shape.push_back(c.dim);
   const Tensor grad = random_values(rng, grad_shape, c.weight_dtype);
   const torch::Tensor grad_t = to_torch(grad);
-  const Tensor dense = embedding_dense_backward(grad, ids, c.num, c.padding_idx, c.scale_grad_by_freq);
-  const torch::Tensor dense_t = at::embedding_dense_backward(grad_t, ids_t, c.num, pad, c.scale_grad_by_freq);
+  const Tensor dense =
+      embedding_dense_backward(grad, ids, c.num, c.padding_idx, c.scale_grad_by_freq);
+  const torch::Tensor dense_t =
+      at::embedding_dense_backward(grad_t, ids_t, c.num, pad, c.scale_grad_by_freq);
   ASSERT_TRUE(bitwise_equal(dense, dense_t)) << "dense backward";
   ++tally.dense;
 
-  const SparseGrad sparse = embedding_sparse_backward(grad, ids, c.num, c.padding_idx, c.scale_grad_by_freq);
+  const SparseGrad sparse =
+      embedding_sparse_backward(grad, ids, c.num, c.padding_idx, c.scale_grad_by_freq);
   torch::Tensor sparse_grad_t = grad_t;
   if (c.scale_grad_by_freq) {
     // §7 / pytorch#189720: PyTorch refuses sgf with sparse gradients; emb computes it as the
@@ -174,7 +182,8 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   if (ids.dim() == 0 && pad != -1) {
     // PyTorch 1.13 cannot mask a 0-d index ("too many indices for tensor of dimension 0");
     // emb treats it as the one-element index it is. Compare with torch on that form.
-    EXPECT_THROW(at::embedding_sparse_backward(sparse_grad_t, ids_t, c.num, pad, false), c10::Error);
+    EXPECT_THROW(at::embedding_sparse_backward(sparse_grad_t, ids_t, c.num, pad, false),
+                 c10::Error);
     sparse_ids_t = ids_t.reshape({1});
     sparse_grad_t = sparse_grad_t.reshape({1, c.dim});
     ++tally.sparse_0d_padding_divergence;
@@ -190,7 +199,8 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   ASSERT_TRUE(bitwise_equal(coalesced.indices(), sparse_t.coalesce()._indices().reshape({-1})));
   const Tensor values64 = sparse.values().to(DType::kFloat64);
   const Tensor abs64 = values64.clone();
-  for (std::int64_t i = 0; i < abs64.numel(); ++i) abs64.set_double(i, std::abs(abs64.get_double(i)));
+  for (std::int64_t i = 0; i < abs64.numel(); ++i)
+    abs64.set_double(i, std::abs(abs64.get_double(i)));
   ASSERT_TRUE(within_rounding(coalesced.values(),
                               SparseGrad(sparse.indices(), values64, c.num).coalesce().values(),
                               SparseGrad(sparse.indices(), abs64, c.num).coalesce().values()));
@@ -217,13 +227,14 @@ TEST(EmbeddingParity, RandomizedConfigurations) {
   EXPECT_EQ(tally.configs, kConfigs);
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // PyTorch's own Embedding tests (spec §4.1, marked A), against libtorch on the same inputs.
 
 namespace F = torch::nn::functional;
 
-Tensor ids64(std::vector<std::int64_t> v, Shape shape) { return Tensor::from_vector(v, shape); }
+Tensor ids64(std::vector<std::int64_t> v, Shape shape) {
+  return Tensor::from_vector(v, shape);
+}
 
 // #1 (CPU, float and half): renorm with 4000 repeated indices equals torch's.
 TEST(EmbeddingUpstream, MaxNormUnsortedRepeatingIndices) {
@@ -235,7 +246,8 @@ TEST(EmbeddingUpstream, MaxNormUnsortedRepeatingIndices) {
     for (int r = 0; r < 2000; ++r) v.insert(v.end(), {0, 1});
     const Tensor ids = ids64(v, {4000});
     const Tensor out = embedding(ids, weight, EmbeddingFuncOptions().max_norm(1.0));
-    const torch::Tensor out_t = F::embedding(to_torch(ids), weight_t, F::EmbeddingFuncOptions().max_norm(1.0));
+    const torch::Tensor out_t =
+        F::embedding(to_torch(ids), weight_t, F::EmbeddingFuncOptions().max_norm(1.0));
     EXPECT_TRUE(close_ulps(out, out_t, kRenormUlps));
   }
 }
@@ -265,12 +277,14 @@ TEST(EmbeddingUpstream, SparseBasicAndBackward) {
   const Tensor input2 = ids64({7, 1, 3}, {3});
   const Tensor g2 = random_values(rng, {3, 20}, DType::kFloat32);
   m.backward(input2, g2);
-  const torch::Tensor second = at::embedding_sparse_backward(to_torch(g2), to_torch(input2), 10, -1, false);
+  const torch::Tensor second =
+      at::embedding_sparse_backward(to_torch(g2), to_torch(input2), 10, -1, false);
   mt->forward(to_torch(input2)).backward(to_torch(g2));
   const SparseGrad& acc = m.parameter().sparse_grad();
   EXPECT_FALSE(acc.is_coalesced());
   EXPECT_FALSE(mt->weight.grad().is_coalesced());
-  EXPECT_TRUE(bitwise_equal(acc.indices(), torch::cat({gt._indices(), second._indices()}, 1).reshape({-1})));
+  EXPECT_TRUE(bitwise_equal(acc.indices(),
+                            torch::cat({gt._indices(), second._indices()}, 1).reshape({-1})));
   EXPECT_TRUE(bitwise_equal(acc.values(), torch::cat({gt._values(), second._values()}, 0)));
   EXPECT_TRUE(close_ulps(acc.to_dense(), mt->weight.grad().to_dense(), 1));
 }
@@ -283,7 +297,8 @@ TEST(EmbeddingUpstream, SparseEmptyTensor) {
     const Tensor out = m(input);
     EXPECT_EQ(out.shape(), (Shape{0, dim}));
     m.backward(input, Tensor::empty({0, dim}, DType::kFloat32));
-    const torch::Tensor gt = at::embedding_sparse_backward(torch::empty({0, dim}), to_torch(input), num, -1, false);
+    const torch::Tensor gt =
+        at::embedding_sparse_backward(torch::empty({0, dim}), to_torch(input), num, -1, false);
     const SparseGrad& g = m.parameter().sparse_grad();
     EXPECT_EQ(g.num_rows(), gt.size(0));
     EXPECT_EQ(g.dim(), gt.size(1));
@@ -313,7 +328,8 @@ TEST(EmbeddingUpstream, MaxNorm) {
   const Tensor input = ids64({2, 8, 8, 6}, {4});
   const Tensor out = m(input);
   torch::NoGradGuard no_grad;
-  const torch::Tensor out_t = at::embedding(at::embedding_renorm_(mt->weight, to_torch(input), 1.0, 2.0), to_torch(input));
+  const torch::Tensor out_t =
+      at::embedding(at::embedding_renorm_(mt->weight, to_torch(input), 1.0, 2.0), to_torch(input));
   EXPECT_TRUE(close_ulps(out, out_t, kRenormUlps));
   EXPECT_TRUE(out.select(1).equal(out.select(2)));
   for (std::int64_t r = 0; r < 4; ++r) {
@@ -333,7 +349,8 @@ TEST(EmbeddingUpstream, FromPretrainedPaddingIdx) {
   EXPECT_EQ(m.weight().at<float>(1, 2), 6.0f);
 }
 
-// #10: max_norm=2, norm_type=0.5, sparse: the output equals the renormed (shared) input, norms <= 2.
+// #10: max_norm=2, norm_type=0.5, sparse: the output equals the renormed (shared) input, norms
+// <= 2.
 TEST(EmbeddingUpstream, FromPretrainedOptions) {
   const Tensor a = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {2, 3});
   Embedding m = Embedding::from_pretrained(
@@ -353,7 +370,8 @@ TEST(EmbeddingUpstream, FromPretrainedOptions) {
 
 // #11: module == functional, with and without padding_idx.
 TEST(EmbeddingUpstream, Functional) {
-  for (std::optional<std::int64_t> pad : {std::optional<std::int64_t>{}, std::optional<std::int64_t>{2}}) {
+  for (std::optional<std::int64_t> pad :
+       {std::optional<std::int64_t>{}, std::optional<std::int64_t>{2}}) {
     Embedding m(EmbeddingOptions(4, 3).padding_idx(pad));
     const Tensor input = ids64({0, 2, 1, 3, 2, 2}, {2, 3});
     const Tensor res1 = m(input);
@@ -438,8 +456,10 @@ TEST(EmbeddingUpstream, PaddingIdx) {
 
   EXPECT_THROW(Embedding(EmbeddingOptions(10, 20).padding_idx(25)), IndexError);
   EXPECT_THROW(Embedding(EmbeddingOptions(10, 20).padding_idx(-25)), IndexError);
-  EXPECT_THROW(torch::nn::Embedding(torch::nn::EmbeddingOptions(10, 20).padding_idx(25)), c10::Error);
-  EXPECT_THROW(torch::nn::Embedding(torch::nn::EmbeddingOptions(10, 20).padding_idx(-25)), c10::Error);
+  EXPECT_THROW(torch::nn::Embedding(torch::nn::EmbeddingOptions(10, 20).padding_idx(25)),
+               c10::Error);
+  EXPECT_THROW(torch::nn::Embedding(torch::nn::EmbeddingOptions(10, 20).padding_idx(-25)),
+               c10::Error);
 
   for (std::int64_t n : {1, 2, 1000}) {
     for (bool sparse : {false, true}) {
@@ -478,7 +498,8 @@ TEST(EmbeddingUpstream, ModuleTests) {
   const torch::Tensor row = torch::randint(0, 4, {1, 512}, torch::kLong);
   const torch::Tensor expanded = row.expand({7, 512});
   const Tensor ids = from_torch(expanded);
-  EXPECT_TRUE(bitwise_equal(embedding(ids, m.weight()), at::embedding(to_torch(m.weight()), expanded)));
+  EXPECT_TRUE(
+      bitwise_equal(embedding(ids, m.weight()), at::embedding(to_torch(m.weight()), expanded)));
 }
 
 // OpInfo samples: 0-d, 1-d, 2-d indices; padding_idx 2 and -1; max_norm; max_norm + norm_type 1;
@@ -488,22 +509,29 @@ TEST(EmbeddingUpstream, OpInfoSamples) {
   const Tensor weight = random_values(rng, {5, 5}, DType::kFloat64);
   const std::vector<Tensor> inputs = {ids64({2}, {}), ids64({0, 3, 3, 1}, {4}),
                                       ids64({0, 1, 2, 3, 4, 4}, {2, 3})};
-  struct Sample { std::optional<std::int64_t> pad; std::optional<double> max_norm; double p; bool sgf; };
-  const std::vector<Sample> samples = {{{}, {}, 2, false}, {2, {}, 2, false}, {-1, {}, 2, false},
+  struct Sample {
+    std::optional<std::int64_t> pad;
+    std::optional<double> max_norm;
+    double p;
+    bool sgf;
+  };
+  const std::vector<Sample> samples = {{{}, {}, 2, false},  {2, {}, 2, false},   {-1, {}, 2, false},
                                        {{}, 1.0, 2, false}, {{}, 1.0, 1, false}, {{}, {}, 2, true}};
   for (const Tensor& input : inputs) {
     for (const Sample& s : samples) {
       const Tensor w = weight.clone();
       torch::Tensor w_t = to_torch(weight);
-      const Tensor out = embedding(input, w, EmbeddingFuncOptions().padding_idx(s.pad).max_norm(s.max_norm).norm_type(s.p));
+      const Tensor out = embedding(
+          input, w, EmbeddingFuncOptions().padding_idx(s.pad).max_norm(s.max_norm).norm_type(s.p));
       if (s.max_norm) at::embedding_renorm_(w_t, to_torch(input), *s.max_norm, s.p);
       const std::int64_t pad = s.pad ? (*s.pad + 5) % 5 : -1;
       EXPECT_TRUE(bitwise_equal(out, at::embedding(w_t, to_torch(input), pad, s.sgf)));
       Shape gs = input.shape();
       gs.push_back(5);
       const Tensor g = random_values(rng, gs, DType::kFloat64);
-      EXPECT_TRUE(bitwise_equal(embedding_dense_backward(g, input, 5, s.pad, s.sgf),
-                                at::embedding_dense_backward(to_torch(g), to_torch(input), 5, pad, s.sgf)));
+      EXPECT_TRUE(
+          bitwise_equal(embedding_dense_backward(g, input, 5, s.pad, s.sgf),
+                        at::embedding_dense_backward(to_torch(g), to_torch(input), 5, pad, s.sgf)));
     }
   }
 }
@@ -541,9 +569,11 @@ TEST(EmbeddingDivergence, LibtorchFunctionalNarrowsMaxNorm) {
 TEST(EmbeddingDivergence, SparseScaleGradByFreq) {
   const Tensor input = ids64({1, 1, 3, 1}, {4});
   const Tensor g = Tensor::full({4, 2}, 1.0, DType::kFloat32);
-  EXPECT_THROW(at::embedding_sparse_backward(to_torch(g), to_torch(input), 5, -1, true), c10::Error);
+  EXPECT_THROW(at::embedding_sparse_backward(to_torch(g), to_torch(input), 5, -1, true),
+               c10::Error);
   const Tensor dense = embedding_sparse_backward(g, input, 5, std::nullopt, true).to_dense();
-  EXPECT_TRUE(close_ulps(dense, at::embedding_dense_backward(to_torch(g), to_torch(input), 5, -1, true), 1));
+  EXPECT_TRUE(close_ulps(
+      dense, at::embedding_dense_backward(to_torch(g), to_torch(input), 5, -1, true), 1));
   EXPECT_EQ(dense.at<float>(1, 0), 1.0f);  // three times 1/3
   EXPECT_EQ(dense.at<float>(3, 1), 1.0f);
 }

@@ -24,20 +24,22 @@
 namespace {
 
 constexpr std::int64_t kRows = 11;
-constexpr std::int64_t kDim = 19;   // 209 elements: ATen's vector loop and its scalar tail
-constexpr std::int64_t kBias = 5;   // a second, 1-D dense parameter
+constexpr std::int64_t kDim = 19;  // 209 elements: ATen's vector loop and its scalar tail
+constexpr std::int64_t kBias = 5;  // a second, 1-D dense parameter
 constexpr int kSteps = 25;
 
 enum class Grads {
-  kSparse,          // both get the same row-sparse gradient (torch: uncoalesced sparse COO)
-  kDense,           // both get it made dense (plus a dense gradient for the 1-D parameter)
-  kSparseVsDense,   // emb gets it sparse, torch dense
+  kSparse,         // both get the same row-sparse gradient (torch: uncoalesced sparse COO)
+  kDense,          // both get it made dense (plus a dense gradient for the 1-D parameter)
+  kSparseVsDense,  // emb gets it sparse, torch dense
 };
 
 enum class Compare { kExact, kRelative };
 
-using OurFactory = std::function<std::unique_ptr<emb::optim::Optimizer>(std::vector<emb::Parameter*>)>;
-using TorchFactory = std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
+using OurFactory =
+    std::function<std::unique_ptr<emb::optim::Optimizer>(std::vector<emb::Parameter*>)>;
+using TorchFactory =
+    std::function<std::unique_ptr<torch::optim::Optimizer>(std::vector<torch::Tensor>)>;
 
 struct Case {
   std::string name;
@@ -117,7 +119,9 @@ void expect_same(const emb::Tensor& ours, const torch::Tensor& theirs, Compare h
 template <typename T>
 void run(const Case& c, Grads grads, Compare how = Compare::kExact) {
   SCOPED_TRACE(c.name + (std::is_same_v<T, double> ? " float64" : " float32") +
-               (grads == Grads::kSparse ? " sparse" : grads == Grads::kDense ? " dense" : " sparse-vs-dense"));
+               (grads == Grads::kSparse  ? " sparse"
+                : grads == Grads::kDense ? " dense"
+                                         : " sparse-vs-dense"));
   std::mt19937_64 rng(1234);
   std::normal_distribution<double> normal(0.0, 1.0);
   std::vector<T> w0(kRows * kDim), b0(kBias);
@@ -140,7 +144,8 @@ void run(const Case& c, Grads grads, Compare how = Compare::kExact) {
   for (int s = 0; s < kSteps; ++s) {
     if (s == 9) {  // a schedule: the learning rate changes between steps
       ours->set_lr(ours->lr() * 0.5);
-      for (auto& group : theirs->param_groups()) group.options().set_lr(group.options().get_lr() * 0.5);
+      for (auto& group : theirs->param_groups())
+        group.options().set_lr(group.options().get_lr() * 0.5);
     }
     Gradient g = make_gradient<T>(rng, s);
     ours->zero_grad();
@@ -149,8 +154,8 @@ void run(const Case& c, Grads grads, Compare how = Compare::kExact) {
     if (grads == Grads::kSparse) {
       table.accumulate_grad(g.sparse);
       torch::Tensor ids = to_torch<std::int64_t>(g.sparse.indices()).view({1, -1});
-      tw.mutable_grad() = torch::sparse_coo_tensor(ids, to_torch<T>(g.sparse.values()) * sign,
-                                                   {kRows, kDim});
+      tw.mutable_grad() =
+          torch::sparse_coo_tensor(ids, to_torch<T>(g.sparse.values()) * sign, {kRows, kDim});
     } else {
       if (grads == Grads::kSparseVsDense) {
         table.accumulate_grad(g.sparse);
@@ -171,7 +176,9 @@ void run(const Case& c, Grads grads, Compare how = Compare::kExact) {
   if (how == Compare::kExact) {
     std::printf("  %-40s %-7s %-15s %d steps, max %lld ulp\n", c.name.c_str(),
                 std::is_same_v<T, double> ? "float64" : "float32",
-                grads == Grads::kSparse ? "sparse" : grads == Grads::kDense ? "dense" : "sparse-vs-dense",
+                grads == Grads::kSparse  ? "sparse"
+                : grads == Grads::kDense ? "dense"
+                                         : "sparse-vs-dense",
                 kSteps, static_cast<long long>(max_ulp));
   }
 }
@@ -212,7 +219,8 @@ TEST(OptimParity, SGDMaximize) {
 }
 
 TEST(OptimParity, SGDWeightDecayDense) {
-  run_both_dtypes(sgd_case("SGD(lr=0.1, wd=0.05)", SGDOptions(0.1).weight_decay(0.05)), Grads::kDense);
+  run_both_dtypes(sgd_case("SGD(lr=0.1, wd=0.05)", SGDOptions(0.1).weight_decay(0.05)),
+                  Grads::kDense);
   run_both_dtypes(sgd_case("SGD(lr=0.1, momentum=0.9, wd=0.05, nesterov)",
                            SGDOptions(0.1).momentum(0.9).weight_decay(0.05).nesterov(true)),
                   Grads::kDense);
@@ -230,7 +238,8 @@ TEST(OptimParity, SGDMomentum) {
     // emb keeps a row-sparse momentum buffer coalesced: bitwise PyTorch's run on the same
     // gradients made dense ...
     run_both_dtypes(c, Grads::kSparseVsDense);
-    // ... and, to rounding, PyTorch's sparse run (whose buffer is an ever-growing uncoalesced list).
+    // ... and, to rounding, PyTorch's sparse run (whose buffer is an ever-growing uncoalesced
+    // list).
     run<double>(c, Grads::kSparse, Compare::kRelative);
   }
 }
@@ -239,26 +248,28 @@ TEST(OptimParity, SGDMomentum) {
 // Adagrad
 
 Case adagrad_case(const std::string& name, const emb::optim::AdagradOptions& o) {
-  return {name,
-          [o](std::vector<emb::Parameter*> p) { return std::make_unique<emb::optim::Adagrad>(p, o); },
-          [o](std::vector<torch::Tensor> p) {
-            return std::make_unique<torch::optim::Adagrad>(
-                p, torch::optim::AdagradOptions(o.lr())
-                       .lr_decay(o.lr_decay())
-                       .weight_decay(o.weight_decay())
-                       .initial_accumulator_value(o.initial_accumulator_value())
-                       .eps(o.eps()));
-          },
-          o.maximize()};
+  return {
+      name,
+      [o](std::vector<emb::Parameter*> p) { return std::make_unique<emb::optim::Adagrad>(p, o); },
+      [o](std::vector<torch::Tensor> p) {
+        return std::make_unique<torch::optim::Adagrad>(
+            p, torch::optim::AdagradOptions(o.lr())
+                   .lr_decay(o.lr_decay())
+                   .weight_decay(o.weight_decay())
+                   .initial_accumulator_value(o.initial_accumulator_value())
+                   .eps(o.eps()));
+      },
+      o.maximize()};
 }
 
 using emb::optim::AdagradOptions;
 
 TEST(OptimParity, Adagrad) {
-  for (const Case& c : {adagrad_case("Adagrad(lr=0.1)", AdagradOptions(0.1)),
-                        adagrad_case("Adagrad(lr=0.1, lr_decay=0.01, init=0.1, eps=1e-6)",
-                                     AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1).eps(1e-6)),
-                        adagrad_case("Adagrad(lr=0.1, maximize)", AdagradOptions(0.1).maximize(true))}) {
+  for (const Case& c :
+       {adagrad_case("Adagrad(lr=0.1)", AdagradOptions(0.1)),
+        adagrad_case("Adagrad(lr=0.1, lr_decay=0.01, init=0.1, eps=1e-6)",
+                     AdagradOptions(0.1).lr_decay(0.01).initial_accumulator_value(0.1).eps(1e-6)),
+        adagrad_case("Adagrad(lr=0.1, maximize)", AdagradOptions(0.1).maximize(true))}) {
     run_both_dtypes(c, Grads::kSparse);
     run_both_dtypes(c, Grads::kDense);
   }
@@ -271,17 +282,20 @@ TEST(OptimParity, Adagrad) {
 
 template <typename Ours, typename OurOptions>
 Case adam_case(const std::string& name, const OurOptions& o, bool decoupled) {
-  return {name,
-          [o](std::vector<emb::Parameter*> p) { return std::make_unique<Ours>(p, o); },
+  return {name, [o](std::vector<emb::Parameter*> p) { return std::make_unique<Ours>(p, o); },
           [o, decoupled](std::vector<torch::Tensor> p) -> std::unique_ptr<torch::optim::Optimizer> {
             if (decoupled) {
-              return std::make_unique<torch::optim::AdamW>(
-                  p, torch::optim::AdamWOptions(o.lr()).betas(o.betas()).eps(o.eps())
-                         .weight_decay(o.weight_decay()).amsgrad(o.amsgrad()));
+              return std::make_unique<torch::optim::AdamW>(p, torch::optim::AdamWOptions(o.lr())
+                                                                  .betas(o.betas())
+                                                                  .eps(o.eps())
+                                                                  .weight_decay(o.weight_decay())
+                                                                  .amsgrad(o.amsgrad()));
             }
-            return std::make_unique<torch::optim::Adam>(
-                p, torch::optim::AdamOptions(o.lr()).betas(o.betas()).eps(o.eps())
-                       .weight_decay(o.weight_decay()).amsgrad(o.amsgrad()));
+            return std::make_unique<torch::optim::Adam>(p, torch::optim::AdamOptions(o.lr())
+                                                               .betas(o.betas())
+                                                               .eps(o.eps())
+                                                               .weight_decay(o.weight_decay())
+                                                               .amsgrad(o.amsgrad()));
           },
           o.maximize()};
 }
@@ -290,28 +304,31 @@ using emb::optim::AdamOptions;
 using emb::optim::AdamWOptions;
 
 TEST(OptimParity, Adam) {
-  for (const Case& c : {
-           adam_case<emb::optim::Adam>("Adam(lr=0.01)", AdamOptions(0.01), false),
-           adam_case<emb::optim::Adam>("Adam(lr=0.01, amsgrad)", AdamOptions(0.01).amsgrad(true), false),
-           adam_case<emb::optim::Adam>("Adam(lr=0.01, wd=0.1, betas=(0.8,0.99), eps=1e-6)",
-                                       AdamOptions(0.01).weight_decay(0.1).betas({0.8, 0.99}).eps(1e-6), false),
-           adam_case<emb::optim::Adam>("Adam(lr=0.01, amsgrad, wd=0.1, maximize)",
-                                       AdamOptions(0.01).amsgrad(true).weight_decay(0.1).maximize(true), false),
-           adam_case<emb::optim::LazyAdam>("LazyAdam(lr=0.01, amsgrad), dense grads",
-                                           AdamOptions(0.01).amsgrad(true), false)}) {
+  for (const Case& c :
+       {adam_case<emb::optim::Adam>("Adam(lr=0.01)", AdamOptions(0.01), false),
+        adam_case<emb::optim::Adam>("Adam(lr=0.01, amsgrad)", AdamOptions(0.01).amsgrad(true),
+                                    false),
+        adam_case<emb::optim::Adam>(
+            "Adam(lr=0.01, wd=0.1, betas=(0.8,0.99), eps=1e-6)",
+            AdamOptions(0.01).weight_decay(0.1).betas({0.8, 0.99}).eps(1e-6), false),
+        adam_case<emb::optim::Adam>(
+            "Adam(lr=0.01, amsgrad, wd=0.1, maximize)",
+            AdamOptions(0.01).amsgrad(true).weight_decay(0.1).maximize(true), false),
+        adam_case<emb::optim::LazyAdam>("LazyAdam(lr=0.01, amsgrad), dense grads",
+                                        AdamOptions(0.01).amsgrad(true), false)}) {
     run_both_dtypes(c, Grads::kDense);
   }
 }
 
 TEST(OptimParity, AdamW) {
-  for (const Case& c : {
-           adam_case<emb::optim::AdamW>("AdamW(lr=0.01)", AdamWOptions(0.01), true),
-           adam_case<emb::optim::AdamW>("AdamW(lr=0.01, amsgrad, wd=0.1)",
-                                        AdamWOptions(0.01).amsgrad(true).weight_decay(0.1), true),
-           adam_case<emb::optim::AdamW>("AdamW(lr=0.01, betas=(0.5,0.9), maximize)",
-                                        AdamWOptions(0.01).betas({0.5, 0.9}).maximize(true), true),
-           adam_case<emb::optim::LazyAdamW>("LazyAdamW(lr=0.01, wd=0.1), dense grads",
-                                            AdamWOptions(0.01).weight_decay(0.1), true)}) {
+  for (const Case& c :
+       {adam_case<emb::optim::AdamW>("AdamW(lr=0.01)", AdamWOptions(0.01), true),
+        adam_case<emb::optim::AdamW>("AdamW(lr=0.01, amsgrad, wd=0.1)",
+                                     AdamWOptions(0.01).amsgrad(true).weight_decay(0.1), true),
+        adam_case<emb::optim::AdamW>("AdamW(lr=0.01, betas=(0.5,0.9), maximize)",
+                                     AdamWOptions(0.01).betas({0.5, 0.9}).maximize(true), true),
+        adam_case<emb::optim::LazyAdamW>("LazyAdamW(lr=0.01, wd=0.1), dense grads",
+                                         AdamWOptions(0.01).weight_decay(0.1), true)}) {
     run_both_dtypes(c, Grads::kDense);
   }
 }
@@ -350,7 +367,8 @@ void sparse_adam_against_python(const SparseAdamRun& cfg, const std::string& tag
   const char* python_env = std::getenv("EMB_TORCH_PYTHON");
   const std::string python = python_env ? python_env : "/usr/bin/python3";  // Debian's, with torch
   const auto dir = std::filesystem::temp_directory_path() /
-                   ("emb_sparse_adam_" + std::to_string(::getpid()) + "_" + std::to_string(std::hash<std::string>{}(tag)));
+                   ("emb_sparse_adam_" + std::to_string(::getpid()) + "_" +
+                    std::to_string(std::hash<std::string>{}(tag)));
   std::filesystem::create_directories(dir);
   const auto in_path = dir / "in.txt";
   const auto out_path = dir / "out.txt";
@@ -375,7 +393,8 @@ void sparse_adam_against_python(const SparseAdamRun& cfg, const std::string& tag
     Gradient g = make_gradient<T>(rng, s);
     if (s == 4) g.sparse = emb::SparseGrad(kRows, kDim, emb::dtype_of<T>);  // an empty gradient
     in << g.sparse.nnz() << '\n';
-    for (std::int64_t j = 0; j < g.sparse.nnz(); ++j) in << g.sparse.indices().data<std::int64_t>()[j] << ' ';
+    for (std::int64_t j = 0; j < g.sparse.nnz(); ++j)
+      in << g.sparse.indices().data<std::int64_t>()[j] << ' ';
     in << '\n';
     const T* v = g.sparse.values().template data<T>();
     for (std::int64_t k = 0; k < g.sparse.values().numel(); ++k) in << hex(v[k]) << ' ';
@@ -387,8 +406,8 @@ void sparse_adam_against_python(const SparseAdamRun& cfg, const std::string& tag
     ours_after.emplace_back(w, w + kRows * kDim);
   }
   in.close();
-  const std::string cmd = python + " " + EMB_OPTIM_ORACLE_SCRIPT + " " + in_path.string() + " " +
-                          out_path.string();
+  const std::string cmd =
+      python + " " + EMB_OPTIM_ORACLE_SCRIPT + " " + in_path.string() + " " + out_path.string();
   const int rc = std::system(cmd.c_str());
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
     std::filesystem::remove_all(dir);
@@ -417,7 +436,8 @@ void sparse_adam_against_python(const SparseAdamRun& cfg, const std::string& tag
 
 TEST(OptimParity, SparseAdamAgainstPython) {
   sparse_adam_against_python<double>({true, 0.01, 0.9, 0.999, 1e-8, false}, "lr=0.01");
-  sparse_adam_against_python<double>({true, 0.05, 0.8, 0.95, 1e-6, true}, "lr=0.05,betas=(0.8,0.95),eps=1e-6,maximize");
+  sparse_adam_against_python<double>({true, 0.05, 0.8, 0.95, 1e-6, true},
+                                     "lr=0.05,betas=(0.8,0.95),eps=1e-6,maximize");
   sparse_adam_against_python<float>({false, 0.01, 0.9, 0.999, 1e-8, false}, "lr=0.01");
 }
 

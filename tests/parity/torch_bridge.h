@@ -16,25 +16,38 @@ namespace emb::testing {
 
 inline at::ScalarType to_torch(DType d) {
   switch (d) {
-    case DType::kFloat32: return at::kFloat;
-    case DType::kFloat64: return at::kDouble;
-    case DType::kFloat16: return at::kHalf;
-    case DType::kBFloat16: return at::kBFloat16;
-    case DType::kInt32: return at::kInt;
-    case DType::kInt64: return at::kLong;
+    case DType::kFloat32:
+      return at::kFloat;
+    case DType::kFloat64:
+      return at::kDouble;
+    case DType::kFloat16:
+      return at::kHalf;
+    case DType::kBFloat16:
+      return at::kBFloat16;
+    case DType::kInt32:
+      return at::kInt;
+    case DType::kInt64:
+      return at::kLong;
   }
   return at::kFloat;
 }
 
 inline DType from_torch(at::ScalarType s) {
   switch (s) {
-    case at::kFloat: return DType::kFloat32;
-    case at::kDouble: return DType::kFloat64;
-    case at::kHalf: return DType::kFloat16;
-    case at::kBFloat16: return DType::kBFloat16;
-    case at::kInt: return DType::kInt32;
-    case at::kLong: return DType::kInt64;
-    default: throw std::runtime_error("unsupported torch dtype");
+    case at::kFloat:
+      return DType::kFloat32;
+    case at::kDouble:
+      return DType::kFloat64;
+    case at::kHalf:
+      return DType::kFloat16;
+    case at::kBFloat16:
+      return DType::kBFloat16;
+    case at::kInt:
+      return DType::kInt32;
+    case at::kLong:
+      return DType::kInt64;
+    default:
+      throw std::runtime_error("unsupported torch dtype");
   }
 }
 
@@ -49,7 +62,8 @@ inline torch::Tensor to_torch(const Tensor& t) {
 /// An emb copy of a torch tensor (made contiguous first).
 inline Tensor from_torch(const torch::Tensor& t) {
   torch::Tensor c = t.contiguous();
-  Tensor out = Tensor::empty(Shape(c.sizes().begin(), c.sizes().end()), from_torch(c.scalar_type()));
+  Tensor out =
+      Tensor::empty(Shape(c.sizes().begin(), c.sizes().end()), from_torch(c.scalar_type()));
   if (out.nbytes()) std::memcpy(out.raw_data(), c.data_ptr(), out.nbytes());
   return out;
 }
@@ -75,12 +89,14 @@ inline std::int64_t ulp_distance(const Tensor& t, const void* a, const void* b) 
   }
   x &= (std::int64_t{1} << width) - 1;
   y &= (std::int64_t{1} << width) - 1;
-  const double va = t.dtype() == DType::kFloat32 ? std::bit_cast<float>(static_cast<std::uint32_t>(x))
-                    : t.dtype() == DType::kFloat16 ? float(Half::from_bits(static_cast<std::uint16_t>(x)))
-                    : float(BFloat16::from_bits(static_cast<std::uint16_t>(x)));
-  const double vb = t.dtype() == DType::kFloat32 ? std::bit_cast<float>(static_cast<std::uint32_t>(y))
-                    : t.dtype() == DType::kFloat16 ? float(Half::from_bits(static_cast<std::uint16_t>(y)))
-                    : float(BFloat16::from_bits(static_cast<std::uint16_t>(y)));
+  const double va =
+      t.dtype() == DType::kFloat32   ? std::bit_cast<float>(static_cast<std::uint32_t>(x))
+      : t.dtype() == DType::kFloat16 ? float(Half::from_bits(static_cast<std::uint16_t>(x)))
+                                     : float(BFloat16::from_bits(static_cast<std::uint16_t>(x)));
+  const double vb =
+      t.dtype() == DType::kFloat32   ? std::bit_cast<float>(static_cast<std::uint32_t>(y))
+      : t.dtype() == DType::kFloat16 ? float(Half::from_bits(static_cast<std::uint16_t>(y)))
+                                     : float(BFloat16::from_bits(static_cast<std::uint16_t>(y)));
   if (std::isnan(va) && std::isnan(vb)) return 0;
   if (va == vb) return x == y ? 0 : 1;
   return std::llabs(ordered(x, width) - ordered(y, width));

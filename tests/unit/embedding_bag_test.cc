@@ -32,7 +32,9 @@ Tensor ints(std::vector<std::int32_t> v) {
   const auto n = static_cast<std::int64_t>(v.size());
   return Tensor::from_vector<std::int32_t>(v, {n});
 }
-Tensor floats(std::vector<float> v, emb::Shape shape) { return Tensor::from_vector<float>(v, shape); }
+Tensor floats(std::vector<float> v, emb::Shape shape) {
+  return Tensor::from_vector<float>(v, shape);
+}
 
 std::vector<double> values(const Tensor& t) {
   std::vector<double> out(static_cast<std::size_t>(t.numel()));
@@ -55,7 +57,9 @@ Tensor example_grad() {
   return floats({99, 99, 1, 2, 99, 99, 3, 4, 99, 99}, {5, 2});
 }
 
-EmbeddingBagFuncOptions opts(EmbeddingBagMode mode) { return EmbeddingBagFuncOptions().mode(mode); }
+EmbeddingBagFuncOptions opts(EmbeddingBagMode mode) {
+  return EmbeddingBagFuncOptions().mode(mode);
+}
 
 // --- forward: the spec's table ------------------------------------------------------------------
 
@@ -80,22 +84,23 @@ TEST(EmbeddingBagForward, SumWithPaddingSkipsThePaddingRow) {
 TEST(EmbeddingBagForward, MeanDividesByTheNonPaddingCount) {
   auto r = emb::embedding_bag_forward(longs(kExampleInput), example_weight(),
                                       longs(kExampleOffsets), opts(kMean));
-  EXPECT_EQ(values(r.output), (std::vector<double>{0, 0, 13.0f / 3, 16.0f / 3, 0, 0, 13.0f / 3,
-                                                   16.0f / 3, 0, 0}));
+  EXPECT_EQ(values(r.output),
+            (std::vector<double>{0, 0, 13.0f / 3, 16.0f / 3, 0, 0, 13.0f / 3, 16.0f / 3, 0, 0}));
   auto p = emb::embedding_bag(longs(kExampleInput), example_weight(), longs(kExampleOffsets),
                               opts(kMean).padding_idx(-4));  // -4 -> row 1
   EXPECT_EQ(values(p), (std::vector<double>{0, 0, 7, 8, 0, 0, 5, 6, 0, 0}));
 }
 
 TEST(EmbeddingBagForward, MaxGivesTheWinningRows) {
-  for (std::optional<std::int64_t> pad : {std::optional<std::int64_t>(), std::optional<std::int64_t>(1)}) {
+  for (std::optional<std::int64_t> pad :
+       {std::optional<std::int64_t>(), std::optional<std::int64_t>(1)}) {
     auto r = emb::embedding_bag_forward(longs(kExampleInput), example_weight(),
                                         longs(kExampleOffsets), opts(kMax).padding_idx(pad));
     EXPECT_EQ(values(r.output), (std::vector<double>{0, 0, 7, 8, 0, 0, 9, 10, 0, 0}));
     EXPECT_EQ(r.max_indices.shape(), (emb::Shape{5, 2}));
     EXPECT_EQ(values(r.max_indices), (std::vector<double>{0, 0, 3, 3, 0, 0, 4, 4, 0, 0}));
-    EXPECT_EQ(values(r.bag_size), pad ? (std::vector<double>{0, 1, 0, 2, 0})
-                                      : (std::vector<double>{0, 3, 0, 3, 0}));
+    EXPECT_EQ(values(r.bag_size),
+              pad ? (std::vector<double>{0, 1, 0, 2, 0}) : (std::vector<double>{0, 3, 0, 3, 0}));
   }
 }
 
@@ -240,11 +245,13 @@ TEST(EmbeddingBagNumerics, Float64AccumulatesInFloat64) {
   EXPECT_EQ(out.at<double>(0, 0), (1.0 + 1.0) + 1e16);
 }
 
-// --- max_norm -------------------------------------------------------------------------------------
+// --- max_norm
+// -------------------------------------------------------------------------------------
 
 TEST(EmbeddingBagMaxNorm, RenormsTheLookedUpRowsBeforePooling) {
   Tensor w = Tensor::from_vector<double>({3, 4, 0.3, 0.4, 6, 8}, {3, 2});
-  Tensor out = emb::embedding_bag(longs({0, 2}), w, longs({0}), opts(kSum).max_norm(1.0).padding_idx(2));
+  Tensor out =
+      emb::embedding_bag(longs({0, 2}), w, longs({0}), opts(kSum).max_norm(1.0).padding_idx(2));
   // Both rows are renormed (the padding row too), row 1 untouched; row 2 is excluded from the sum.
   EXPECT_NEAR(w.at<double>(0, 0), 0.6, 1e-7);
   EXPECT_NEAR(w.at<double>(2, 1), 0.8, 1e-7);
@@ -252,7 +259,8 @@ TEST(EmbeddingBagMaxNorm, RenormsTheLookedUpRowsBeforePooling) {
   EXPECT_EQ(out.at<double>(0, 0), w.at<double>(0, 0));
 }
 
-// --- backward -------------------------------------------------------------------------------------
+// --- backward
+// -------------------------------------------------------------------------------------
 
 Tensor dense_grad(EmbeddingBagFuncOptions o, const Tensor& psw = {}) {
   Tensor w = example_weight();
@@ -262,15 +270,13 @@ Tensor dense_grad(EmbeddingBagFuncOptions o, const Tensor& psw = {}) {
 }
 
 TEST(EmbeddingBagBackward, DenseOfTheExample) {
-  EXPECT_EQ(values(dense_grad(opts(kSum))),
-            (std::vector<double>{3, 4, 5, 8, 0, 0, 1, 2, 3, 4}));
+  EXPECT_EQ(values(dense_grad(opts(kSum))), (std::vector<double>{3, 4, 5, 8, 0, 0, 1, 2, 3, 4}));
   const std::vector<double> mean = values(dense_grad(opts(kMean)));
   const std::vector<double> expect = {1, 4. / 3, 5. / 3, 8. / 3, 0, 0, 1. / 3, 2. / 3, 1, 4. / 3};
   for (std::size_t i = 0; i < expect.size(); ++i) EXPECT_NEAR(mean[i], expect[i], 2e-7) << i;
   EXPECT_EQ(values(dense_grad(opts(kMean).padding_idx(1))),
             (std::vector<double>{1.5, 2, 0, 0, 0, 0, 1, 2, 1.5, 2}));
-  EXPECT_EQ(values(dense_grad(opts(kMax))),
-            (std::vector<double>{0, 0, 0, 0, 0, 0, 1, 2, 3, 4}));
+  EXPECT_EQ(values(dense_grad(opts(kMax))), (std::vector<double>{0, 0, 0, 0, 0, 0, 1, 2, 3, 4}));
 }
 
 TEST(EmbeddingBagBackward, PerSampleWeightsOfTheExample) {
@@ -292,8 +298,8 @@ TEST(EmbeddingBagBackward, SparseOfTheExample) {
   EXPECT_EQ(values(g.indices()), (std::vector<double>{3, 1, 1, 1, 4, 0}));
   EXPECT_EQ(values(g.values()), (std::vector<double>{1, 2, 1, 2, 1, 2, 3, 4, 3, 4, 3, 4}));
   EXPECT_FALSE(g.is_coalesced());
-  auto m = emb::embedding_bag_sparse_backward(example_grad(), longs(kExampleInput),
-                                              longs(kExampleOffsets), 5, opts(kMean).padding_idx(1));
+  auto m = emb::embedding_bag_sparse_backward(
+      example_grad(), longs(kExampleInput), longs(kExampleOffsets), 5, opts(kMean).padding_idx(1));
   EXPECT_EQ(values(m.indices()), (std::vector<double>{3, 4, 0}));
   EXPECT_EQ(values(m.values()), (std::vector<double>{1, 2, 1.5, 2, 1.5, 2}));
   // Sparse and dense agree (up to mean's rounding, exact here).
@@ -327,8 +333,8 @@ TEST(EmbeddingBagBackward, EmptyInputGivesZeroGradients) {
     Tensor grad = Tensor::full({2, 3}, 1.0, DType::kFloat32);
     auto fwd = emb::embedding_bag_forward(longs({}), Tensor::zeros({4, 3}, DType::kFloat32),
                                           longs({0, 0}), opts(mode));
-    Tensor g = emb::embedding_bag_dense_backward(grad, longs({}), longs({0, 0}), fwd.max_indices,
-                                                 4, opts(mode));
+    Tensor g = emb::embedding_bag_dense_backward(grad, longs({}), longs({0, 0}), fwd.max_indices, 4,
+                                                 opts(mode));
     for (double v : values(g)) EXPECT_EQ(v, 0.0);
     if (mode != kMax) {
       auto s = emb::embedding_bag_sparse_backward(grad, longs({}), longs({0, 0}), 4, opts(mode));
@@ -368,8 +374,10 @@ TEST(EmbeddingBagEquivalence, EqualsLookupThenReduction) {
           for (std::int64_t i = offsets[b]; i < end; ++i) {
             if (ids[i] == pad) continue;
             const double v = rows.at<double>(i, d);
-            if (mode == kMax) acc = count == 0 ? v : std::max(acc, v);
-            else acc += v;
+            if (mode == kMax)
+              acc = count == 0 ? v : std::max(acc, v);
+            else
+              acc += v;
             ++count;
           }
           if (mode == kMean && count > 0) acc /= count;
@@ -385,7 +393,8 @@ TEST(EmbeddingBagEquivalence, EqualsLookupThenReduction) {
 TEST(EmbeddingBagModule, ReprInPyTorch2Form) {
   EXPECT_EQ(EmbeddingBag(EmbeddingBagOptions(10, 3).mode(kSum)).to_string(),
             "EmbeddingBag(10, 3, mode='sum')");
-  EXPECT_EQ(EmbeddingBag(EmbeddingBagOptions(10, 3)).to_string(), "EmbeddingBag(10, 3, mode='mean')");
+  EXPECT_EQ(EmbeddingBag(EmbeddingBagOptions(10, 3)).to_string(),
+            "EmbeddingBag(10, 3, mode='mean')");
   EXPECT_EQ(EmbeddingBag(EmbeddingBagOptions(10, 3)
                              .max_norm(2.0)
                              .norm_type(1.0)
@@ -413,7 +422,8 @@ TEST(EmbeddingBagModule, InitZeroesThePaddingRow) {
 
 TEST(EmbeddingBagModule, FromPretrainedSharesFreezesAndKeepsThePaddingRow) {
   Tensor w = example_weight();
-  EmbeddingBag m = EmbeddingBag::from_pretrained(w, emb::EmbeddingBagFromPretrainedOptions().padding_idx(1));
+  EmbeddingBag m =
+      EmbeddingBag::from_pretrained(w, emb::EmbeddingBagFromPretrainedOptions().padding_idx(1));
   EXPECT_TRUE(m.weight().shares_storage_with(w));
   EXPECT_FALSE(m.parameter().requires_grad());
   EXPECT_EQ(m.weight().at<float>(1, 0), 3.0f);
@@ -460,7 +470,8 @@ TEST(EmbeddingBagModule, SparseBackwardGivesASparseGrad) {
 }
 
 TEST(EmbeddingBagModule, TwoDInputAndIncludeLastOffset) {
-  EmbeddingBag m(EmbeddingBagOptions(5, 2).mode(kSum).include_last_offset(true)._weight(example_weight()));
+  EmbeddingBag m(
+      EmbeddingBagOptions(5, 2).mode(kSum).include_last_offset(true)._weight(example_weight()));
   Tensor out = m(Tensor::from_vector<std::int64_t>({3, 1, 1, 1, 4, 0}, {2, 3}));
   EXPECT_EQ(values(out), (std::vector<double>{13, 16, 13, 16}));
   Tensor out1 = m(longs(kExampleInput), longs({0, 3, 6}));

@@ -9,7 +9,9 @@
 namespace emb {
 namespace {
 
-Tensor ids(std::vector<std::int64_t> v, Shape shape) { return Tensor::from_vector(v, shape); }
+Tensor ids(std::vector<std::int64_t> v, Shape shape) {
+  return Tensor::from_vector(v, shape);
+}
 
 // Runs fn, expects exception E whose message contains every needle.
 template <typename E, typename Fn>
@@ -39,11 +41,13 @@ struct Fixture {
     m.weight().fill_(3.0);
     m.backward(ids({1, 2}, {2}), Tensor::full({2, 3}, 1.0, DType::kFloat32));
     weight_before = m.weight().clone();
-    grad_before = sparse ? m.parameter().sparse_grad().values().clone() : m.parameter().grad().clone();
+    grad_before =
+        sparse ? m.parameter().sparse_grad().values().clone() : m.parameter().grad().clone();
   }
   void expect_unchanged() const {
     EXPECT_TRUE(m.weight().equal(weight_before)) << "weight changed";
-    const Tensor grad = m.options().sparse() ? m.parameter().sparse_grad().values() : m.parameter().grad();
+    const Tensor grad =
+        m.options().sparse() ? m.parameter().sparse_grad().values() : m.parameter().grad();
     EXPECT_TRUE(grad.equal(grad_before)) << "gradient changed";
   }
 };
@@ -52,25 +56,34 @@ TEST(EmbeddingErrors, OutOfRangeIdNamesPositionAndValue) {
   Fixture f;
   // ids 1..3 are valid and would be renormed; the bad id comes last: nothing may be touched.
   const Tensor bad = ids({1, 2, 3, 4, 5, 6, 7, 12}, {2, 4});
-  expect_error<IndexError>([&] { f.m(bad); },
-                           {"embedding: indices[1][3] = 12 is out of range for a table of 10 rows"});
+  expect_error<IndexError>(
+      [&] { f.m(bad); }, {"embedding: indices[1][3] = 12 is out of range for a table of 10 rows"});
   f.expect_unchanged();
   expect_error<IndexError>([&] { f.m(ids({-1}, {1})); }, {"indices[0] = -1", "10 rows"});
   f.expect_unchanged();
   expect_error<IndexError>([&] { f.m(Tensor::scalar<std::int64_t>(10)); }, {"indices = 10"});
   f.expect_unchanged();
-  expect_error<IndexError>([&] { f.m.backward(bad, Tensor::zeros({2, 4, 3}, DType::kFloat32)); },
-                           {"embedding_dense_backward: indices[1][3] = 12"});
+  expect_error<IndexError>(
+      [&] {
+        f.m.backward(bad, Tensor::zeros({2, 4, 3}, DType::kFloat32));
+      },
+      {"embedding_dense_backward: indices[1][3] = 12"});
   f.expect_unchanged();
-  expect_error<IndexError>([&] { embedding_renorm_(f.m.weight(), ids({1, 99}, {2}), 0.1, 2.0); },
-                           {"embedding_renorm_: indices[1] = 99"});
+  expect_error<IndexError>(
+      [&] {
+        embedding_renorm_(f.m.weight(), ids({1, 99}, {2}), 0.1, 2.0);
+      },
+      {"embedding_renorm_: indices[1] = 99"});
   f.expect_unchanged();
 }
 
 TEST(EmbeddingErrors, SparseBackwardLeavesGradUnchanged) {
   Fixture f(/*sparse=*/true);
-  expect_error<IndexError>([&] { f.m.backward(ids({3, 11}, {2}), Tensor::zeros({2, 3}, DType::kFloat32)); },
-                           {"embedding_sparse_backward: indices[1] = 11"});
+  expect_error<IndexError>(
+      [&] {
+        f.m.backward(ids({3, 11}, {2}), Tensor::zeros({2, 3}, DType::kFloat32));
+      },
+      {"embedding_sparse_backward: indices[1] = 11"});
   f.expect_unchanged();
   EXPECT_EQ(f.m.parameter().sparse_grad().nnz(), 2);
 }
@@ -95,7 +108,10 @@ TEST(EmbeddingErrors, BadPaddingIdx) {
       {"embedding: padding_idx = 4"});
   EXPECT_TRUE(w.equal(before));
   expect_error<IndexError>(
-      [&] { embedding_dense_backward(Tensor::zeros({1, 2}, DType::kFloat32), ids({0}, {1}), 4, 7, false); },
+      [&] {
+        embedding_dense_backward(Tensor::zeros({1, 2}, DType::kFloat32), ids({0}, {1}), 4, 7,
+                                 false);
+      },
       {"padding_idx = 7"});
 }
 
@@ -104,10 +120,15 @@ TEST(EmbeddingErrors, WeightNot2D) {
     expect_error<ValueError>([&] { embedding(ids({0}, {1}), Tensor::zeros(s, DType::kFloat32)); },
                              {"embedding: weight must be 2-D, got shape " + shape_to_string(s)});
   }
-  expect_error<ValueError>([] { Embedding::from_pretrained(Tensor::zeros({2, 2, 2}, DType::kFloat32)); },
-                           {"from_pretrained", "2-D", "[2, 2, 2]"});
   expect_error<ValueError>(
-      [] { embedding_renorm_(Tensor::zeros({4, 2}, DType::kInt64), ids({0}, {1}), 1.0, 2.0); },
+      [] {
+        Embedding::from_pretrained(Tensor::zeros({2, 2, 2}, DType::kFloat32));
+      },
+      {"from_pretrained", "2-D", "[2, 2, 2]"});
+  expect_error<ValueError>(
+      [] {
+        embedding_renorm_(Tensor::zeros({4, 2}, DType::kInt64), ids({0}, {1}), 1.0, 2.0);
+      },
       {"embedding_renorm_: weight must be float32, float64, float16 or bfloat16, got int64"});
 }
 
@@ -119,20 +140,35 @@ TEST(EmbeddingErrors, MismatchedWeightOption) {
 
 TEST(EmbeddingErrors, MismatchedGradOutput) {
   Fixture f;
-  expect_error<ValueError>([&] { f.m.backward(ids({1, 2}, {2}), Tensor::zeros({3, 3}, DType::kFloat32)); },
-                           {"grad_output has shape [3, 3], expected [2, 3]"});
-  f.expect_unchanged();
-  expect_error<ValueError>([&] { f.m.backward(ids({1, 2}, {2}), Tensor::zeros({2, 4}, DType::kFloat32)); },
-                           {"grad_output has shape [2, 4]", "3"});
-  f.expect_unchanged();
-  expect_error<ValueError>([&] { f.m.backward(ids({1, 2}, {2}), Tensor::zeros({2, 3}, DType::kFloat64)); },
-                           {"grad_output has dtype float64"});
+  expect_error<ValueError>(
+      [&] {
+        f.m.backward(ids({1, 2}, {2}), Tensor::zeros({3, 3}, DType::kFloat32));
+      },
+      {"grad_output has shape [3, 3], expected [2, 3]"});
   f.expect_unchanged();
   expect_error<ValueError>(
-      [&] { embedding_dense_backward(Tensor::zeros({2, 3}, DType::kInt32), ids({1, 2}, {2}), 10, std::nullopt, false); },
+      [&] {
+        f.m.backward(ids({1, 2}, {2}), Tensor::zeros({2, 4}, DType::kFloat32));
+      },
+      {"grad_output has shape [2, 4]", "3"});
+  f.expect_unchanged();
+  expect_error<ValueError>(
+      [&] {
+        f.m.backward(ids({1, 2}, {2}), Tensor::zeros({2, 3}, DType::kFloat64));
+      },
+      {"grad_output has dtype float64"});
+  f.expect_unchanged();
+  expect_error<ValueError>(
+      [&] {
+        embedding_dense_backward(Tensor::zeros({2, 3}, DType::kInt32), ids({1, 2}, {2}), 10,
+                                 std::nullopt, false);
+      },
       {"grad_output must be float32"});
   expect_error<ValueError>(
-      [&] { embedding_dense_backward(Tensor::zeros({2, 3}, DType::kFloat32), ids({1, 2}, {2}), -1, std::nullopt, false); },
+      [&] {
+        embedding_dense_backward(Tensor::zeros({2, 3}, DType::kFloat32), ids({1, 2}, {2}), -1,
+                                 std::nullopt, false);
+      },
       {"num_weights = -1"});
 }
 
@@ -140,8 +176,9 @@ TEST(EmbeddingErrors, NegativeAndOverflowingSizes) {
   expect_error<ValueError>([] { Embedding(EmbeddingOptions(-1, 3)); },
                            {"Embedding: negative dimension -1", "[-1, 3]"});
   expect_error<ValueError>([] { Embedding(EmbeddingOptions(3, -2)); }, {"negative dimension -2"});
-  expect_error<ValueError>([] { Embedding(EmbeddingOptions(std::int64_t{1} << 40, std::int64_t{1} << 30)); },
-                           {"Embedding: shape [1099511627776, 1073741824] has too many elements"});
+  expect_error<ValueError>(
+      [] { Embedding(EmbeddingOptions(std::int64_t{1} << 40, std::int64_t{1} << 30)); },
+      {"Embedding: shape [1099511627776, 1073741824] has too many elements"});
 }
 
 }  // namespace

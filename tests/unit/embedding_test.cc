@@ -9,7 +9,9 @@
 namespace emb {
 namespace {
 
-Tensor ids(std::vector<std::int64_t> v, Shape shape) { return Tensor::from_vector(v, shape); }
+Tensor ids(std::vector<std::int64_t> v, Shape shape) {
+  return Tensor::from_vector(v, shape);
+}
 
 Tensor rows_k(std::int64_t num, std::int64_t dim) {  // row k = [k*dim, k*dim+1, ...]
   Tensor w = Tensor::empty({num, dim}, DType::kFloat32);
@@ -61,7 +63,10 @@ TEST(EmbeddingRenorm, KnownValues) {
   EXPECT_EQ(w.at<double>(2, 0), 6 * (1 / (10 + 1e-7)));
   EXPECT_LT(std::hypot(w.at<double>(0, 0), w.at<double>(0, 1)), 1.0);
 
-  struct Case { double p; double norm; };
+  struct Case {
+    double p;
+    double norm;
+  };
   const double inf = std::numeric_limits<double>::infinity();
   for (Case c : {Case{1, 7}, Case{inf, 4}, Case{-inf, 3}, Case{0, 2}, Case{2, 5}, Case{0.5, 0}}) {
     const Tensor r = Tensor::from_vector<double>({3, 4}, {1, 2});
@@ -120,9 +125,13 @@ TEST(EmbeddingBackward, DenseFormula) {
   EXPECT_EQ(sgf.at<float>(0, 0), 9.0f);
   // sequential accumulation in input order: ((1e8 + 1) - 1e8) + 1 = 1 in fp32
   const Tensor big = Tensor::from_vector<float>({1e8f, 1, -1e8f, 1}, {4, 1});
-  EXPECT_EQ(embedding_dense_backward(big, ids({0, 0, 0, 0}, {4}), 1, std::nullopt, false).at<float>(0, 0), 1.0f);
-  EXPECT_EQ(embedding_dense_backward(Tensor::empty({0, 4}, DType::kFloat32), ids({}, {0}), 3, std::nullopt, false)
-                .equal(Tensor::zeros({3, 4}, DType::kFloat32)), true);
+  EXPECT_EQ(
+      embedding_dense_backward(big, ids({0, 0, 0, 0}, {4}), 1, std::nullopt, false).at<float>(0, 0),
+      1.0f);
+  EXPECT_EQ(embedding_dense_backward(Tensor::empty({0, 4}, DType::kFloat32), ids({}, {0}), 3,
+                                     std::nullopt, false)
+                .equal(Tensor::zeros({3, 4}, DType::kFloat32)),
+            true);
 }
 
 TEST(EmbeddingBackward, SparseStructure) {
@@ -132,7 +141,8 @@ TEST(EmbeddingBackward, SparseStructure) {
   EXPECT_TRUE(s.indices().equal(ids({2, 0, 5}, {3})));
   EXPECT_EQ(s.values().shape(), (Shape{3, 2}));
   EXPECT_FALSE(s.is_coalesced());
-  const SparseGrad all_pad = embedding_sparse_backward(Tensor::full({2, 2}, 1.0, DType::kFloat32), ids({1, 1}, {2}), 6, 1, false);
+  const SparseGrad all_pad = embedding_sparse_backward(Tensor::full({2, 2}, 1.0, DType::kFloat32),
+                                                       ids({1, 1}, {2}), 6, 1, false);
   EXPECT_EQ(all_pad.nnz(), 0);
   EXPECT_TRUE(all_pad.is_coalesced());
   // beyond PyTorch: scale_grad_by_freq with sparse gradients
@@ -212,7 +222,8 @@ TEST(EmbeddingModule, InitializationIsSeededStandardNormal) {
 
 TEST(EmbeddingModule, PrintsLikePyTorch) {
   EXPECT_EQ(Embedding(EmbeddingOptions(10, 3)).to_string(), "Embedding(10, 3)");
-  EXPECT_EQ(Embedding(EmbeddingOptions(10, 3).padding_idx(0)).to_string(), "Embedding(10, 3, padding_idx=0)");
+  EXPECT_EQ(Embedding(EmbeddingOptions(10, 3).padding_idx(0)).to_string(),
+            "Embedding(10, 3, padding_idx=0)");
   EXPECT_EQ(Embedding(EmbeddingOptions(10, 3)
                           .padding_idx(9)
                           .max_norm(1.0)
@@ -220,7 +231,8 @@ TEST(EmbeddingModule, PrintsLikePyTorch) {
                           .scale_grad_by_freq(true)
                           .sparse(true))
                 .to_string(),
-            "Embedding(10, 3, padding_idx=9, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True, sparse=True)");
+            "Embedding(10, 3, padding_idx=9, max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True, "
+            "sparse=True)");
   EXPECT_EQ(Embedding(EmbeddingOptions(5, 2).max_norm(0.1).norm_type(INFINITY)).to_string(),
             "Embedding(5, 2, max_norm=0.1, norm_type=inf)");
 }

@@ -32,14 +32,17 @@ void expect_error(Fn&& fn, const std::string& message) {
 
 Parameter table_param(std::int64_t rows, std::int64_t dim, DType dtype = DType::kFloat64) {
   Tensor t = Tensor::empty({rows, dim}, dtype);
-  for (std::int64_t k = 0; k < t.numel(); ++k) t.set_double(k, 0.25 * static_cast<double>(k % 7) - 0.6);
+  for (std::int64_t k = 0; k < t.numel(); ++k)
+    t.set_double(k, 0.25 * static_cast<double>(k % 7) - 0.6);
   return Parameter(t);
 }
 
-SparseGrad sparse_grad(std::vector<std::int64_t> ids, std::vector<double> values, std::int64_t rows) {
+SparseGrad sparse_grad(std::vector<std::int64_t> ids, std::vector<double> values,
+                       std::int64_t rows) {
   const auto n = static_cast<std::int64_t>(ids.size());
   const auto dim = static_cast<std::int64_t>(values.size()) / std::max<std::int64_t>(n, 1);
-  return SparseGrad(Tensor::from_vector<std::int64_t>(ids, {n}), Tensor::from_vector<double>(values, {n, dim}), rows);
+  return SparseGrad(Tensor::from_vector<std::int64_t>(ids, {n}),
+                    Tensor::from_vector<double>(values, {n, dim}), rows);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -62,30 +65,53 @@ TEST(OptimOptions, HyperParameterErrors) {
   Parameter p = table_param(3, 2);
   std::vector<Parameter*> ps{&p};
   expect_error<ValueError>([&] { SGD(ps, SGDOptions(-1)); }, "Invalid learning rate: -1.0");
-  expect_error<ValueError>([&] { SGD(ps, SGDOptions(0.1).momentum(-0.5)); }, "Invalid momentum value: -0.5");
-  expect_error<ValueError>([&] { SGD(ps, SGDOptions(0.1).weight_decay(-1e-3)); }, "Invalid weight_decay value: -0.001");
+  expect_error<ValueError>([&] { SGD(ps, SGDOptions(0.1).momentum(-0.5)); },
+                           "Invalid momentum value: -0.5");
+  expect_error<ValueError>([&] { SGD(ps, SGDOptions(0.1).weight_decay(-1e-3)); },
+                           "Invalid weight_decay value: -0.001");
   expect_error<ValueError>([&] { SGD(ps, SGDOptions(0.1).nesterov(true)); },
                            "Nesterov momentum requires a momentum and zero dampening");
-  expect_error<ValueError>([&] { SGD(ps, SGDOptions(0.1).momentum(0.9).dampening(0.1).nesterov(true)); },
-                           "Nesterov momentum requires a momentum and zero dampening");
-  expect_error<ValueError>([&] { SGD(ps, SGDOptions(std::nan(""))); }, "Invalid learning rate: nan");
-  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions(-0.1)); }, "Invalid learning rate: -0.1");
-  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().lr_decay(-1)); }, "Invalid lr_decay value: -1.0");
-  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().weight_decay(-1)); }, "Invalid weight_decay value: -1.0");
+  expect_error<ValueError>(
+      [&] { SGD(ps, SGDOptions(0.1).momentum(0.9).dampening(0.1).nesterov(true)); },
+      "Nesterov momentum requires a momentum and zero dampening");
+  expect_error<ValueError>([&] { SGD(ps, SGDOptions(std::nan(""))); },
+                           "Invalid learning rate: nan");
+  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions(-0.1)); },
+                           "Invalid learning rate: -0.1");
+  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().lr_decay(-1)); },
+                           "Invalid lr_decay value: -1.0");
+  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().weight_decay(-1)); },
+                           "Invalid weight_decay value: -1.0");
   expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().initial_accumulator_value(-1)); },
                            "Invalid initial_accumulator_value value: -1.0");
-  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().eps(-1e-10)); }, "Invalid epsilon value: -1e-10");
+  expect_error<ValueError>([&] { Adagrad(ps, AdagradOptions().eps(-1e-10)); },
+                           "Invalid epsilon value: -1e-10");
   expect_error<ValueError>([&] { Adam(ps, AdamOptions(-1)); }, "Invalid learning rate: -1.0");
   expect_error<ValueError>([&] { Adam(ps, AdamOptions().eps(-1)); }, "Invalid epsilon value: -1.0");
-  expect_error<ValueError>([&] { Adam(ps, AdamOptions().betas({1.0, 0.999})); }, "Invalid beta parameter at index 0: 1.0");
-  expect_error<ValueError>([&] { AdamW(ps, AdamWOptions().betas({0.9, -0.1})); }, "Invalid beta parameter at index 1: -0.1");
-  expect_error<ValueError>([&] { AdamW(ps, AdamWOptions().weight_decay(-0.01)); }, "Invalid weight_decay value: -0.01");
+  expect_error<ValueError>(
+      [&] {
+        Adam(ps, AdamOptions().betas({1.0, 0.999}));
+      },
+      "Invalid beta parameter at index 0: 1.0");
+  expect_error<ValueError>(
+      [&] {
+        AdamW(ps, AdamWOptions().betas({0.9, -0.1}));
+      },
+      "Invalid beta parameter at index 1: -0.1");
+  expect_error<ValueError>([&] { AdamW(ps, AdamWOptions().weight_decay(-0.01)); },
+                           "Invalid weight_decay value: -0.01");
   expect_error<ValueError>([&] { LazyAdam(ps, AdamOptions(-2)); }, "Invalid learning rate: -2.0");
-  expect_error<ValueError>([&] { SparseAdam(ps, SparseAdamOptions(0.0)); }, "Invalid learning rate: 0.0");
-  expect_error<ValueError>([&] { SparseAdam(ps, SparseAdamOptions().eps(0.0)); }, "Invalid epsilon value: 0.0");
-  expect_error<ValueError>([&] { SparseAdam(ps, SparseAdamOptions().betas({0.9, 1.0})); },
-                           "Invalid beta parameter at index 1: 1.0");
-  expect_error<ValueError>([&] { RowWiseAdagrad(ps, RowWiseAdagradOptions(-1)); }, "Invalid learning rate: -1.0");
+  expect_error<ValueError>([&] { SparseAdam(ps, SparseAdamOptions(0.0)); },
+                           "Invalid learning rate: 0.0");
+  expect_error<ValueError>([&] { SparseAdam(ps, SparseAdamOptions().eps(0.0)); },
+                           "Invalid epsilon value: 0.0");
+  expect_error<ValueError>(
+      [&] {
+        SparseAdam(ps, SparseAdamOptions().betas({0.9, 1.0}));
+      },
+      "Invalid beta parameter at index 1: 1.0");
+  expect_error<ValueError>([&] { RowWiseAdagrad(ps, RowWiseAdagradOptions(-1)); },
+                           "Invalid learning rate: -1.0");
   // Zero is fine where PyTorch allows it.
   EXPECT_NO_THROW(SGD(ps, SGDOptions(0.0)));
   EXPECT_NO_THROW(Adam(ps, AdamOptions(0.0).betas({0.0, 0.0})));
@@ -95,8 +121,16 @@ TEST(OptimOptions, BadParameterLists) {
   Parameter p = table_param(3, 2);
   Parameter half(Tensor::zeros({3}, DType::kFloat16));
   expect_error<ValueError>([&] { SGD({}, SGDOptions(0.1)); }, "empty parameter list");
-  expect_error<ValueError>([&] { SGD({&p, nullptr}, SGDOptions(0.1)); }, "parameter 1: null parameter");
-  expect_error<ValueError>([&] { Adam({&p, &p}); }, "parameter 1: the parameter appears more than once");
+  expect_error<ValueError>(
+      [&] {
+        SGD({&p, nullptr}, SGDOptions(0.1));
+      },
+      "parameter 1: null parameter");
+  expect_error<ValueError>(
+      [&] {
+        Adam({&p, &p});
+      },
+      "parameter 1: the parameter appears more than once");
   expect_error<ValueError>([&] { Adam({&half}); }, "parameter 0: dtype float16 is not supported");
 }
 
@@ -138,17 +172,21 @@ TEST(OptimOptions, FloatRepr) {
 TEST(OptimRules, SparseAndDenseMisuse) {
   Parameter p = table_param(4, 3);
   p.accumulate_grad(sparse_grad({1, 2}, {1, 2, 3, 4, 5, 6}, 4));
-  expect_error<NotImplementedError>([&] { Adam({&p}).step(); },
-                                    "Adam does not support sparse gradients, please consider SparseAdam instead");
-  expect_error<NotImplementedError>([&] { AdamW({&p}).step(); }, "AdamW does not support sparse gradients");
+  expect_error<NotImplementedError>(
+      [&] { Adam({&p}).step(); },
+      "Adam does not support sparse gradients, please consider SparseAdam instead");
+  expect_error<NotImplementedError>([&] { AdamW({&p}).step(); },
+                                    "AdamW does not support sparse gradients");
   expect_error<NotImplementedError>([&] { SGD({&p}, SGDOptions(0.1).weight_decay(0.1)).step(); },
                                     "weight_decay is not supported with sparse gradients");
-  expect_error<NotImplementedError>([&] { Adagrad({&p}, AdagradOptions().weight_decay(0.1)).step(); },
-                                    "weight_decay option is not compatible with sparse gradients");
+  expect_error<NotImplementedError>(
+      [&] { Adagrad({&p}, AdagradOptions().weight_decay(0.1)).step(); },
+      "weight_decay option is not compatible with sparse gradients");
   Parameter d = table_param(4, 3);
   d.accumulate_grad(Tensor::full({4, 3}, 1.0, DType::kFloat64));
-  expect_error<NotImplementedError>([&] { SparseAdam({&d}).step(); },
-                                    "SparseAdam does not support dense gradients, please consider Adam instead");
+  expect_error<NotImplementedError>(
+      [&] { SparseAdam({&d}).step(); },
+      "SparseAdam does not support dense gradients, please consider Adam instead");
 }
 
 TEST(OptimRules, FailedStepChangesNothing) {
@@ -160,7 +198,8 @@ TEST(OptimRules, FailedStepChangesNothing) {
   a.accumulate_grad(Tensor::full({3, 2}, 0.5, DType::kFloat64));
   b.accumulate_grad(sparse_grad({0}, {1, 1}, 4));
   Adam adam({&a, &b});
-  expect_error<NotImplementedError>([&] { adam.step(); }, "Adam: parameter 1: Adam does not support sparse");
+  expect_error<NotImplementedError>([&] { adam.step(); },
+                                    "Adam: parameter 1: Adam does not support sparse");
   EXPECT_TRUE(a.data().equal(a0));
   EXPECT_TRUE(b.data().equal(b0));
   EXPECT_EQ(adam.state(0).step, 0);
@@ -199,9 +238,12 @@ void set_grads(Parameter& table, Parameter& bias, int s, bool dense_table) {
   table.zero_grad();
   bias.zero_grad();
   const double k = 0.1 * (s + 1);
-  SparseGrad g = sparse_grad({s % 5, 2, s % 5, 4}, {k, -1, 2, k * k, 0.5, -k, 3, 1, -2, 0.25, k, -0.5}, 6);
-  if (dense_table) table.accumulate_grad(g.to_dense());
-  else table.accumulate_grad(g);
+  SparseGrad g =
+      sparse_grad({s % 5, 2, s % 5, 4}, {k, -1, 2, k * k, 0.5, -k, 3, 1, -2, 0.25, k, -0.5}, 6);
+  if (dense_table)
+    table.accumulate_grad(g.to_dense());
+  else
+    table.accumulate_grad(g);
   bias.accumulate_grad(Tensor::from_vector<double>({k, -k, 1.0}, {3}));
 }
 
@@ -236,11 +278,17 @@ void check_resume(const Factory& make, bool sparse_table, bool with_bias) {
 TEST(OptimState, SaveRestoreContinueIsBitIdentical) {
   const std::vector<std::pair<std::string, Factory>> sparse_ok = {
       {"SGD", [](auto ps) { return std::make_unique<SGD>(ps, SGDOptions(0.1)); }},
-      {"SGD momentum", [](auto ps) { return std::make_unique<SGD>(ps, SGDOptions(0.1).momentum(0.9).nesterov(true)); }},
-      {"Adagrad", [](auto ps) { return std::make_unique<Adagrad>(ps, AdagradOptions(0.1).lr_decay(0.1)); }},
-      {"LazyAdam", [](auto ps) { return std::make_unique<LazyAdam>(ps, AdamOptions(0.01).amsgrad(true)); }},
+      {"SGD momentum",
+       [](auto ps) {
+         return std::make_unique<SGD>(ps, SGDOptions(0.1).momentum(0.9).nesterov(true));
+       }},
+      {"Adagrad",
+       [](auto ps) { return std::make_unique<Adagrad>(ps, AdagradOptions(0.1).lr_decay(0.1)); }},
+      {"LazyAdam",
+       [](auto ps) { return std::make_unique<LazyAdam>(ps, AdamOptions(0.01).amsgrad(true)); }},
       {"LazyAdamW", [](auto ps) { return std::make_unique<LazyAdamW>(ps, AdamWOptions(0.01)); }},
-      {"RowWiseAdagrad", [](auto ps) { return std::make_unique<RowWiseAdagrad>(ps, RowWiseAdagradOptions(0.1)); }},
+      {"RowWiseAdagrad",
+       [](auto ps) { return std::make_unique<RowWiseAdagrad>(ps, RowWiseAdagradOptions(0.1)); }},
   };
   for (const auto& [name, make] : sparse_ok) {
     SCOPED_TRACE(name);
@@ -248,9 +296,15 @@ TEST(OptimState, SaveRestoreContinueIsBitIdentical) {
     check_resume(make, false, true);
   }
   SCOPED_TRACE("dense only / sparse only");
-  check_resume([](auto ps) { return std::make_unique<Adam>(ps, AdamOptions(0.01).amsgrad(true).weight_decay(0.1)); }, false, true);
-  check_resume([](auto ps) { return std::make_unique<AdamW>(ps, AdamWOptions(0.01)); }, false, true);
-  check_resume([](auto ps) { return std::make_unique<SparseAdam>(ps, SparseAdamOptions(0.01)); }, true, false);
+  check_resume(
+      [](auto ps) {
+        return std::make_unique<Adam>(ps, AdamOptions(0.01).amsgrad(true).weight_decay(0.1));
+      },
+      false, true);
+  check_resume([](auto ps) { return std::make_unique<AdamW>(ps, AdamWOptions(0.01)); }, false,
+               true);
+  check_resume([](auto ps) { return std::make_unique<SparseAdam>(ps, SparseAdamOptions(0.01)); },
+               true, false);
 }
 
 TEST(OptimState, SaveToFileAndBadStates) {
@@ -269,7 +323,8 @@ TEST(OptimState, SaveToFileAndBadStates) {
   std::stringstream saved;
   adam.save(saved);
   const std::string bytes = saved.str();
-  // Another optimizer's state, bad magic, truncation, wrong parameter shape: FormatError, no change.
+  // Another optimizer's state, bad magic, truncation, wrong parameter shape: FormatError, no
+  // change.
   Adagrad ada({&p});
   const Tensor sum0 = ada.state(0).tensors.at("sum").clone();
   std::stringstream s1(bytes);
@@ -285,7 +340,8 @@ TEST(OptimState, SaveToFileAndBadStates) {
   std::stringstream s4(bytes);
   expect_error<FormatError>([&] { wrong.load(s4); }, "exp_avg");
   EXPECT_EQ(wrong.state(0).step, 0);
-  expect_error<IoError>([&] { other.load(std::string("/nonexistent/dir/state.bin")); }, "cannot open");
+  expect_error<IoError>([&] { other.load(std::string("/nonexistent/dir/state.bin")); },
+                        "cannot open");
   // An Adagrad state without its "sum": FormatError, not a crash on the next step.
   Adagrad ada2({&p});
   std::stringstream s5;
@@ -304,11 +360,21 @@ TEST(OptimState, SaveToFileAndBadStates) {
 TEST(OptimSparse, StepTouchesOnlyBatchRows) {
   const std::vector<std::pair<std::string, Factory>> all = {
       {"SGD", [](auto ps) { return std::make_unique<SGD>(ps, SGDOptions(0.1)); }},
-      {"Adagrad", [](auto ps) { return std::make_unique<Adagrad>(ps, AdagradOptions(0.1).initial_accumulator_value(0.5)); }},
-      {"SparseAdam", [](auto ps) { return std::make_unique<SparseAdam>(ps, SparseAdamOptions(0.1)); }},
+      {"Adagrad",
+       [](auto ps) {
+         return std::make_unique<Adagrad>(ps, AdagradOptions(0.1).initial_accumulator_value(0.5));
+       }},
+      {"SparseAdam",
+       [](auto ps) { return std::make_unique<SparseAdam>(ps, SparseAdamOptions(0.1)); }},
       {"LazyAdam", [](auto ps) { return std::make_unique<LazyAdam>(ps, AdamOptions(0.1)); }},
-      {"LazyAdamW", [](auto ps) { return std::make_unique<LazyAdamW>(ps, AdamWOptions(0.1).weight_decay(0.5)); }},
-      {"RowWiseAdagrad", [](auto ps) { return std::make_unique<RowWiseAdagrad>(ps, RowWiseAdagradOptions(0.1).weight_decay(0.5)); }},
+      {"LazyAdamW",
+       [](auto ps) {
+         return std::make_unique<LazyAdamW>(ps, AdamWOptions(0.1).weight_decay(0.5));
+       }},
+      {"RowWiseAdagrad",
+       [](auto ps) {
+         return std::make_unique<RowWiseAdagrad>(ps, RowWiseAdagradOptions(0.1).weight_decay(0.5));
+       }},
   };
   for (const auto& [name, make] : all) {
     SCOPED_TRACE(name);
@@ -317,15 +383,18 @@ TEST(OptimSparse, StepTouchesOnlyBatchRows) {
     auto opt = make({&p});
     std::map<std::string, Tensor> state_before;
     for (const auto& [k, t] : opt->state(0).tensors) state_before[k] = t.clone();
-    p.accumulate_grad(sparse_grad({7, 31, 7}, {1, 2, 3, 4, -1, -2, -3, -4, 0.5, 0.5, 0.5, 0.5}, 50));
+    p.accumulate_grad(
+        sparse_grad({7, 31, 7}, {1, 2, 3, 4, -1, -2, -3, -4, 0.5, 0.5, 0.5, 0.5}, 50));
     opt->step();
     for (std::int64_t r = 0; r < 50; ++r) {
       const bool touched = r == 7 || r == 31;
       for (std::int64_t d = 0; d < 4; ++d) {
         const double now = p.data().at<double>(r, d);
         const double was = before.at<double>(r, d);
-        if (touched) EXPECT_NE(now, was) << "row " << r;
-        else EXPECT_EQ(now, was) << "row " << r;
+        if (touched)
+          EXPECT_NE(now, was) << "row " << r;
+        else
+          EXPECT_EQ(now, was) << "row " << r;
       }
       for (const auto& [k, t] : opt->state(0).tensors) {
         if (touched || t.numel() == 0 || state_before.count(k) == 0) continue;
@@ -389,11 +458,15 @@ TEST(OptimLazy, EveryRowOnceIsDenseAdamBitwise) {
     Parameter b = table_param(4, 3);
     std::unique_ptr<Optimizer> lazy, dense;
     if (decoupled) {
-      lazy = std::make_unique<LazyAdamW>(std::vector<Parameter*>{&a}, AdamWOptions(0.05).amsgrad(true));
-      dense = std::make_unique<AdamW>(std::vector<Parameter*>{&b}, AdamWOptions(0.05).amsgrad(true));
+      lazy = std::make_unique<LazyAdamW>(std::vector<Parameter*>{&a},
+                                         AdamWOptions(0.05).amsgrad(true));
+      dense =
+          std::make_unique<AdamW>(std::vector<Parameter*>{&b}, AdamWOptions(0.05).amsgrad(true));
     } else {
-      lazy = std::make_unique<LazyAdam>(std::vector<Parameter*>{&a}, AdamOptions(0.05).weight_decay(0.1));
-      dense = std::make_unique<Adam>(std::vector<Parameter*>{&b}, AdamOptions(0.05).weight_decay(0.1));
+      lazy = std::make_unique<LazyAdam>(std::vector<Parameter*>{&a},
+                                        AdamOptions(0.05).weight_decay(0.1));
+      dense =
+          std::make_unique<Adam>(std::vector<Parameter*>{&b}, AdamOptions(0.05).weight_decay(0.1));
     }
     for (int s = 0; s < 5; ++s) {
       const double k = 0.3 * (s + 1);
@@ -459,7 +532,8 @@ TEST(OptimRowWise, RowsOfOneElementAreAdagrad) {
     b.accumulate_grad(g);
     rw.step();
     ada.step();
-    for (std::int64_t k = 0; k < 3; ++k) EXPECT_NEAR(a.data().get_double(k), b.data().get_double(k), 1e-15);
+    for (std::int64_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(a.data().get_double(k), b.data().get_double(k), 1e-15);
   }
 }
 

@@ -18,12 +18,12 @@ namespace {
 TEST(Half, KnownEncodings) {
   EXPECT_EQ(Half(1.0f).bits, 0x3c00);
   EXPECT_EQ(Half(-2.0f).bits, 0xc000);
-  EXPECT_EQ(Half(65504.0f).bits, 0x7bff);                 // largest finite
-  EXPECT_EQ(Half(65519.0f).bits, 0x7bff);                 // rounds down
-  EXPECT_EQ(Half(65520.0f).bits, 0x7c00);                 // rounds to inf
-  EXPECT_EQ(Half(std::ldexp(1.0f, -24)).bits, 0x0001);    // smallest subnormal
-  EXPECT_EQ(Half(std::ldexp(1.0f, -25)).bits, 0x0000);    // tie -> even (0)
-  EXPECT_EQ(Half(std::ldexp(3.0f, -25)).bits, 0x0002);    // tie -> even (2)
+  EXPECT_EQ(Half(65504.0f).bits, 0x7bff);                      // largest finite
+  EXPECT_EQ(Half(65519.0f).bits, 0x7bff);                      // rounds down
+  EXPECT_EQ(Half(65520.0f).bits, 0x7c00);                      // rounds to inf
+  EXPECT_EQ(Half(std::ldexp(1.0f, -24)).bits, 0x0001);         // smallest subnormal
+  EXPECT_EQ(Half(std::ldexp(1.0f, -25)).bits, 0x0000);         // tie -> even (0)
+  EXPECT_EQ(Half(std::ldexp(3.0f, -25)).bits, 0x0002);         // tie -> even (2)
   EXPECT_EQ(Half(1.0f + std::ldexp(1.0f, -11)).bits, 0x3c00);  // tie -> even
   EXPECT_EQ(Half(1.0f + std::ldexp(3.0f, -11)).bits, 0x3c02);
   EXPECT_EQ(Half(std::numeric_limits<float>::quiet_NaN()).bits & 0x7fff, 0x7e00);
@@ -41,8 +41,8 @@ TEST(Half, EveryEncodingRoundTripsThroughFloat) {
 
 TEST(BFloat16, RoundsToNearestEven) {
   EXPECT_EQ(BFloat16(1.0f).bits, 0x3f80);
-  EXPECT_EQ(BFloat16(1.0f + std::ldexp(1.0f, -8)).bits, 0x3f80);   // tie -> even
-  EXPECT_EQ(BFloat16(1.0f + std::ldexp(3.0f, -8)).bits, 0x3f82);   // tie -> even (up)
+  EXPECT_EQ(BFloat16(1.0f + std::ldexp(1.0f, -8)).bits, 0x3f80);  // tie -> even
+  EXPECT_EQ(BFloat16(1.0f + std::ldexp(3.0f, -8)).bits, 0x3f82);  // tie -> even (up)
   EXPECT_EQ(BFloat16(std::numeric_limits<float>::quiet_NaN()).bits, 0x7fc0);
   EXPECT_EQ(float(BFloat16::from_bits(0x4049)), 3.140625f);
 }
@@ -135,7 +135,8 @@ TEST(Tensor, ReshapeConvertCompare) {
 Tensor iota_float(std::int64_t n, double scale, double divisor, Shape shape) {
   Tensor t = Tensor::empty(shape, DType::kFloat32);
   for (std::int64_t i = 0; i < n; ++i) {
-    t.data<float>()[i] = static_cast<float>(i) * static_cast<float>(scale) / static_cast<float>(divisor);
+    t.data<float>()[i] =
+        static_cast<float>(i) * static_cast<float>(scale) / static_cast<float>(divisor);
   }
   return t;
 }
@@ -143,16 +144,21 @@ Tensor iota_float(std::int64_t n, double scale, double divisor, Shape shape) {
 TEST(TensorPrint, MatchesPyTorch) {
   EXPECT_EQ(Tensor::from_vector<float>({1, 2.3f, 3, 4, 5.1f, 6.3f}, {2, 3}).to_string(),
             "tensor([[1.0000, 2.3000, 3.0000],\n        [4.0000, 5.1000, 6.3000]])");
-  EXPECT_EQ(Tensor::from_vector<float>({-0.5249f, 1.0863f, 1.6412f, 1.7894f, -1.5931f, -1.1443f}, {2, 3}).to_string(),
-            "tensor([[-0.5249,  1.0863,  1.6412],\n        [ 1.7894, -1.5931, -1.1443]])");
+  EXPECT_EQ(
+      Tensor::from_vector<float>({-0.5249f, 1.0863f, 1.6412f, 1.7894f, -1.5931f, -1.1443f}, {2, 3})
+          .to_string(),
+      "tensor([[-0.5249,  1.0863,  1.6412],\n        [ 1.7894, -1.5931, -1.1443]])");
   EXPECT_EQ(Tensor::from_vector<float>({1, 2, 3}, {3}).to_string(), "tensor([1., 2., 3.])");
   EXPECT_EQ(Tensor::from_vector<float>({0, 0}, {2}).to_string(), "tensor([0., 0.])");
   EXPECT_EQ(Tensor::scalar<float>(3.5f).to_string(), "tensor(3.5000)");
-  EXPECT_EQ(Tensor::from_vector<float>({1e-5f, 1.0f}, {2}).to_string(), "tensor([1.0000e-05, 1.0000e+00])");
-  EXPECT_EQ(Tensor::from_vector<float>({1e9f, 1.0f}, {2}).to_string(), "tensor([1.0000e+09, 1.0000e+00])");
+  EXPECT_EQ(Tensor::from_vector<float>({1e-5f, 1.0f}, {2}).to_string(),
+            "tensor([1.0000e-05, 1.0000e+00])");
+  EXPECT_EQ(Tensor::from_vector<float>({1e9f, 1.0f}, {2}).to_string(),
+            "tensor([1.0000e+09, 1.0000e+00])");
   EXPECT_EQ(Tensor::from_vector<float>({std::nanf(""), INFINITY, -1.5f}, {3}).to_string(),
             "tensor([    nan,     inf, -1.5000])");
-  EXPECT_EQ(Tensor::from_vector<std::int64_t>({1, 2, 300}, {3}).to_string(), "tensor([  1,   2, 300])");
+  EXPECT_EQ(Tensor::from_vector<std::int64_t>({1, 2, 300}, {3}).to_string(),
+            "tensor([  1,   2, 300])");
   EXPECT_EQ(Tensor::from_vector<std::int32_t>({1, 2, -3}, {3}).to_string(),
             "tensor([ 1,  2, -3], dtype=torch.int32)");
   EXPECT_EQ(Tensor::from_vector<double>({1.5, 2.25}, {1, 2}).to_string(),

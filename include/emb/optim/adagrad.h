@@ -22,12 +22,30 @@ namespace emb::optim {
 class AdagradOptions {
  public:
   explicit AdagradOptions(double lr = 1e-2) : lr_(lr) {}
-  AdagradOptions& lr(double v) { lr_ = v; return *this; }
-  AdagradOptions& lr_decay(double v) { lr_decay_ = v; return *this; }
-  AdagradOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  AdagradOptions& initial_accumulator_value(double v) { initial_accumulator_value_ = v; return *this; }
-  AdagradOptions& eps(double v) { eps_ = v; return *this; }
-  AdagradOptions& maximize(bool v) { maximize_ = v; return *this; }
+  AdagradOptions& lr(double v) {
+    lr_ = v;
+    return *this;
+  }
+  AdagradOptions& lr_decay(double v) {
+    lr_decay_ = v;
+    return *this;
+  }
+  AdagradOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
+  AdagradOptions& initial_accumulator_value(double v) {
+    initial_accumulator_value_ = v;
+    return *this;
+  }
+  AdagradOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  AdagradOptions& maximize(bool v) {
+    maximize_ = v;
+    return *this;
+  }
   double lr() const { return lr_; }
   double lr_decay() const { return lr_decay_; }
   double weight_decay() const { return weight_decay_; }

@@ -27,12 +27,30 @@ template <typename Derived>
 class AdamOptionsBase {
  public:
   explicit AdamOptionsBase(double lr, double weight_decay) : lr_(lr), weight_decay_(weight_decay) {}
-  Derived& lr(double v) { lr_ = v; return self(); }
-  Derived& betas(std::tuple<double, double> v) { betas_ = v; return self(); }
-  Derived& eps(double v) { eps_ = v; return self(); }
-  Derived& weight_decay(double v) { weight_decay_ = v; return self(); }
-  Derived& amsgrad(bool v) { amsgrad_ = v; return self(); }
-  Derived& maximize(bool v) { maximize_ = v; return self(); }
+  Derived& lr(double v) {
+    lr_ = v;
+    return self();
+  }
+  Derived& betas(std::tuple<double, double> v) {
+    betas_ = v;
+    return self();
+  }
+  Derived& eps(double v) {
+    eps_ = v;
+    return self();
+  }
+  Derived& weight_decay(double v) {
+    weight_decay_ = v;
+    return self();
+  }
+  Derived& amsgrad(bool v) {
+    amsgrad_ = v;
+    return self();
+  }
+  Derived& maximize(bool v) {
+    maximize_ = v;
+    return self();
+  }
   double lr() const { return lr_; }
   const std::tuple<double, double>& betas() const { return betas_; }
   double eps() const { return eps_; }

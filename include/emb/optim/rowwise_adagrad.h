@@ -4,10 +4,10 @@
 //   emb::optim::RowWiseAdagrad opt({&table.parameter()}, emb::optim::RowWiseAdagradOptions(0.1));
 //
 // The parameter is seen as rows: θ [num_rows, row_dim] with num_rows = size(0) and row_dim the
-// product of the other sizes (a 1-D parameter has rows of one element, a 0-d one is one row). State: step and "sum"
-// [num_rows], filled with initial_accumulator_value when the optimizer is made: 1/row_dim of
-// Adagrad's memory. For each row r of the gradient (sparse: coalesce(g), its rows; dense: all
-// rows), in θ's dtype:
+// product of the other sizes (a 1-D parameter has rows of one element, a 0-d one is one row).
+// State: step and "sum" [num_rows], filled with initial_accumulator_value when the optimizer is
+// made: 1/row_dim of Adagrad's memory. For each row r of the gradient (sparse: coalesce(g), its
+// rows; dense: all rows), in θ's dtype:
 //   g = maximize ? -g : g;  if weight_decay != 0: g = g + weight_decay * θ[r]
 //   mean = (g[0]^2 + g[1]^2 + ... + g[row_dim-1]^2) / row_dim      (summed in order)
 //   sum[r] += mean
@@ -25,11 +25,26 @@ namespace emb::optim {
 class RowWiseAdagradOptions {
  public:
   explicit RowWiseAdagradOptions(double lr = 1e-2) : lr_(lr) {}
-  RowWiseAdagradOptions& lr(double v) { lr_ = v; return *this; }
-  RowWiseAdagradOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  RowWiseAdagradOptions& initial_accumulator_value(double v) { initial_accumulator_value_ = v; return *this; }
-  RowWiseAdagradOptions& eps(double v) { eps_ = v; return *this; }
-  RowWiseAdagradOptions& maximize(bool v) { maximize_ = v; return *this; }
+  RowWiseAdagradOptions& lr(double v) {
+    lr_ = v;
+    return *this;
+  }
+  RowWiseAdagradOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
+  RowWiseAdagradOptions& initial_accumulator_value(double v) {
+    initial_accumulator_value_ = v;
+    return *this;
+  }
+  RowWiseAdagradOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  RowWiseAdagradOptions& maximize(bool v) {
+    maximize_ = v;
+    return *this;
+  }
   double lr() const { return lr_; }
   double weight_decay() const { return weight_decay_; }
   double initial_accumulator_value() const { return initial_accumulator_value_; }

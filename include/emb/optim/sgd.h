@@ -6,7 +6,8 @@
 // PyTorch's):
 //   d = maximize ? -g : g
 //   if weight_decay != 0: d = d + weight_decay * θ          (dense gradients only)
-//   if momentum != 0:     buf = d on the first step, else buf = momentum * buf + (1 - dampening) * d
+//   if momentum != 0:     buf = d on the first step, else buf = momentum * buf + (1 - dampening) *
+//   d
 //                         d = nesterov ? d + momentum * buf : buf
 //   θ = θ - lr * d
 // Sparse gradients: without momentum the rows are applied one by one in gradient order
@@ -26,12 +27,30 @@ class SGDOptions {
  public:
   /// PyTorch 1.13 requires lr (2.x defaults it to 1e-3).
   explicit SGDOptions(double lr) : lr_(lr) {}
-  SGDOptions& lr(double v) { lr_ = v; return *this; }
-  SGDOptions& momentum(double v) { momentum_ = v; return *this; }
-  SGDOptions& dampening(double v) { dampening_ = v; return *this; }
-  SGDOptions& weight_decay(double v) { weight_decay_ = v; return *this; }
-  SGDOptions& nesterov(bool v) { nesterov_ = v; return *this; }
-  SGDOptions& maximize(bool v) { maximize_ = v; return *this; }
+  SGDOptions& lr(double v) {
+    lr_ = v;
+    return *this;
+  }
+  SGDOptions& momentum(double v) {
+    momentum_ = v;
+    return *this;
+  }
+  SGDOptions& dampening(double v) {
+    dampening_ = v;
+    return *this;
+  }
+  SGDOptions& weight_decay(double v) {
+    weight_decay_ = v;
+    return *this;
+  }
+  SGDOptions& nesterov(bool v) {
+    nesterov_ = v;
+    return *this;
+  }
+  SGDOptions& maximize(bool v) {
+    maximize_ = v;
+    return *this;
+  }
   double lr() const { return lr_; }
   double momentum() const { return momentum_; }
   double dampening() const { return dampening_; }

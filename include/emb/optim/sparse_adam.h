@@ -24,10 +24,22 @@ namespace emb::optim {
 class SparseAdamOptions {
  public:
   explicit SparseAdamOptions(double lr = 1e-3) : lr_(lr) {}
-  SparseAdamOptions& lr(double v) { lr_ = v; return *this; }
-  SparseAdamOptions& betas(std::tuple<double, double> v) { betas_ = v; return *this; }
-  SparseAdamOptions& eps(double v) { eps_ = v; return *this; }
-  SparseAdamOptions& maximize(bool v) { maximize_ = v; return *this; }
+  SparseAdamOptions& lr(double v) {
+    lr_ = v;
+    return *this;
+  }
+  SparseAdamOptions& betas(std::tuple<double, double> v) {
+    betas_ = v;
+    return *this;
+  }
+  SparseAdamOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  SparseAdamOptions& maximize(bool v) {
+    maximize_ = v;
+    return *this;
+  }
   double lr() const { return lr_; }
   const std::tuple<double, double>& betas() const { return betas_; }
   double eps() const { return eps_; }
@@ -46,7 +58,8 @@ class SparseAdam : public Optimizer {
   /// (eps > 0), "Invalid beta parameter at index 1: 1.0" (0 <= β < 1), and for bad parameter
   /// lists. step() with a dense gradient: NotImplementedError "SparseAdam does not support dense
   /// gradients, please consider Adam instead".
-  SparseAdam(std::vector<Parameter*> params, const SparseAdamOptions& options = SparseAdamOptions());
+  SparseAdam(std::vector<Parameter*> params,
+             const SparseAdamOptions& options = SparseAdamOptions());
 
   const SparseAdamOptions& options() const { return options_; }
   double lr() const override { return options_.lr(); }

@@ -58,8 +58,7 @@ void bag_divide_by_size(T* out, std::int64_t dim, const std::int64_t* bag_size,
 ///   table [*, dim], ids [n], bounds [B + 1] -> out [B, dim], max_indices [B, dim]
 template <typename T, typename Index>
 void bag_max(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
-             std::int64_t num_bags, std::int64_t padding_idx, T* out,
-             std::int64_t* max_indices) {
+             std::int64_t num_bags, std::int64_t padding_idx, T* out, std::int64_t* max_indices) {
   using A = acc_t<T>;
   for (std::int64_t b = 0; b < num_bags; ++b) {
     for (std::int64_t d = 0; d < dim; ++d) {

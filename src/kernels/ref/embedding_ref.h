@@ -92,8 +92,8 @@ double row_norm(const T* row, std::int64_t dim, double norm_type) {
 /// For each id in sorted_unique_ids: if norm(table[id]) > max_norm (strictly), then
 /// table[id] *= (T) (max_norm / (norm + 1e-7)), the scale computed in double, rounded to T.
 template <typename T>
-void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_ids,
-                 std::int64_t n, double max_norm, double norm_type) {
+void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_ids, std::int64_t n,
+                 double max_norm, double norm_type) {
   using A = acc_t<T>;
   for (std::int64_t i = 0; i < n; ++i) {
     T* row = table + sorted_unique_ids[i] * dim;
