@@ -1,24 +1,46 @@
 #include "module_common.h"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 #include "index_check.h"
 
 namespace emb::detail {
 
-std::string py_float_repr(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {  // shortest text that round-trips
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
+std::string py_float_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  // The shortest digits that round-trip, laid out as Python's repr(): positional for exponents
+  // in [-4, 16), otherwise d.ddde-XX.
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);  // "-1.2345e-05"
+  const std::size_t e_pos = sci.find('e');
+  const bool negative = sci[0] == '-';
+  std::string digits;
+  for (std::size_t k = negative ? 1 : 0; k < e_pos; ++k) {
+    if (sci[k] != '.') digits += sci[k];
   }
-  std::string s = buf;
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s;
+  const int exponent = std::stoi(sci.substr(e_pos + 1));
+  std::string out = negative ? "-" : "";
+  if (exponent >= -4 && exponent < 16) {
+    if (exponent < 0) {
+      out += "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
+    } else if (static_cast<int>(digits.size()) <= exponent + 1) {
+      out +=
+          digits + std::string(static_cast<std::size_t>(exponent + 1) - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, static_cast<std::size_t>(exponent + 1)) + "." +
+             digits.substr(static_cast<std::size_t>(exponent + 1));
+    }
+    return out;
+  }
+  out += digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  const int magnitude = exponent < 0 ? -exponent : exponent;
+  out += std::string(exponent < 0 ? "e-" : "e+") + (magnitude < 10 ? "0" : "") +
+         std::to_string(magnitude);
+  return out;
 }
 
 Parameter make_module_weight(const Tensor& given, std::int64_t num, std::int64_t dim,

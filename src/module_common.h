@@ -11,7 +11,8 @@
 
 namespace emb::detail {
 
-/// Python's repr() of a float: 2.0 -> "2.0", 1.5 -> "1.5", 1e-07 -> "1e-07", inf -> "inf".
+/// Python's repr() of a float: 2.0 -> "2.0", 0.1 -> "0.1", 1e-08 -> "1e-08",
+/// 2.5e15 -> "2500000000000000.0", 1e16 -> "1e+16", inf -> "inf", nan -> "nan".
 std::string py_float_repr(double v);
 
 /// The module's weight: `given` (the _weight option, shared, shape-checked) when defined, else a

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "index_check.h"
+#include "module_common.h"
 #include "optim/ops.h"
 
 namespace emb {
@@ -40,7 +41,7 @@ std::string param_prefix(const char* what, std::size_t i) {
 }
 
 void check_hyper(bool ok, const char* label, double value) {
-  if (!ok) throw ValueError(std::string("Invalid ") + label + ": " + emb::optim::float_repr(value));
+  if (!ok) throw ValueError(std::string("Invalid ") + label + ": " + detail::py_float_repr(value));
 }
 
 Tensor full_like(const Tensor& t, double value) {
@@ -51,42 +52,6 @@ Tensor full_like(const Tensor& t, double value) {
 }  // namespace detail::optim
 
 namespace optim {
-
-std::string float_repr(double value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  // The shortest digits that round-trip, laid out as Python's repr(): positional for exponents
-  // in [-4, 16), otherwise d.ddde-XX.
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), value, std::chars_format::scientific);
-  const std::string sci(buf, res.ptr);  // "-1.2345e-05"
-  const std::size_t e_pos = sci.find('e');
-  const bool negative = sci[0] == '-';
-  std::string digits;
-  for (std::size_t k = negative ? 1 : 0; k < e_pos; ++k) {
-    if (sci[k] != '.') digits += sci[k];
-  }
-  const int exponent = std::stoi(sci.substr(e_pos + 1));
-  std::string out = negative ? "-" : "";
-  if (exponent >= -4 && exponent < 16) {
-    if (exponent < 0) {
-      out += "0." + std::string(static_cast<std::size_t>(-exponent - 1), '0') + digits;
-    } else if (static_cast<int>(digits.size()) <= exponent + 1) {
-      out +=
-          digits + std::string(static_cast<std::size_t>(exponent + 1) - digits.size(), '0') + ".0";
-    } else {
-      out += digits.substr(0, static_cast<std::size_t>(exponent + 1)) + "." +
-             digits.substr(static_cast<std::size_t>(exponent + 1));
-    }
-    return out;
-  }
-  out += digits.substr(0, 1);
-  if (digits.size() > 1) out += "." + digits.substr(1);
-  const int magnitude = exponent < 0 ? -exponent : exponent;
-  out += std::string(exponent < 0 ? "e-" : "e+") + (magnitude < 10 ? "0" : "") +
-         std::to_string(magnitude);
-  return out;
-}
 
 void Optimizer::require_state(std::size_t i, const ParamState& state,
                               std::initializer_list<const char*> names) const {

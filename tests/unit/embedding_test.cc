@@ -237,5 +237,24 @@ TEST(EmbeddingModule, PrintsLikePyTorch) {
             "Embedding(5, 2, max_norm=0.1, norm_type=inf)");
 }
 
+// Option values print as Python's repr() of a float does.
+TEST(EmbeddingModule, PrintsFloatOptionsAsPythonRepr) {
+  const std::pair<double, const char*> cases[] = {{-1, "-1.0"},
+                                                  {0.1, "0.1"},
+                                                  {1e-8, "1e-08"},
+                                                  {1e-4, "0.0001"},
+                                                  {1.5e-5, "1.5e-05"},
+                                                  {123, "123.0"},
+                                                  {2.5e15, "2500000000000000.0"},
+                                                  {1e16, "1e+16"},
+                                                  {-0.001, "-0.001"},
+                                                  {0, "0.0"},
+                                                  {std::nan(""), "nan"}};
+  for (const auto& [value, text] : cases) {
+    EXPECT_EQ(Embedding(EmbeddingOptions(2, 2).max_norm(value)).to_string(),
+              std::string("Embedding(2, 2, max_norm=") + text + ")");
+  }
+}
+
 }  // namespace
 }  // namespace emb

@@ -152,20 +152,6 @@ TEST(OptimOptions, LearningRateSettableBetweenSteps) {
   EXPECT_EQ(sa.lr(), 1e-3);
 }
 
-TEST(OptimOptions, FloatRepr) {
-  EXPECT_EQ(float_repr(-1), "-1.0");
-  EXPECT_EQ(float_repr(0.1), "0.1");
-  EXPECT_EQ(float_repr(1e-8), "1e-08");
-  EXPECT_EQ(float_repr(std::nan("")), "nan");
-  EXPECT_EQ(float_repr(1e-4), "0.0001");
-  EXPECT_EQ(float_repr(1.5e-5), "1.5e-05");
-  EXPECT_EQ(float_repr(123), "123.0");
-  EXPECT_EQ(float_repr(2.5e15), "2500000000000000.0");
-  EXPECT_EQ(float_repr(1e16), "1e+16");
-  EXPECT_EQ(float_repr(-0.001), "-0.001");
-  EXPECT_EQ(float_repr(0), "0.0");
-}
-
 // ---------------------------------------------------------------------------------------------
 // Sparse/dense rules; a failed step changes nothing
 

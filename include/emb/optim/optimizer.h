@@ -91,7 +91,4 @@ class Optimizer {
   std::vector<ParamState> state_;
 };
 
-/// The floating-point text Python's repr() gives: 0.1, -1.0, 1e-08, nan, inf.
-std::string float_repr(double value);
-
 }  // namespace emb::optim
