@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "emb/emb.h"
+#include "expect_error.h"
 
 namespace {
 
@@ -19,6 +20,7 @@ using emb::EmbeddingBagFuncOptions;
 using emb::EmbeddingBagMode;
 using emb::EmbeddingBagOptions;
 using emb::Tensor;
+using emb::testing::expect_error;
 
 Tensor longs(std::vector<std::int64_t> v) {
   const auto n = static_cast<std::int64_t>(v.size());
@@ -32,20 +34,6 @@ Tensor big_weight(DType dtype = DType::kFloat32) {
   return w;
 }
 
-template <typename E>
-void expect_throw(const std::function<void()>& call, const std::vector<std::string>& parts) {
-  try {
-    call();
-    ADD_FAILURE() << "no exception";
-  } catch (const E& e) {
-    const std::string msg = e.what();
-    for (const auto& p : parts)
-      EXPECT_NE(msg.find(p), std::string::npos) << msg << "\n  lacks: " << p;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
-
 // Runs the functional forward with max_norm, then checks nothing changed.
 template <typename E>
 void expect_forward_error(const Tensor& input, const Tensor& offsets, EmbeddingBagFuncOptions o,
@@ -53,7 +41,7 @@ void expect_forward_error(const Tensor& input, const Tensor& offsets, EmbeddingB
                           const Tensor& weight = big_weight()) {
   const Tensor before = weight.clone();
   o.max_norm(1.0);
-  expect_throw<E>([&] { emb::embedding_bag(input, weight, offsets, o, psw); }, parts);
+  expect_error<E>([&] { emb::embedding_bag(input, weight, offsets, o, psw); }, parts);
   EXPECT_TRUE(weight.equal(before)) << "the weight changed";
 }
 
@@ -129,10 +117,10 @@ TEST(EmbeddingBagErrors, OffsetsRankAndPresence) {
 }
 
 TEST(EmbeddingBagErrors, WeightRankAndDtype) {
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [] { emb::embedding_bag(longs({0}), Tensor::zeros({5}, DType::kFloat32), longs({0})); },
       {"embedding_bag: weight must be 2-D", "[5]"});
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [] {
         emb::embedding_bag(longs({0}), Tensor::zeros({5, 2}, DType::kInt64), longs({0}));
       },
@@ -166,7 +154,7 @@ TEST(EmbeddingBagErrors, PaddingIdxOutOfRange) {
       {"embedding_bag: padding_idx = 5 is out of range", "-5 to 4"});
   expect_forward_error<emb::IndexError>(longs({1}), longs({0}), mode(kSum).padding_idx(-6), {},
                                         {"padding_idx = -6"});
-  expect_throw<emb::IndexError>([] { EmbeddingBag m(EmbeddingBagOptions(5, 2).padding_idx(5)); },
+  expect_error<emb::IndexError>([] { EmbeddingBag m(EmbeddingBagOptions(5, 2).padding_idx(5)); },
                                 {"EmbeddingBag: padding_idx = 5"});
 }
 
@@ -197,7 +185,7 @@ TEST(EmbeddingBagErrors, MaxWithSparseOrScaleGradByFreq) {
                                         {"mode max does not support sparse gradients"});
   expect_forward_error<emb::ValueError>(longs({1}), longs({0}), mode(kMax).scale_grad_by_freq(true),
                                         {}, {"mode max does not support scale_grad_by_freq"});
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [] { EmbeddingBag m(EmbeddingBagOptions(5, 2).mode(kMax).sparse(true)); },
       {"EmbeddingBag: mode max does not support sparse"});
 }
@@ -207,36 +195,36 @@ TEST(EmbeddingBagErrors, MaxWithSparseOrScaleGradByFreq) {
 
 TEST(EmbeddingBagErrors, BackwardShapes) {
   Tensor g = Tensor::full({2, 2}, 1.0, DType::kFloat32);
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [&] {
         emb::embedding_bag_dense_backward(g, longs({1, 2}), longs({0}), {}, 5, mode(kSum));
       },
       {"embedding_bag_dense_backward: grad_output has shape [2, 2], expected [1, dim]"});
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [&] {
         emb::embedding_bag_dense_backward(g, longs({1, 2}), longs({0, 1}), {}, 5, mode(kMax));
       },
       {"mode max needs the forward's max_indices"});
-  expect_throw<emb::IndexError>(
+  expect_error<emb::IndexError>(
       [&] {
         emb::embedding_bag_dense_backward(g, longs({1, 2}), longs({0, 1}),
                                           Tensor::from_vector<std::int64_t>({1, 1, 2, 9}, {2, 2}),
                                           5, mode(kMax));
       },
       {"max_indices[1][1] = 9 is out of range for a table of 5 rows"});
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [&] {
         emb::embedding_bag_sparse_backward(g, longs({1, 2}), longs({0, 1}), 5, mode(kMax));
       },
       {"embedding_bag_sparse_backward: mode max does not support sparse"});
-  expect_throw<emb::NotImplementedError>(
+  expect_error<emb::NotImplementedError>(
       [&] {
         emb::embedding_bag_per_sample_weights_backward(g, big_weight(), longs({1, 2}),
                                                        longs({0, 1}), mode(kMean));
       },
       {"embedding_bag_per_sample_weights_backward: per_sample_weights is only supported for mode "
        "sum"});
-  expect_throw<emb::ValueError>(
+  expect_error<emb::ValueError>(
       [&] {
         emb::embedding_bag_sparse_backward(g, longs({1, 2}), longs({0, 3}), 5, mode(kSum));
       },
@@ -255,30 +243,30 @@ TEST(EmbeddingBagErrors, ModuleStateUnchanged) {
         sparse ? m.parameter().sparse_grad().to_dense() : m.parameter().grad().clone();
     const std::int64_t nnz = sparse ? m.parameter().sparse_grad().nnz() : 0;
 
-    expect_throw<emb::ValueError>(
+    expect_error<emb::ValueError>(
         [&] {
           m(longs({0, 1, 2}), longs({0, 2, 1}));
         },
         {"offsets[2] = 1 is smaller than offsets[1] = 2"});
-    expect_throw<emb::IndexError>([&] { m(longs({0, 1, 7}), longs({0})); }, {"input[2] = 7"});
+    expect_error<emb::IndexError>([&] { m(longs({0, 1, 7}), longs({0})); }, {"input[2] = 7"});
     // A bad per_sample_weights shape fails after the weight gradient could have been computed.
-    expect_throw<emb::ValueError>(
+    expect_error<emb::ValueError>(
         [&] {
           m.backward(longs({0, 1, 2}), longs({0, 1}), Tensor::full({2, 2}, 1.0, DType::kFloat32),
                      Tensor::full({4}, 1.0, DType::kFloat32));
         },
         {"per_sample_weights has shape [4]"});
-    expect_throw<emb::ValueError>(
+    expect_error<emb::ValueError>(
         [&] {
           m.backward(longs({0, 1, 2}), longs({0, 1}), Tensor::full({3, 2}, 1.0, DType::kFloat32));
         },
         {"grad_output has shape [3, 2], expected [2, dim]"});
-    expect_throw<emb::ValueError>(
+    expect_error<emb::ValueError>(
         [&] {
           m.backward(longs({0, 1, 2}), longs({0, 1}), Tensor::full({2, 2}, 1.0, DType::kFloat64));
         },
         {"EmbeddingBag::backward: grad_output has dtype float64"});
-    expect_throw<emb::IndexError>(
+    expect_error<emb::IndexError>(
         [&] {
           m.backward(longs({0, 1, 9}), longs({0, 1}), Tensor::full({2, 2}, 1.0, DType::kFloat32));
         },

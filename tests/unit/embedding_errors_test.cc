@@ -5,28 +5,15 @@
 #include <string>
 
 #include "emb/embedding.h"
+#include "expect_error.h"
 
 namespace emb {
 namespace {
 
+using testing::expect_error;
+
 Tensor ids(std::vector<std::int64_t> v, Shape shape) {
   return Tensor::from_vector(v, shape);
-}
-
-// Runs fn, expects exception E whose message contains every needle.
-template <typename E, typename Fn>
-void expect_error(Fn fn, std::initializer_list<std::string> needles) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception";
-  } catch (const E& e) {
-    for (const std::string& n : needles) {
-      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
-          << "message \"" << e.what() << "\" lacks \"" << n << "\"";
-    }
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
 }
 
 // A module with a renorm, a dense gradient already accumulated, and big rows (so a renorm would

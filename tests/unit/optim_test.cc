@@ -11,24 +11,13 @@
 #include <vector>
 
 #include "emb/emb.h"
+#include "expect_error.h"
 
 namespace {
 
 using namespace emb;
 using namespace emb::optim;
-
-template <typename E, typename Fn>
-void expect_error(Fn&& fn, const std::string& message) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception, expected: " << message;
-  } catch (const E& e) {
-    EXPECT_NE(std::string(e.what()).find(message), std::string::npos)
-        << "message: " << e.what() << "\nexpected to contain: " << message;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "wrong exception type: " << e.what();
-  }
-}
+using emb::testing::expect_error;
 
 Parameter table_param(std::int64_t rows, std::int64_t dim, DType dtype = DType::kFloat64) {
   Tensor t = Tensor::empty({rows, dim}, dtype);
