@@ -1,6 +1,7 @@
 // The EmbeddingBag module: a Parameter and the options; the work is in the functional layer.
 #include <ostream>
 #include <sstream>
+#include <utility>
 
 #include "emb/embedding_bag.h"
 #include "index_check.h"
@@ -87,7 +88,7 @@ Tensor EmbeddingBag::backward(const Tensor& input, const Tensor& offsets, const 
   auto grad = embedding_bag_backward(grad_output, input, offsets, max_indices,
                                      options_.num_embeddings(), fo, per_sample_weights);
   if (auto* dense = std::get_if<Tensor>(&grad)) {
-    weight_.accumulate_grad(*dense);
+    weight_.accumulate_grad(std::move(*dense));
   } else {
     weight_.accumulate_grad(std::get<SparseGrad>(grad));
   }

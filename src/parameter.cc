@@ -36,6 +36,14 @@ void Parameter::check_grad(const Shape& shape, DType dtype, const char* what) co
 }
 
 void Parameter::accumulate_grad(const Tensor& grad) {
+  accumulate_dense(grad, false);
+}
+
+void Parameter::accumulate_grad(Tensor&& grad) {
+  accumulate_dense(grad, true);
+}
+
+void Parameter::accumulate_dense(const Tensor& grad, bool take) {
   if (!requires_grad_) return;
   check_grad(grad.shape(), grad.dtype(), "Parameter::accumulate_grad");
   detail::check_floating(grad, "Parameter::accumulate_grad", "grad");
@@ -43,7 +51,7 @@ void Parameter::accumulate_grad(const Tensor& grad) {
     dense_grad_ = sparse_grad_->to_dense();
     sparse_grad_.reset();
   } else if (!dense_grad_.defined()) {
-    dense_grad_ = grad.clone();
+    dense_grad_ = take && grad.owns_memory() ? grad : grad.clone();
     return;
   }
   detail::visit_floating(grad.dtype(), [&](auto tag) {

@@ -33,12 +33,16 @@ class Parameter {
   /// one; a sparse gradient is appended (uncoalesced); sparse + dense gives a dense gradient.
   /// Does nothing for a frozen parameter. Throws ValueError on a shape or dtype mismatch.
   void accumulate_grad(const Tensor& grad);
+  /// The same, but a first gradient is taken over without a copy (pass a tensor no one else
+  /// holds, such as the result of a backward function).
+  void accumulate_grad(Tensor&& grad);
   void accumulate_grad(const SparseGrad& grad);
   /// Drops the gradient (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
 
  private:
   void check_grad(const Shape& shape, DType dtype, const char* what) const;
+  void accumulate_dense(const Tensor& grad, bool take);
 
   Tensor data_;
   bool requires_grad_ = true;

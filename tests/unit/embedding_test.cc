@@ -173,6 +173,28 @@ TEST(EmbeddingModule, GradientsAccumulateAndClear) {
   EXPECT_EQ(s.parameter().grad().at<float>(1, 1), 3.0f);
 }
 
+TEST(Parameter, FirstGradientIsCopiedOrTaken) {
+  Parameter copied(Tensor::zeros({2, 2}, DType::kFloat32));
+  const Tensor g = Tensor::full({2, 2}, 1.0, DType::kFloat32);
+  copied.accumulate_grad(g);
+  EXPECT_FALSE(copied.grad().shares_storage_with(g));
+  copied.accumulate_grad(g);
+  EXPECT_EQ(g.at<float>(0, 0), 1.0f);  // the caller's tensor is never written
+  EXPECT_EQ(copied.grad().at<float>(0, 0), 2.0f);
+
+  Parameter taken(Tensor::zeros({2, 2}, DType::kFloat32));
+  Tensor fresh = Tensor::full({2, 2}, 1.0, DType::kFloat32);
+  const Tensor alias = fresh;
+  taken.accumulate_grad(std::move(fresh));
+  EXPECT_TRUE(taken.grad().shares_storage_with(alias));  // no copy
+
+  Parameter frozen(Tensor::zeros({2, 2}, DType::kFloat32), false);
+  frozen.accumulate_grad(g);
+  EXPECT_FALSE(frozen.has_grad());
+  EXPECT_THROW(copied.accumulate_grad(Tensor::zeros({3, 2}, DType::kFloat32)), ValueError);
+  EXPECT_EQ(copied.grad().at<float>(1, 1), 2.0f);
+}
+
 TEST(EmbeddingModule, FromPretrainedIsFrozenAndShared) {
   const Tensor w = Tensor::from_vector<float>({1, 2.3f, 3, 4, 5.1f, 6.3f}, {2, 3});
   Embedding m = Embedding::from_pretrained(w);
