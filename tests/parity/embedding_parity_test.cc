@@ -119,7 +119,8 @@ Tensor random_values(std::mt19937_64& rng, const Shape& shape, DType dtype) {
 }
 
 struct Tally {
-  int configs = 0, forward = 0, renorm = 0, renorm_bitwise = 0, dense = 0, sparse = 0,
+  int configs = 0, forward = 0, renorm = 0, renorm_bitwise = 0, renorm_at_boundary = 0, dense = 0,
+      sparse = 0,
       sparse_sgf_divergence = 0, sparse_0d_padding_divergence = 0;
 };
 
@@ -132,15 +133,28 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   const std::int64_t pad =
       c.padding_idx ? (*c.padding_idx < 0 ? *c.padding_idx + c.num : *c.padding_idx) : -1;
 
+  // Now and then max_norm is exactly torch's norm of the first looked-up row: the strict > must
+  // leave that row bitwise untouched in both, which only an identical norm achieves.
+  std::optional<double> max_norm = c.max_norm;
+  std::int64_t boundary_row = -1;
+  Tensor boundary_before;
+  if (max_norm && ids.numel() > 0 && c.dim > 0 && rng() % 3 == 0) {
+    boundary_row = static_cast<std::int64_t>(ids.get_double(0));
+    max_norm = weight_t[boundary_row].norm(c.norm_type).item<double>();
+    boundary_before = weight.select(boundary_row).clone();
+  }
   // Forward (with the in-place renorm first, as F.embedding does).
-  const Tensor out = embedding(ids, weight,
-                               EmbeddingFuncOptions()
-                                   .padding_idx(c.padding_idx)
-                                   .max_norm(c.max_norm)
-                                   .norm_type(c.norm_type));
-  if (c.max_norm) {
-    at::embedding_renorm_(weight_t, ids_t, *c.max_norm, c.norm_type);
+  const Tensor out = embedding(
+      ids, weight,
+      EmbeddingFuncOptions().padding_idx(c.padding_idx).max_norm(max_norm).norm_type(c.norm_type));
+  if (max_norm) {
+    at::embedding_renorm_(weight_t, ids_t, *max_norm, c.norm_type);
     ASSERT_TRUE(close_ulps(weight, weight_t, kRenormUlps)) << "renormed weight";
+    if (boundary_row >= 0) {
+      ASSERT_TRUE(weight.select(boundary_row).equal(boundary_before)) << "norm == max_norm renormed";
+      ASSERT_TRUE(bitwise_equal(boundary_before, weight_t[boundary_row]));
+      ++tally.renorm_at_boundary;
+    }
     ++tally.renorm;
     const bool bitwise = bitwise_equal(weight, weight_t);
     tally.renorm_bitwise += bitwise ? 1 : 0;
@@ -150,7 +164,7 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
     ASSERT_TRUE(bitwise_equal(weight, weight_t)) << "weight changed without max_norm";
   }
   const torch::Tensor out_t = at::embedding(weight_t, ids_t, pad, c.scale_grad_by_freq, c.sparse);
-  ASSERT_TRUE(close_ulps(out, out_t, c.max_norm ? kRenormUlps : 0)) << "forward";
+  ASSERT_TRUE(close_ulps(out, out_t, max_norm ? kRenormUlps : 0)) << "forward";
   ++tally.forward;
 
   // Backward.
@@ -219,10 +233,11 @@ TEST(EmbeddingParity, RandomizedConfigurations) {
     ++tally.configs;
   }
   std::printf(
-      "parity: %d randomized configurations: %d forward, %d renorm (%d bitwise), %d dense "
-      "backward, %d sparse backward; divergences asserted: %d sparse+sgf, %d sparse 0-d index with "
-      "padding_idx (PyTorch raises, emb computes)\n",
-      tally.configs, tally.forward, tally.renorm, tally.renorm_bitwise, tally.dense, tally.sparse,
+      "parity: %d randomized configurations: %d forward, %d renorm (%d bitwise, %d with max_norm "
+      "= a row's exact norm), %d dense backward, %d sparse backward; divergences asserted: %d "
+      "sparse+sgf, %d sparse 0-d index with padding_idx (PyTorch raises, emb computes)\n",
+      tally.configs, tally.forward, tally.renorm, tally.renorm_bitwise, tally.renorm_at_boundary,
+      tally.dense, tally.sparse,
       tally.sparse_sgf_divergence, tally.sparse_0d_padding_divergence);
   EXPECT_EQ(tally.configs, kConfigs);
 }

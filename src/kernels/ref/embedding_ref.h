@@ -31,8 +31,9 @@ void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids
 /// The p-norm of one row, computed as ATen's CPU reduction does, so that the renorm decision and
 /// scale match PyTorch bit for bit:
 /// - p = 2, float32/bfloat16 (ATen's vectorized path): 8 float lanes of fused x*x + lane over
-///   whole vectors (bfloat16: 16-element blocks), the lanes summed left to right, then the tail
-///   added with x*x fused; sqrt. float64: sequential fused x*x + acc; sqrt.
+///   whole vectors (bfloat16: 16-element blocks), the lanes summed left to right, then the tail:
+///   if it has 4 or more elements, 4 of them added as rounded squares, the rest fused; sqrt.
+///   float64: sequential fused x*x + acc; sqrt.
 /// - otherwise sequentially in acc_t, with p itself in acc_t (float for float32): p = 1 sum |x|,
 ///   inf max |x|, -inf min |x|, 0 count of x != 0, else (sum |x|^p)^(1/p). 16-bit rows are
 ///   reduced in their own type: p, 1/p and every partial sum are rounded to it (bfloat16 rounds
@@ -61,9 +62,16 @@ double row_norm(const T* row, std::int64_t dim, double norm_type) {
       }
       acc = lanes[0];
       for (std::int64_t l = 1; l < kLanes; ++l) acc = acc + lanes[l];
+      // The scalar tail as ATen's compiled loop runs it: a first group of 4 squared and added
+      // one by one, then the rest fused.
+      if (dim - d >= 4) {
+        for (const std::int64_t end = d + 4; d < end; ++d) acc = acc + A(row[d]) * A(row[d]);
+      }
       for (; d < dim; ++d) acc = std::fma(A(row[d]), A(row[d]), acc);
-    } else {
+    } else if constexpr (kHalf) {
       for (; d < dim; ++d) acc = round(acc + round(A(row[d]) * A(row[d])));
+    } else {  // float64
+      for (; d < dim; ++d) acc = std::fma(row[d], row[d], acc);
     }
     return static_cast<double>(A(T(std::sqrt(acc))));
   }
