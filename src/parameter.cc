@@ -35,6 +35,27 @@ void Parameter::check_grad(const Shape& shape, DType dtype, const char* what) co
   }
 }
 
+namespace {
+
+// dense[ids[j]] += values[j] for each row j in order, rounding after each addition: how autograd
+// adds a sparse gradient onto a dense one ((d + s1) + s2, not d + (s1 + s2)).
+void add_sparse_rows(const Tensor& dense, const SparseGrad& sparse) {
+  const std::int64_t* ids = sparse.indices().data<std::int64_t>();
+  const std::int64_t dim = sparse.dim();
+  detail::visit_floating(sparse.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    using A = detail::ref::acc_t<T>;
+    const T* v = sparse.values().data<T>();
+    T* out = dense.data<T>();
+    for (std::int64_t j = 0; j < sparse.nnz(); ++j) {
+      T* row = out + ids[j] * dim;
+      for (std::int64_t d = 0; d < dim; ++d) row[d] = T(A(row[d]) + A(v[j * dim + d]));
+    }
+  });
+}
+
+}  // namespace
+
 void Parameter::accumulate_grad(const Tensor& grad) {
   accumulate_dense(grad, false);
 }
@@ -47,10 +68,14 @@ void Parameter::accumulate_dense(const Tensor& grad, bool take) {
   if (!requires_grad_) return;
   check_grad(grad.shape(), grad.dtype(), "Parameter::accumulate_grad");
   detail::check_floating(grad, "Parameter::accumulate_grad", "grad");
-  if (sparse_grad_) {  // sparse + dense -> dense
-    dense_grad_ = sparse_grad_->to_dense();
+  if (sparse_grad_) {  // sparse + dense -> dense: the sparse rows go onto the dense gradient
+    Tensor sum = take && grad.owns_memory() ? grad : grad.clone();
+    add_sparse_rows(sum, *sparse_grad_);
+    dense_grad_ = std::move(sum);
     sparse_grad_.reset();
-  } else if (!dense_grad_.defined()) {
+    return;
+  }
+  if (!dense_grad_.defined()) {
     dense_grad_ = take && grad.owns_memory() ? grad : grad.clone();
     return;
   }
@@ -71,7 +96,7 @@ void Parameter::accumulate_grad(const SparseGrad& grad) {
   }
   check_grad({grad.num_rows(), grad.dim()}, grad.dtype(), "Parameter::accumulate_grad");
   if (dense_grad_.defined()) {  // dense + sparse -> dense
-    accumulate_grad(grad.to_dense());
+    add_sparse_rows(dense_grad_, grad);
   } else if (sparse_grad_) {
     sparse_grad_->append(grad);
   } else {

@@ -44,6 +44,16 @@ SparseGrad::SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool co
   dim_ = values_.size(1);
   checked_numel({num_rows, dim_}, "SparseGrad");
   detail::check_ids_in_range(ids_, num_rows_, "SparseGrad", "ids");
+  if (coalesced_) {  // optimizers trust the flag and skip coalescing: check it
+    const std::int64_t* p = ids_.data<std::int64_t>();
+    for (std::int64_t j = 1; j < ids_.numel(); ++j) {
+      if (p[j] <= p[j - 1]) {
+        throw ValueError("SparseGrad: coalesced ids must be strictly increasing, but ids[" +
+                         std::to_string(j) + "] = " + std::to_string(p[j]) + " follows " +
+                         std::to_string(p[j - 1]));
+      }
+    }
+  }
   coalesced_ = coalesced_ || ids_.numel() <= 1;
 }
 

@@ -242,8 +242,11 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     return *this;
   }
   // Every source value is exact as a double; 16-bit targets round double -> float -> 16 bit,
-  // as c10::Half and c10::BFloat16 do.
-  for (std::int64_t i = 0; i < numel_; ++i) set_double(i, src.get_double(i));
+  // as c10::Half and c10::BFloat16 do. Converted into a scratch tensor first, so that a value
+  // that does not fit (NaN into int32) leaves this tensor as it was.
+  Tensor converted = empty(shape_, dtype_);
+  for (std::int64_t i = 0; i < numel_; ++i) converted.set_double(i, src.get_double(i));
+  if (nbytes() != 0) std::memcpy(data_, converted.data_, nbytes());
   return *this;
 }
 

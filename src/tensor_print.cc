@@ -31,13 +31,16 @@ std::string py_format(double v, char kind, int precision) {
 // The _Formatter: decides int / fixed / scientific mode and the common width.
 class Formatter {
  public:
-  Formatter(bool floating, const std::vector<double>& values) : floating_(floating) {
+  // t: the tensor; shown: the flat positions that will be printed.
+  Formatter(const Tensor& t, const std::vector<std::int64_t>& shown)
+      : t_(t), floating_(is_floating(t.dtype())) {
     if (!floating_) {
-      for (double v : values) max_width_ = std::max(max_width_, int_str(v).size());
+      for (std::int64_t i : shown) max_width_ = std::max(max_width_, int_str(i).size());
       return;
     }
     std::vector<double> finite;
-    for (double v : values) {
+    for (std::int64_t i : shown) {
+      const double v = t.get_double(i);
       if (std::isfinite(v) && v != 0) finite.push_back(v);
     }
     if (finite.empty()) return;
@@ -66,10 +69,12 @@ class Formatter {
 
   std::size_t width() const { return max_width_; }
 
-  std::string format(double v) const {
+  // The element at flat position i, padded to the common width.
+  std::string format(std::int64_t i) const {
     std::string s;
+    const double v = floating_ ? t_.get_double(i) : 0.0;
     if (!floating_) {
-      s = int_str(v);
+      s = int_str(i);
     } else if (sci_mode_) {
       s = py_format(v, 'e', kPrecision);
     } else if (int_mode_) {
@@ -83,8 +88,13 @@ class Formatter {
   }
 
  private:
-  static std::string int_str(double v) { return std::to_string(static_cast<long long>(v)); }
+  // Integers are read in their own type: a double cannot hold every int64.
+  std::string int_str(std::int64_t i) const {
+    return t_.dtype() == DType::kInt32 ? std::to_string(t_.data<std::int32_t>()[i])
+                                       : std::to_string(t_.data<std::int64_t>()[i]);
+  }
 
+  const Tensor& t_;
   bool floating_;
   bool int_mode_ = true;
   bool sci_mode_ = false;
@@ -94,9 +104,9 @@ class Formatter {
 class Printer {
  public:
   explicit Printer(const Tensor& t) : t_(t), summarize_(t.numel() > kThreshold) {
-    std::vector<double> shown;
+    std::vector<std::int64_t> shown;
     collect(0, 0, shown);
-    formatter_.emplace(is_floating(t.dtype()), shown);
+    formatter_.emplace(t, shown);
   }
 
   std::string body(std::size_t indent) const { return str(0, 0, indent); }
@@ -122,9 +132,9 @@ class Printer {
     return rows;
   }
 
-  void collect(std::size_t d, std::int64_t base, std::vector<double>& out) const {
+  void collect(std::size_t d, std::int64_t base, std::vector<std::int64_t>& out) const {
     if (d == t_.shape().size()) {
-      out.push_back(t_.get_double(base));
+      out.push_back(base);
       return;
     }
     for (std::int64_t i : shown_rows(d)) {
@@ -134,11 +144,11 @@ class Printer {
 
   std::string str(std::size_t d, std::int64_t base, std::size_t indent) const {
     const std::size_t dims = t_.shape().size();
-    if (dims == 0) return formatter_->format(t_.get_double(0));
+    if (dims == 0) return formatter_->format(0);
     std::vector<std::string> parts;
     if (d + 1 == dims) {  // a vector: wrap lines at the line width
       for (std::int64_t i : shown_rows(d)) {
-        parts.push_back(i < 0 ? " ..." : formatter_->format(t_.get_double(base + i)));
+        parts.push_back(i < 0 ? " ..." : formatter_->format(base + i));
       }
       const std::size_t element_length = formatter_->width() + 2;
       const std::size_t per_line =

@@ -1,8 +1,10 @@
 // emb/generator.h — a seedable random generator for parameter initialization.
 //
-// Portable and reproducible: the same seed gives the same numbers on every platform and compiler
-// (std::normal_distribution does not promise that). Not bitwise PyTorch's generator: a table
-// initialized by emb and one initialized by torch.manual_seed(s) differ in their values.
+// Reproducible: the same seed gives the same bits (xoshiro256**, fixed) and the same uniforms
+// everywhere; normal() adds Box-Muller through the C library's log, sin and cos, so its last
+// bits can differ between C libraries (std::normal_distribution promises even less). Not
+// PyTorch's generator: a table initialized by emb and one initialized by torch.manual_seed(s)
+// differ in their values.
 #pragma once
 
 #include <cstdint>

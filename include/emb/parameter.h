@@ -30,7 +30,8 @@ class Parameter {
   const SparseGrad& sparse_grad() const;
 
   /// Adds a gradient as autograd does: a dense gradient is summed element-wise into the dense
-  /// one; a sparse gradient is appended (uncoalesced); sparse + dense gives a dense gradient.
+  /// one; a sparse gradient is appended (uncoalesced); sparse + dense gives a dense gradient,
+  /// the sparse rows added one by one onto the dense one ((d + s1) + s2, in either order).
   /// Does nothing for a frozen parameter. Throws ValueError on a shape or dtype mismatch.
   void accumulate_grad(const Tensor& grad);
   /// The same, but a first gradient is taken over without a copy (pass a tensor no one else

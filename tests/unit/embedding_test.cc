@@ -148,6 +148,8 @@ TEST(EmbeddingBackward, SparseStructure) {
   // beyond PyTorch: scale_grad_by_freq with sparse gradients
   const SparseGrad sgf = embedding_sparse_backward(g, input, 6, std::nullopt, true);
   EXPECT_FLOAT_EQ(sgf.to_dense().at<float>(1, 0), 1.0f);
+  EXPECT_THROW(SparseGrad(ids({2, 2}, {2}), Tensor::zeros({2, 2}, DType::kFloat32), 6, true),
+               ValueError);  // "coalesced" ids must be sorted and distinct
   const SparseGrad c = sgf.coalesce();
   EXPECT_TRUE(c.indices().equal(ids({0, 1, 2, 5}, {4})));
   EXPECT_TRUE(c.is_coalesced());
@@ -171,6 +173,23 @@ TEST(EmbeddingModule, GradientsAccumulateAndClear) {
   // a dense gradient joining a sparse one makes it dense
   s.parameter().accumulate_grad(Tensor::full({4, 2}, 1.0, DType::kFloat32));
   EXPECT_EQ(s.parameter().grad().at<float>(1, 1), 3.0f);
+}
+
+// PyTorch 1.13 (two backward passes, either order) gives 1e8 here: the sparse rows are added
+// one by one onto the dense gradient, each + 3 rounding away in float32.
+TEST(Parameter, SparseRowsAddOntoDenseOneByOne) {
+  const SparseGrad rows(Tensor::from_vector<std::int64_t>({0, 0}, {2}),
+                        Tensor::from_vector<float>({3, 3}, {2, 1}), 1);
+  const Tensor dense = Tensor::from_vector<float>({1e8f}, {1, 1});
+  Parameter dense_first(Tensor::zeros({1, 1}, DType::kFloat32));
+  dense_first.accumulate_grad(dense);
+  dense_first.accumulate_grad(rows);
+  Parameter sparse_first(Tensor::zeros({1, 1}, DType::kFloat32));
+  sparse_first.accumulate_grad(rows);
+  sparse_first.accumulate_grad(dense);
+  EXPECT_EQ(dense_first.grad().at<float>(0, 0), 1e8f);
+  EXPECT_EQ(sparse_first.grad().at<float>(0, 0), 1e8f);
+  EXPECT_FALSE(sparse_first.grad_is_sparse());
 }
 
 TEST(Parameter, FirstGradientIsCopiedOrTaken) {

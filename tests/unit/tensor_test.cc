@@ -127,6 +127,10 @@ TEST(Tensor, ReshapeConvertCompare) {
   const Tensor nan = Tensor::from_vector<float>({std::nanf("")}, {1});
   EXPECT_TRUE(nan.equal(nan.clone()));
   EXPECT_THROW(Tensor::zeros({1}, DType::kInt32).fill_(std::nan("")), ValueError);
+  // a failed converting copy leaves the destination as it was
+  const Tensor dst = Tensor::full({3}, 7.0, DType::kInt32);
+  EXPECT_THROW(dst.copy_(Tensor::from_vector<float>({1, 2, std::nanf("")}, {3})), ValueError);
+  EXPECT_TRUE(dst.equal(Tensor::full({3}, 7.0, DType::kInt32)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -159,6 +163,9 @@ TEST(TensorPrint, MatchesPyTorch) {
             "tensor([    nan,     inf, -1.5000])");
   EXPECT_EQ(Tensor::from_vector<std::int64_t>({1, 2, 300}, {3}).to_string(),
             "tensor([  1,   2, 300])");
+  EXPECT_EQ(
+      Tensor::from_vector<std::int64_t>({9007199254740993, INT64_MAX, INT64_MIN}, {3}).to_string(),
+      "tensor([    9007199254740993,  9223372036854775807, -9223372036854775808])");
   EXPECT_EQ(Tensor::from_vector<std::int32_t>({1, 2, -3}, {3}).to_string(),
             "tensor([ 1,  2, -3], dtype=torch.int32)");
   EXPECT_EQ(Tensor::from_vector<double>({1.5, 2.25}, {1, 2}).to_string(),
