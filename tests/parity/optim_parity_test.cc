@@ -1,5 +1,5 @@
 // Optimizers against PyTorch 1.13 on identical gradients: SGD, Adagrad, Adam, AdamW against
-// libtorch's torch::optim (bitwise in float64, a few ulp in float32), SparseAdam against Debian's
+// libtorch's torch::optim (bitwise in float64 and float32), SparseAdam against Debian's
 // Python PyTorch (libtorch has none) through optim_sparse_adam_oracle.py.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -107,11 +107,7 @@ void expect_same(const emb::Tensor& ours, const torch::Tensor& theirs, Compare h
     }
     const std::int64_t ulp = ulp_distance<T>(a[k], b[k]);
     *max_ulp = std::max(*max_ulp, ulp);
-    if (std::is_same_v<T, double>) {
-      ASSERT_EQ(ulp, 0) << where << " element " << k << ": " << a[k] << " vs " << b[k];
-    } else {
-      ASSERT_LE(ulp, 4) << where << " element " << k << ": " << a[k] << " vs " << b[k];
-    }
+    ASSERT_EQ(ulp, 0) << where << " element " << k << ": " << a[k] << " vs " << b[k];
   }
 }
 
@@ -409,11 +405,12 @@ void sparse_adam_against_python(const SparseAdamRun& cfg, const std::string& tag
   const std::string cmd =
       python + " " + EMB_OPTIM_ORACLE_SCRIPT + " " + in_path.string() + " " + out_path.string();
   const int rc = std::system(cmd.c_str());
-  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
-    std::filesystem::remove_all(dir);
-    GTEST_SKIP() << python << " cannot import torch";
-  }
-  ASSERT_EQ(rc, 0) << cmd;
+  // 77: the interpreter cannot import torch. The setup script installs python3-torch, so that is
+  // a broken environment, not a reason to skip the comparison.
+  ASSERT_EQ(rc, 0) << cmd
+                   << (WIFEXITED(rc) && WEXITSTATUS(rc) == 77
+                           ? ": " + python + " cannot import torch (apt-get install python3-torch)"
+                           : std::string());
   std::ifstream out(out_path);
   std::int64_t max_ulp = 0;
   for (int s = 0; s < kSteps; ++s) {
@@ -424,8 +421,7 @@ void sparse_adam_against_python(const SparseAdamRun& cfg, const std::string& tag
       const T ours = ours_after[static_cast<std::size_t>(s)][static_cast<std::size_t>(k)];
       const std::int64_t ulp = ulp_distance<T>(ours, theirs);
       max_ulp = std::max(max_ulp, ulp);
-      ASSERT_LE(ulp, (std::is_same_v<T, double> ? 0 : 4))
-          << "step " << s + 1 << " element " << k << ": " << ours << " vs " << theirs;
+      ASSERT_EQ(ulp, 0) << "step " << s + 1 << " element " << k << ": " << ours << " vs " << theirs;
     }
   }
   std::filesystem::remove_all(dir);
