@@ -259,8 +259,18 @@ void Optimizer::load(std::istream& in) {
       if (ndim > 16) throw FormatError(r.what() + ": implausible rank " + std::to_string(ndim));
       Shape shape(ndim);
       for (auto& d : shape) d = r.get<std::int64_t>("size");
+      // No state tensor is larger than its parameter (or than one value per row): check the
+      // size before allocating, so that a corrupt file cannot ask for terabytes.
+      const Tensor& param = params_[i]->data();
+      const std::int64_t limit =
+          std::max(param.numel(), param.dim() > 0 ? param.size(0) : std::int64_t{1});
       Tensor t;
       try {
+        const std::int64_t numel = checked_numel(shape, "state tensor");
+        if (numel > limit) {
+          throw ValueError(std::to_string(numel) + " elements, more than the parameter's " +
+                           std::to_string(limit));
+        }
         t = Tensor::empty(shape, static_cast<DType>(dt));
       } catch (const ValueError& e) {
         throw FormatError(r.what() + ": bad shape of \"" + key + "\": " + e.what());

@@ -29,11 +29,14 @@ void check_options(const SGDOptions& o) {
   }
 }
 
-// Grows the sparse buffer's capacity to at least `need` slots (new slots zero).
-void reserve_slots(ParamState& s, std::int64_t need, std::int64_t dim, DType dtype) {
+// Grows the sparse buffer's capacity to at least `need` slots (new slots zero), never beyond
+// the table's `num_rows` (a row has at most one slot).
+void reserve_slots(ParamState& s, std::int64_t need, std::int64_t num_rows, std::int64_t dim,
+                   DType dtype) {
   Tensor& rows = s.tensors.at("momentum_rows");
+  need = std::min(need, num_rows);
   if (rows.numel() >= need) return;
-  const std::int64_t cap = std::max<std::int64_t>(need, 2 * rows.numel());
+  const std::int64_t cap = std::min(std::max<std::int64_t>(need, 2 * rows.numel()), num_rows);
   Tensor new_rows = Tensor::zeros({cap}, DType::kInt64);
   Tensor new_values = Tensor::zeros({cap, dim}, dtype);
   const Tensor& values = s.tensors.at("momentum_values");
@@ -162,7 +165,7 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
     }
     RowIndex& index = *row_index_[i];
     std::int64_t& used = state.tensors.at("momentum_rows_used").data<std::int64_t>()[0];
-    reserve_slots(state, used + g.n, dim, theta.dtype());
+    reserve_slots(state, used + g.n, theta.size(0), dim, theta.dtype());
     const std::int64_t old_used = used;
     ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
       using T = decltype(tag);

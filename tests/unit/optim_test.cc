@@ -315,6 +315,16 @@ TEST(OptimState, SaveToFileAndBadStates) {
   std::stringstream s4(bytes);
   expect_error<FormatError>([&] { wrong.load(s4); }, "exp_avg");
   EXPECT_EQ(wrong.state(0).step, 0);
+  // A state larger than the parameter is refused before anything is allocated.
+  Parameter huge_param = table_param(600, 3);
+  Adam huge({&huge_param});
+  Parameter g = table_param(600, 3);
+  huge_param.accumulate_grad(g.data());
+  huge.step();
+  std::stringstream s7;
+  huge.save(s7);
+  expect_error<FormatError>([&] { other.load(s7); }, "more than the parameter's 18");
+  EXPECT_EQ(other.state(0).step, 1);
   expect_error<IoError>([&] { other.load(std::string("/nonexistent/dir/state.bin")); },
                         "cannot open");
   // An Adagrad state without its "sum": FormatError, not a crash on the next step.
