@@ -29,10 +29,20 @@ void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, 
   });
 }
 
-// Checks shared by both backward ops; returns the normalized padding_idx (-1 for none).
-std::int64_t check_backward_args(const char* op, const Tensor& grad_output, const Tensor& indices,
-                                 std::int64_t num_weights,
-                                 std::optional<std::int64_t> padding_idx) {
+// counts[k] = number of positions with id k (all positions, padding included).
+std::vector<std::int64_t> id_counts(const Tensor& ids, std::int64_t num_weights) {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(num_weights), 0);
+  detail::visit_ids(ids, [&](const auto* p) {
+    for (std::int64_t i = 0; i < ids.numel(); ++i) ++counts[static_cast<std::size_t>(p[i])];
+  });
+  return counts;
+}
+
+}  // namespace
+
+std::int64_t detail::check_embedding_backward_args(const char* op, const Tensor& grad_output,
+                                                   const Tensor& indices, std::int64_t num_weights,
+                                                   std::optional<std::int64_t> padding_idx) {
   detail::check_floating(grad_output, op, "grad_output");
   detail::check_index_dtype(indices, op, "indices");
   if (num_weights < 0) {
@@ -52,17 +62,6 @@ std::int64_t check_backward_args(const char* op, const Tensor& grad_output, cons
   detail::check_ids_in_range(indices, num_weights, op, "indices");
   return pad;
 }
-
-// counts[k] = number of positions with id k (all positions, padding included).
-std::vector<std::int64_t> id_counts(const Tensor& ids, std::int64_t num_weights) {
-  std::vector<std::int64_t> counts(static_cast<std::size_t>(num_weights), 0);
-  detail::visit_ids(ids, [&](const auto* p) {
-    for (std::int64_t i = 0; i < ids.numel(); ++i) ++counts[static_cast<std::size_t>(p[i])];
-  });
-  return counts;
-}
-
-}  // namespace
 
 Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
   detail::check_weight_2d(weight, "embedding");
@@ -99,7 +98,8 @@ Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices
                                 std::int64_t num_weights, std::optional<std::int64_t> padding_idx,
                                 bool scale_grad_by_freq) {
   const char* op = "embedding_dense_backward";
-  const std::int64_t pad = check_backward_args(op, grad_output, indices, num_weights, padding_idx);
+  const std::int64_t pad =
+      detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
   const std::int64_t dim = grad_output.size(-1);
   Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
   std::vector<std::int64_t> counts;
@@ -120,7 +120,8 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
                                      std::optional<std::int64_t> padding_idx,
                                      bool scale_grad_by_freq) {
   const char* op = "embedding_sparse_backward";
-  const std::int64_t pad = check_backward_args(op, grad_output, indices, num_weights, padding_idx);
+  const std::int64_t pad =
+      detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
   const std::int64_t dim = grad_output.size(-1);
   std::vector<std::int64_t> counts;
   if (scale_grad_by_freq) counts = id_counts(indices, num_weights);

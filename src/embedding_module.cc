@@ -41,7 +41,11 @@ Tensor Embedding::forward(const Tensor& input) {
 }
 
 void Embedding::backward(const Tensor& input, const Tensor& grad_output) {
-  if (!weight_.requires_grad()) return;
+  if (!weight_.requires_grad()) {  // nothing to compute, but bad input is still an error
+    detail::check_embedding_backward_args("Embedding::backward", grad_output, input,
+                                          options_.num_embeddings(), options_.padding_idx());
+    return;
+  }
   const std::int64_t num = options_.num_embeddings();
   if (grad_output.defined() && grad_output.dtype() != weight_.data().dtype()) {
     throw ValueError("Embedding::backward: grad_output has dtype " +

@@ -26,6 +26,12 @@ void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op
 std::int64_t normalize_padding_idx(std::optional<std::int64_t> padding_idx, std::int64_t num_rows,
                                    const char* op);
 
+/// The checks of both embedding backward ops (grad_output floating and shaped indices.shape +
+/// [dim], ids in range, padding_idx); returns the normalized padding_idx (-1 for none).
+std::int64_t check_embedding_backward_args(const char* op, const Tensor& grad_output,
+                                           const Tensor& indices, std::int64_t num_weights,
+                                           std::optional<std::int64_t> padding_idx);
+
 /// Throws ValueError unless weight is defined and 2-D.
 void check_weight_2d(const Tensor& weight, const char* op);
 

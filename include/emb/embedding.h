@@ -91,7 +91,7 @@ class Embedding {
   Tensor operator()(const Tensor& input) { return forward(input); }
   /// Accumulates the weight's gradient for a forward on `input` whose output received
   /// grad_output [*input.shape, embedding_dim]: dense or sparse per options().sparse().
-  /// Nothing happens for a frozen weight.
+  /// A frozen weight gets no gradient (its arguments are still validated).
   void backward(const Tensor& input, const Tensor& grad_output);
 
   /// Redraws the weight from N(0, 1) and zeroes the padding row.

@@ -75,6 +75,22 @@ TEST(EmbeddingErrors, SparseBackwardLeavesGradUnchanged) {
   EXPECT_EQ(f.m.parameter().sparse_grad().nnz(), 2);
 }
 
+TEST(EmbeddingErrors, FrozenWeightStillValidatesBackward) {
+  Embedding m = Embedding::from_pretrained(Tensor::zeros({4, 2}, DType::kFloat32));
+  expect_error<IndexError>(
+      [&] {
+        m.backward(ids({1, 9}, {2}), Tensor::zeros({2, 2}, DType::kFloat32));
+      },
+      {"Embedding::backward: indices[1] = 9 is out of range for a table of 4 rows"});
+  expect_error<ValueError>(
+      [&] {
+        m.backward(ids({1, 2}, {2}), Tensor::zeros({3, 2}, DType::kFloat32));
+      },
+      {"grad_output has shape [3, 2]"});
+  m.backward(ids({1, 2}, {2}), Tensor::zeros({2, 2}, DType::kFloat32));
+  EXPECT_FALSE(m.parameter().has_grad());
+}
+
 TEST(EmbeddingErrors, WrongIndexDtype) {
   Fixture f;
   expect_error<ValueError>([&] { f.m(Tensor::zeros({2}, DType::kFloat32)); },
