@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
-  libfmt-dev
+  libfmt-dev libhwy-dev
   libtorch-dev python3-torch python3-numpy
 )
 

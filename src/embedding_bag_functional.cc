@@ -1,11 +1,13 @@
-// The functional EmbeddingBag ops: validate everything once (plan_bags), then call the reference
-// kernels. Nothing is written before the last check has passed.
+// The functional EmbeddingBag ops: validate everything once (plan_bags), then call the kernels
+// (fast ones where they exist, kernels/fast.h; the reference loops for the rest). Nothing is
+// written before the last check has passed.
 #include <string>
 #include <vector>
 
 #include "emb/embedding.h"
 #include "emb/embedding_bag.h"
 #include "index_check.h"
+#include "kernels/fast.h"
 #include "kernels/ref/embedding_bag_ref.h"
 
 namespace emb {
@@ -174,6 +176,19 @@ std::vector<std::int64_t> id_counts(const Tensor& ids, std::int64_t num_rows) {
   return counts;
 }
 
+// How bag_sum combines a row with its per-sample weight, as ref::bag_sum does (one fma).
+template <typename T>
+detail::fast::PswCombine psw_combine(std::int64_t /*padding_idx*/) {
+  return detail::fast::PswCombine::kFused;
+}
+
+// Whether the per-sample-weight gradient's dot fuses its multiply-adds, as
+// ref::bag_per_sample_weights_backward does.
+template <typename T>
+bool psw_grad_fused() {
+  return true;
+}
+
 Tensor int64_tensor(const std::vector<std::int64_t>& v) {
   return Tensor::from_vector<std::int64_t>(v, {static_cast<std::int64_t>(v.size())});
 }
@@ -247,16 +262,16 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
     using T = decltype(tag);
     visit_ids(plan.ids, [&](const auto* ids) {
       if (options.mode() == EmbeddingBagMode::kMax) {
-        detail::ref::bag_max(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                             plan.padding_idx, r.output.data<T>(),
-                             r.max_indices.data<std::int64_t>());
-        return;
-      }
-      detail::ref::bag_sum(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                           plan.padding_idx, psw.defined() ? psw.data<T>() : nullptr,
-                           r.output.data<T>());
-      if (options.mode() == EmbeddingBagMode::kMean) {
-        detail::ref::bag_divide_by_size(r.output.data<T>(), dim, bag_size.data(), num_bags);
+        detail::fast::bag_max(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
+                              plan.padding_idx, r.output.data<T>(),
+                              r.max_indices.data<std::int64_t>());
+      } else if (options.mode() == EmbeddingBagMode::kMean) {
+        detail::fast::bag_mean(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
+                               plan.padding_idx, bag_size.data(), r.output.data<T>());
+      } else {
+        detail::fast::bag_sum(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
+                              plan.padding_idx, psw.defined() ? psw.data<T>() : nullptr,
+                              psw_combine<T>(plan.padding_idx), r.output.data<T>());
       }
     });
   });
@@ -309,20 +324,21 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
   visit_floating(grad_output.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (options.mode() == EmbeddingBagMode::kMax) {
-      detail::ref::bag_dense_backward_max(grad_output.data<T>(), dim, winners.data(),
-                                          bag_size.data(), num_bags, grad_weight.data<T>());
+      detail::fast::bag_dense_backward_max(grad_output.data<T>(), dim, winners.data(),
+                                           bag_size.data(), num_bags, grad_weight.data<T>(),
+                                           num_weights);
       return;
     }
     const std::vector<std::int64_t> o2b = offset2bag_of(plan);
     std::vector<std::int64_t> counts;
     if (options.scale_grad_by_freq()) counts = id_counts(plan.ids, num_weights);
     visit_ids(plan.ids, [&](const auto* ids) {
-      detail::ref::bag_dense_backward_sum(
+      detail::fast::bag_dense_backward_sum(
           grad_output.data<T>(), dim, ids, o2b.data(), plan.n(), plan.padding_idx,
           per_sample_weights.defined() ? per_sample_weights.data<T>() : nullptr,
           counts.empty() ? nullptr : counts.data(),
           options.mode() == EmbeddingBagMode::kMean ? bag_size.data() : nullptr,
-          grad_weight.data<T>());
+          grad_weight.data<T>(), num_weights);
     });
   });
   return grad_weight;
@@ -407,9 +423,9 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(plan.ids, [&](const auto* ids) {
-      detail::ref::bag_per_sample_weights_backward(grad_output.data<T>(), weight.data<T>(),
-                                                   weight.size(1), ids, o2b.data(), plan.n(),
-                                                   plan.padding_idx, out.data<T>());
+      detail::fast::bag_per_sample_weights_backward(
+          grad_output.data<T>(), weight.data<T>(), weight.size(1), ids, o2b.data(), plan.n(),
+          plan.padding_idx, psw_grad_fused<T>(), out.data<T>());
     });
   });
   return out;

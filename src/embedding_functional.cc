@@ -1,9 +1,11 @@
-// The functional embedding ops: validate everything once, then call the reference kernels.
+// The functional embedding ops: validate everything once, then call the kernels (fast ones where
+// they exist, kernels/fast.h; the reference loops for the rest).
 #include <algorithm>
 #include <vector>
 
 #include "emb/embedding.h"
 #include "index_check.h"
+#include "kernels/fast.h"
 #include "kernels/ref/embedding_ref.h"
 
 namespace emb {
@@ -79,8 +81,8 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
   const std::size_t row_bytes =
       static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
   detail::visit_ids(input, [&](const auto* ids) {
-    detail::ref::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, ids,
-                             input.numel(), static_cast<std::byte*>(out.raw_data()));
+    detail::fast::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, ids,
+                              input.numel(), static_cast<std::byte*>(out.raw_data()));
   });
   return out;
 }
@@ -107,9 +109,9 @@ Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices
   detail::visit_floating(grad_output.dtype(), [&](auto tag) {
     using T = decltype(tag);
     detail::visit_ids(indices, [&](const auto* ids) {
-      detail::ref::embedding_dense_backward(grad_output.data<T>(), ids, indices.numel(), dim, pad,
-                                            scale_grad_by_freq ? counts.data() : nullptr,
-                                            grad_weight.data<T>());
+      detail::fast::embedding_dense_backward(grad_output.data<T>(), ids, indices.numel(), dim, pad,
+                                             scale_grad_by_freq ? counts.data() : nullptr,
+                                             grad_weight.data<T>(), num_weights);
     });
   });
   return grad_weight;

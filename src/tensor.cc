@@ -1,5 +1,7 @@
 #include "emb/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
 #include <limits>
 #include <new>
@@ -17,6 +19,19 @@ std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
   return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) {
     ::operator delete (q, std::align_val_t{kAlignment});
   });
+}
+
+// From this size on, zeros() maps fresh pages from the OS instead of writing zeros: the kernel
+// zeroes a page when it is first touched, so a big gradient costs only the rows a backward
+// writes (a 1 GiB dense gradient of a batch touching 1,000 rows costs 1,000 rows' pages).
+constexpr std::size_t kLazyZeroBytes = std::size_t{1} << 20;
+
+// nbytes of zeros, page-aligned, zeroed lazily by the OS; null when the mapping fails.
+std::shared_ptr<std::byte> allocate_lazy_zeros(std::size_t nbytes) {
+  void* p = ::mmap(nullptr, nbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p),
+                                    [nbytes](std::byte* q) { ::munmap(q, nbytes); });
 }
 
 template <typename T>
@@ -83,6 +98,19 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
 }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
+  const std::int64_t numel = checked_numel(shape);
+  const std::size_t nbytes = static_cast<std::size_t>(numel) * element_size(dtype);
+  if (nbytes >= kLazyZeroBytes) {
+    if (std::shared_ptr<std::byte> storage = allocate_lazy_zeros(nbytes)) {
+      Tensor t;
+      t.numel_ = numel;
+      t.shape_ = shape;
+      t.dtype_ = dtype;
+      t.storage_ = std::move(storage);
+      t.data_ = t.storage_.get();
+      return t;
+    }
+  }
   Tensor t = empty(shape, dtype);
   std::memset(t.data_, 0, t.nbytes());  // all-zero bits are +0 in every dtype
   return t;

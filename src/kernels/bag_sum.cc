@@ -1,0 +1,191 @@
+// Fast EmbeddingBag sum and mean (with per_sample_weights and padding_idx): threads over ranges of
+// bags; within a bag, vectors of up to 4 x Lanes elements accumulate the bag's rows in input
+// order (each element sees the twin's additions in the twin's order), rows prefetched
+// kPrefetchAhead ids ahead. Twins: ref::bag_sum, ref::bag_divide_by_size.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "kernels/bag_sum.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "kernels/dispatch.h"
+#include "kernels/fast.h"
+#include "kernels/parallel.h"
+#include "kernels/simd-inl.h"
+#include "kernels/visit.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace emb::detail::HWY_NAMESPACE {
+
+// How a row enters the accumulator.
+enum Combine { kPlain, kFusedWeight, kUnfusedWeight };
+
+template <typename T, typename Index, Combine kMode>
+class BagSumKernel {
+ public:
+  using A = Arith<T>;
+  using D = hn::ScalableTag<A>;
+  using V = hn::Vec<D>;
+
+  explicit BagSumKernel(const fast::BagSumArgs& a)
+      : table_(static_cast<const T*>(a.table)),
+        ids_(static_cast<const Index*>(a.ids)),
+        bounds_(a.bounds),
+        psw_(static_cast<const T*>(a.psw)),
+        mean_sizes_(a.mean_sizes),
+        out_(static_cast<T*>(a.out)),
+        dim_(a.dim),
+        pad_(a.padding_idx),
+        n_(a.bounds[a.num_bags]) {}
+
+  void Bag(std::int64_t b) const {
+    const D d;
+    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+    const std::int64_t begin = bounds_[b];
+    const std::int64_t end = bounds_[b + 1];
+    T* o = out_ + b * dim_;
+    // Mode mean: the divisor as the twin rounds it; 0 = no division (sum, or an empty bag).
+    A div = 0;
+    if (mean_sizes_ && mean_sizes_[b] > 0) div = A(T(static_cast<A>(mean_sizes_[b])));
+    std::int64_t c = 0;
+    for (; c + 4 * lanes <= dim_; c += 4 * lanes) {
+      V a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+      for (std::int64_t i = begin; i < end; ++i) {
+        if (c == 0) Prefetch(i);
+        const std::int64_t k = ids_[i];
+        if (k == pad_) continue;
+        const T* r = table_ + k * dim_ + c;
+        const V w = Weight(d, i);
+        a0 = Add(d, a0, LoadWide(d, r), w);
+        a1 = Add(d, a1, LoadWide(d, r + lanes), w);
+        a2 = Add(d, a2, LoadWide(d, r + 2 * lanes), w);
+        a3 = Add(d, a3, LoadWide(d, r + 3 * lanes), w);
+      }
+      Finish(d, a0, div, o + c);
+      Finish(d, a1, div, o + c + lanes);
+      Finish(d, a2, div, o + c + 2 * lanes);
+      Finish(d, a3, div, o + c + 3 * lanes);
+    }
+    for (; c + lanes <= dim_; c += lanes) {
+      V a0 = hn::Zero(d);
+      for (std::int64_t i = begin; i < end; ++i) {
+        if (c == 0) Prefetch(i);
+        const std::int64_t k = ids_[i];
+        if (k == pad_) continue;
+        a0 = Add(d, a0, LoadWide(d, table_ + k * dim_ + c), Weight(d, i));
+      }
+      Finish(d, a0, div, o + c);
+    }
+    for (; c < dim_; ++c) {  // the tail, element by element as the twin
+      A acc = 0;
+      for (std::int64_t i = begin; i < end; ++i) {
+        if (c == 0) Prefetch(i);
+        const std::int64_t k = ids_[i];
+        if (k == pad_) continue;
+        const A x = A(table_[k * dim_ + c]);
+        if constexpr (kMode == kPlain) {
+          acc = acc + x;
+        } else if constexpr (kMode == kFusedWeight) {
+          acc = std::fma(x, A(psw_[i]), acc);
+        } else {
+          acc = acc + x * A(psw_[i]);
+        }
+      }
+      o[c] = Round(acc, div);
+    }
+  }
+
+ private:
+  void Prefetch(std::int64_t i) const {
+    if (i + kPrefetchAhead < n_) {
+      PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_,
+                    static_cast<std::size_t>(dim_) * sizeof(T));
+    }
+  }
+
+  V Weight(D d, std::int64_t i) const {
+    if constexpr (kMode == kPlain) {
+      return hn::Zero(d);
+    } else {
+      return hn::Set(d, A(psw_[i]));
+    }
+  }
+
+  // acc + x, fma(x, w, acc) or acc + x * w.
+  static V Add(D d, V acc, V x, V w) {
+    if constexpr (kMode == kPlain) {
+      return hn::Add(acc, x);
+    } else if constexpr (kMode == kFusedWeight) {
+      return FusedMulAdd(d, x, w, acc);
+    } else {
+      return hn::Add(acc, hn::Mul(x, w));
+    }
+  }
+
+  // T(acc), then mode mean's T(A(T(acc)) / div).
+  static T Round(A acc, A div) {
+    T v = T(acc);
+    if (div != 0) v = T(A(v) / div);
+    return v;
+  }
+
+  static void Finish(D d, V acc, A div, T* o) {
+    if constexpr (kIs16<T>) {
+      HWY_ALIGN A buf[hn::MaxLanes(d)];
+      hn::Store(acc, d, buf);
+      for (std::size_t l = 0; l < hn::Lanes(d); ++l) o[l] = Round(buf[l], div);
+    } else {
+      if (div != 0) acc = hn::Div(acc, hn::Set(d, div));
+      hn::StoreU(acc, d, o);
+    }
+  }
+
+  const T* table_;
+  const Index* ids_;
+  const std::int64_t* bounds_;
+  const T* psw_;
+  const std::int64_t* mean_sizes_;
+  T* out_;
+  std::int64_t dim_;
+  std::int64_t pad_;
+  std::int64_t n_;
+};
+
+template <typename T, typename Index, Combine kMode>
+void BagSumTyped(const fast::BagSumArgs& a) {
+  const BagSumKernel<T, Index, kMode> kernel(a);
+  const std::int64_t n = a.bounds[a.num_bags];
+  parallel_ranges(a.num_bags, (n + a.num_bags) * a.dim,
+                  [&](std::int64_t begin, std::int64_t end, int, int) {
+                    for (std::int64_t b = begin; b < end; ++b) kernel.Bag(b);
+                  });
+}
+
+void BagSum(const fast::BagSumArgs& a) {
+  if (a.num_bags == 0 || a.dim == 0) return;
+  visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
+    using T = decltype(t);
+    using Index = decltype(i);
+    if (!a.psw) {
+      BagSumTyped<T, Index, kPlain>(a);
+    } else if (a.combine == fast::PswCombine::kFused) {
+      BagSumTyped<T, Index, kFusedWeight>(a);
+    } else {
+      BagSumTyped<T, Index, kUnfusedWeight>(a);
+    }
+  });
+}
+
+}  // namespace emb::detail::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace emb::detail {
+
+HWY_EXPORT(BagSum);
+
+void fast::bag_sum_any(const BagSumArgs& a) {
+  EMB_DISPATCH(BagSum)(a);
+}
+
+}  // namespace emb::detail
+#endif  // HWY_ONCE

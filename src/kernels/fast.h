@@ -1,0 +1,185 @@
+// Fast kernels: SIMD (Highway, the target chosen at run time), threads (OpenMP, each thread owns
+// a range of output rows or bags, so results never depend on the thread count) and software
+// prefetch of the rows a few ids ahead. Each has a scalar twin in kernels/ref/ that defines its
+// result bit for bit; the unit tests compare the two on every SIMD target the CPU has.
+// Inputs are validated by the functional layer; kernels never throw (except that the very first
+// kernel call of a process may throw ValueError for a bad EMB_SIMD, before anything is written).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "emb/dtype.h"
+
+namespace emb::detail::fast {
+
+/// How a bag sum combines a row with its per-sample weight: acc = fma(row, w, acc) (one
+/// rounding) or acc = acc + row * w (two). The functional layer picks what ATen does.
+enum class PswCombine : std::uint8_t { kFused, kUnfused };
+
+// ---- Type-erased arguments: one exported entry per kernel, the dtype dispatched inside. --------
+
+struct GatherArgs {
+  const std::byte* table;
+  std::size_t row_bytes;
+  const void* ids;  // int32 or int64
+  bool ids64;
+  std::int64_t n;
+  std::byte* out;
+};
+
+struct BagSumArgs {
+  DType dtype;
+  bool ids64;
+  const void* table;
+  std::int64_t dim;
+  const void* ids;
+  const std::int64_t* bounds;  // [num_bags + 1]
+  std::int64_t num_bags;
+  std::int64_t padding_idx;
+  const void* psw;  // [n] or null
+  PswCombine combine;
+  const std::int64_t* mean_sizes;  // [num_bags]: mode mean divides by these; null: mode sum
+  void* out;
+};
+
+struct BagMaxArgs {
+  DType dtype;
+  bool ids64;
+  const void* table;
+  std::int64_t dim;
+  const void* ids;
+  const std::int64_t* bounds;
+  std::int64_t num_bags;
+  std::int64_t padding_idx;
+  void* out;
+  std::int64_t* max_indices;
+};
+
+/// grad_weight[ids[i]] += alpha_i * grad[src_row(i)] over positions in order (see ref twins).
+struct ScatterArgs {
+  DType dtype;
+  bool ids64;
+  const void* grad;
+  std::int64_t dim;
+  const void* ids;
+  const std::int64_t* offset2bag;  // src_row(i) = offset2bag[i]; null: i
+  std::int64_t n;
+  std::int64_t padding_idx;
+  const void* psw;               // [n] or null
+  const std::int64_t* counts;    // [num_weights] or null
+  const std::int64_t* bag_size;  // [B] or null (mode mean)
+  bool bf16_fused_prefix;        // embedding_dense_backward's bfloat16 rounding
+  void* grad_weight;
+  std::int64_t num_weights;
+};
+
+struct ScatterMaxArgs {
+  DType dtype;
+  const void* grad;
+  std::int64_t dim;
+  const std::int64_t* max_indices;
+  const std::int64_t* bag_size;
+  std::int64_t num_bags;
+  void* grad_weight;
+  std::int64_t num_weights;
+};
+
+struct PswBackwardArgs {
+  DType dtype;
+  bool ids64;
+  const void* grad;
+  const void* table;
+  std::int64_t dim;
+  const void* ids;
+  const std::int64_t* offset2bag;
+  std::int64_t n;
+  std::int64_t padding_idx;
+  bool fused;  // acc = fma(g, w, acc) or acc = acc + g * w
+  void* out;
+};
+
+void gather_rows_any(const GatherArgs& a);
+void bag_sum_any(const BagSumArgs& a);
+void bag_max_any(const BagMaxArgs& a);
+void scatter_add_rows_any(const ScatterArgs& a);
+void scatter_add_max_any(const ScatterMaxArgs& a);
+void bag_per_sample_weights_backward_any(const PswBackwardArgs& a);
+
+/// The HWY_* bit of the target the dispatched kernels run on (tests check the dispatch with it).
+std::int64_t dispatched_target();
+
+// ---- Typed entry points: the ref twins' signatures. --------------------------------------------
+
+/// out[i] = table[ids[i]] (ref::gather_rows).
+template <typename Index>
+void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids, std::int64_t n,
+                 std::byte* out) {
+  gather_rows_any({table, row_bytes, ids, sizeof(Index) == 8, n, out});
+}
+
+/// ref::bag_sum, with the per-sample-weight combine named.
+template <typename T, typename Index>
+void bag_sum(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
+             std::int64_t num_bags, std::int64_t padding_idx, const T* psw, PswCombine combine,
+             T* out) {
+  bag_sum_any({dtype_of<T>, sizeof(Index) == 8, table, dim, ids, bounds, num_bags, padding_idx, psw,
+               combine, nullptr, out});
+}
+
+/// ref::bag_sum without weights followed by ref::bag_divide_by_size, in one pass.
+template <typename T, typename Index>
+void bag_mean(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
+              std::int64_t num_bags, std::int64_t padding_idx, const std::int64_t* bag_size,
+              T* out) {
+  bag_sum_any({dtype_of<T>, sizeof(Index) == 8, table, dim, ids, bounds, num_bags, padding_idx,
+               nullptr, PswCombine::kFused, bag_size, out});
+}
+
+/// ref::bag_max.
+template <typename T, typename Index>
+void bag_max(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
+             std::int64_t num_bags, std::int64_t padding_idx, T* out, std::int64_t* max_indices) {
+  bag_max_any({dtype_of<T>, sizeof(Index) == 8, table, dim, ids, bounds, num_bags, padding_idx, out,
+               max_indices});
+}
+
+/// ref::embedding_dense_backward; grad_weight has num_weights rows.
+template <typename T, typename Index>
+void embedding_dense_backward(const T* grad, const Index* ids, std::int64_t n, std::int64_t dim,
+                              std::int64_t padding_idx, const std::int64_t* counts, T* grad_weight,
+                              std::int64_t num_weights) {
+  scatter_add_rows_any({dtype_of<T>, sizeof(Index) == 8, grad, dim, ids, nullptr, n, padding_idx,
+                        nullptr, counts, nullptr, true, grad_weight, num_weights});
+}
+
+/// ref::bag_dense_backward_sum; grad_weight has num_weights rows.
+template <typename T, typename Index>
+void bag_dense_backward_sum(const T* grad, std::int64_t dim, const Index* ids,
+                            const std::int64_t* offset2bag, std::int64_t n,
+                            std::int64_t padding_idx, const T* psw, const std::int64_t* counts,
+                            const std::int64_t* bag_size, T* grad_weight,
+                            std::int64_t num_weights) {
+  scatter_add_rows_any({dtype_of<T>, sizeof(Index) == 8, grad, dim, ids, offset2bag, n, padding_idx,
+                        psw, counts, bag_size, false, grad_weight, num_weights});
+}
+
+/// ref::bag_dense_backward_max; grad_weight has num_weights rows.
+template <typename T>
+void bag_dense_backward_max(const T* grad, std::int64_t dim, const std::int64_t* max_indices,
+                            const std::int64_t* bag_size, std::int64_t num_bags, T* grad_weight,
+                            std::int64_t num_weights) {
+  scatter_add_max_any(
+      {dtype_of<T>, grad, dim, max_indices, bag_size, num_bags, grad_weight, num_weights});
+}
+
+/// ref::bag_per_sample_weights_backward, with the dot's multiply-add named (fused or not).
+template <typename T, typename Index>
+void bag_per_sample_weights_backward(const T* grad, const T* table, std::int64_t dim,
+                                     const Index* ids, const std::int64_t* offset2bag,
+                                     std::int64_t n, std::int64_t padding_idx, bool fused, T* out) {
+  bag_per_sample_weights_backward_any({dtype_of<T>, sizeof(Index) == 8, grad, table, dim, ids,
+                                       offset2bag, n, padding_idx, fused, out});
+}
+
+}  // namespace emb::detail::fast

@@ -1,0 +1,399 @@
+// Every fast kernel against its scalar ref twin on the same inputs, bit for bit: on every SIMD
+// target this CPU has, and at 1, 2 and 3 threads (the per-thread work threshold lowered so that
+// even small inputs split), over dims around the vector widths, the four floating dtypes, int32 and
+// int64 ids, duplicates, padding and empty bags. Outputs sit between guard cells that must come
+// back untouched.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "emb/runtime.h"
+#include "kernels/fast.h"
+#include "kernels/ref/embedding_bag_ref.h"
+#include "kernels/ref/embedding_ref.h"
+#include "runtime_internal.h"
+
+namespace {
+
+using namespace emb;
+namespace fast = emb::detail::fast;
+namespace ref = emb::detail::ref;
+
+constexpr std::int64_t kDims[] = {1, 3, 7, 8, 15, 16, 17, 64, 129};
+constexpr int kThreads[] = {1, 2, 3};
+constexpr std::size_t kGuard = 64;  // bytes of guard cells on each side of an output
+constexpr unsigned char kGuardByte = 0xA5;
+
+// An output buffer of n elements of T between guard cells.
+template <typename T>
+class Guarded {
+ public:
+  explicit Guarded(std::int64_t n, unsigned char fill = 0)
+      : bytes_(static_cast<std::size_t>(n) * sizeof(T)), buf_(bytes_ + 2 * kGuard, kGuardByte) {
+    std::memset(buf_.data() + kGuard, fill, bytes_);
+  }
+  T* data() { return reinterpret_cast<T*>(buf_.data() + kGuard); }
+  const unsigned char* bytes() const { return buf_.data() + kGuard; }
+  std::size_t size_bytes() const { return bytes_; }
+  bool guards_intact() const {
+    for (std::size_t i = 0; i < kGuard; ++i) {
+      if (buf_[i] != kGuardByte || buf_[kGuard + bytes_ + i] != kGuardByte) return false;
+    }
+    return true;
+  }
+  void copy_from(const std::vector<T>& v) { std::memcpy(data(), v.data(), bytes_); }
+
+ private:
+  std::size_t bytes_;
+  std::vector<unsigned char> buf_;
+};
+
+// Bitwise comparison; on a mismatch, says where.
+template <typename T>
+::testing::AssertionResult same_bits(const Guarded<T>& fast_out, const Guarded<T>& ref_out) {
+  if (!fast_out.guards_intact()) return ::testing::AssertionFailure() << "guard cells overwritten";
+  for (std::size_t i = 0; i < fast_out.size_bytes(); ++i) {
+    if (fast_out.bytes()[i] != ref_out.bytes()[i]) {
+      return ::testing::AssertionFailure()
+             << "byte " << i << " (element " << i / sizeof(T) << ") differs";
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+template <typename T>
+std::vector<T> random_values(std::mt19937_64& rng, std::int64_t n, bool specials) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<T> v(static_cast<std::size_t>(n));
+  for (auto& x : v) x = T(normal(rng));
+  if (specials && n > 4) {  // a signed zero and an exact tie; NaN where the op keeps it
+    v[1] = T(-0.0f);
+    v[3] = v[2];
+  }
+  return v;
+}
+
+// A bag layout: num_bags bags over n ids drawn from a small table (duplicates), some empty.
+struct Bags {
+  std::vector<std::int64_t> ids;
+  std::vector<std::int64_t> bounds;
+  std::vector<std::int64_t> offset2bag;
+  std::int64_t n() const { return static_cast<std::int64_t>(ids.size()); }
+  std::int64_t num_bags() const { return static_cast<std::int64_t>(bounds.size()) - 1; }
+};
+
+Bags random_bags(std::mt19937_64& rng, std::int64_t num_rows, std::int64_t num_bags) {
+  std::uniform_int_distribution<std::int64_t> row(0, num_rows - 1);
+  std::uniform_int_distribution<std::int64_t> size(0, 9);  // 0: an empty bag
+  Bags b;
+  b.bounds.push_back(0);
+  for (std::int64_t k = 0; k < num_bags; ++k) {
+    const std::int64_t s = size(rng);
+    for (std::int64_t j = 0; j < s; ++j) {
+      b.ids.push_back(row(rng));
+      b.offset2bag.push_back(k);
+    }
+    b.bounds.push_back(static_cast<std::int64_t>(b.ids.size()));
+  }
+  return b;
+}
+
+template <typename Index>
+std::vector<Index> as_index(const std::vector<std::int64_t>& v) {
+  return std::vector<Index>(v.begin(), v.end());
+}
+
+// Runs body(dim, seed) for every dim: on every target at 1 thread, and on the best target at
+// 1, 2 and 3 threads.
+template <typename Body>
+void sweep(Body&& body) {
+  detail::set_min_work_per_thread(1);
+  const int saved_threads = get_num_threads();
+  const std::vector<std::string> targets = simd_targets_available();
+  for (const std::string& target : targets) {
+    set_simd_target(target);
+    for (int threads : kThreads) {
+      if (threads > 1 && target != targets.front()) continue;
+      set_num_threads(threads);
+      for (std::int64_t dim : kDims) {
+        SCOPED_TRACE("target=" + target + " threads=" + std::to_string(threads) +
+                     " dim=" + std::to_string(dim));
+        body(dim, static_cast<std::uint64_t>(dim * 7919 + threads));
+      }
+    }
+  }
+  set_simd_target("native");
+  set_num_threads(saved_threads);
+  detail::set_min_work_per_thread(std::int64_t{1} << 15);
+}
+
+template <typename T>
+class FastKernels : public ::testing::Test {};
+using FloatTypes = ::testing::Types<float, double, Half, BFloat16>;
+TYPED_TEST_SUITE(FastKernels, FloatTypes);
+
+TEST(FastKernelsDispatch, EveryAvailableTargetIsTheOneThatRuns) {
+  const std::vector<std::string> targets = simd_targets_available();
+  ASSERT_FALSE(targets.empty());
+  EXPECT_EQ(targets.back(), "scalar");
+  std::vector<std::int64_t> seen;
+  for (const std::string& t : targets) {
+    set_simd_target(t);
+    EXPECT_EQ(simd_target(), t);
+    seen.push_back(fast::dispatched_target());
+  }
+  set_simd_target("native");
+  EXPECT_EQ(simd_target(), targets.front());
+  // Each name ran a different compiled instance.
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    for (std::size_t j = i + 1; j < seen.size(); ++j) EXPECT_NE(seen[i], seen[j]);
+  }
+}
+
+TYPED_TEST(FastKernels, GatherRows) {
+  using T = TypeParam;
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const std::int64_t rows = 13;
+    const std::vector<T> table = random_values<T>(rng, rows * dim, true);
+    const Bags b = random_bags(rng, rows, 30);
+    const auto* tb = reinterpret_cast<const std::byte*>(table.data());
+    const std::size_t rb = static_cast<std::size_t>(dim) * sizeof(T);
+    for (bool i64 : {false, true}) {
+      Guarded<T> f(b.n() * dim), r(b.n() * dim);
+      if (i64) {
+        fast::gather_rows(tb, rb, b.ids.data(), b.n(), reinterpret_cast<std::byte*>(f.data()));
+        ref::gather_rows(tb, rb, b.ids.data(), b.n(), reinterpret_cast<std::byte*>(r.data()));
+      } else {
+        const auto ids = as_index<std::int32_t>(b.ids);
+        fast::gather_rows(tb, rb, ids.data(), b.n(), reinterpret_cast<std::byte*>(f.data()));
+        ref::gather_rows(tb, rb, ids.data(), b.n(), reinterpret_cast<std::byte*>(r.data()));
+      }
+      EXPECT_TRUE(same_bits(f, r)) << "int64 ids: " << i64;
+    }
+  });
+}
+
+// Bag sum and mean, with and without per-sample weights and padding, int32 and int64 ids.
+template <typename T, typename Index>
+void check_bag_sum(std::int64_t dim, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::int64_t rows = 11;
+  const std::vector<T> table = random_values<T>(rng, rows * dim, true);
+  const Bags b = random_bags(rng, rows, 25);
+  const std::vector<Index> ids = as_index<Index>(b.ids);
+  const std::vector<T> psw = random_values<T>(rng, b.n(), false);
+  const std::int64_t B = b.num_bags();
+  for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{4}}) {
+    SCOPED_TRACE("padding_idx=" + std::to_string(pad));
+    {  // sum
+      Guarded<T> f(B * dim), r(B * dim);
+      fast::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, (const T*)nullptr,
+                    fast::PswCombine::kFused, f.data());
+      ref::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, (const T*)nullptr,
+                   r.data());
+      EXPECT_TRUE(same_bits(f, r)) << "sum";
+    }
+    {  // sum with per-sample weights, fused: the ref twin
+      Guarded<T> f(B * dim), r(B * dim);
+      fast::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, psw.data(),
+                    fast::PswCombine::kFused, f.data());
+      ref::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, psw.data(), r.data());
+      EXPECT_TRUE(same_bits(f, r)) << "sum psw fused";
+    }
+    {  // unfused weights: acc = acc + row * w, element by element
+      using A = ref::acc_t<T>;
+      Guarded<T> f(B * dim), r(B * dim);
+      fast::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, psw.data(),
+                    fast::PswCombine::kUnfused, f.data());
+      for (std::int64_t k = 0; k < B; ++k) {
+        for (std::int64_t d = 0; d < dim; ++d) {
+          A acc = 0;
+          for (std::int64_t i = b.bounds[k]; i < b.bounds[k + 1]; ++i) {
+            if (ids[i] == pad) continue;
+            acc = acc + A(table[ids[i] * dim + d]) * A(psw[i]);
+          }
+          r.data()[k * dim + d] = T(acc);
+        }
+      }
+      EXPECT_TRUE(same_bits(f, r)) << "sum psw unfused";
+    }
+    {  // mean
+      std::vector<std::int64_t> sizes(static_cast<std::size_t>(B), 0);
+      for (std::int64_t k = 0; k < B; ++k) {
+        for (std::int64_t i = b.bounds[k]; i < b.bounds[k + 1]; ++i) sizes[k] += ids[i] != pad;
+      }
+      Guarded<T> f(B * dim), r(B * dim);
+      fast::bag_mean(table.data(), dim, ids.data(), b.bounds.data(), B, pad, sizes.data(),
+                     f.data());
+      ref::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, (const T*)nullptr,
+                   r.data());
+      ref::bag_divide_by_size(r.data(), dim, sizes.data(), B);
+      EXPECT_TRUE(same_bits(f, r)) << "mean";
+    }
+  }
+}
+
+TYPED_TEST(FastKernels, BagSumAndMean) {
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    check_bag_sum<TypeParam, std::int32_t>(dim, seed);
+    check_bag_sum<TypeParam, std::int64_t>(dim, seed + 1);
+  });
+}
+
+template <typename T, typename Index>
+void check_bag_max(std::int64_t dim, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::int64_t rows = 9;
+  std::vector<T> table = random_values<T>(rng, rows * dim, true);
+  table[static_cast<std::size_t>(dim * 5)] = T(std::nanf(""));  // row 5 starts with a NaN
+  const Bags b = random_bags(rng, rows, 25);
+  const std::vector<Index> ids = as_index<Index>(b.ids);
+  const std::int64_t B = b.num_bags();
+  for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{2}}) {
+    Guarded<T> f(B * dim), r(B * dim);
+    Guarded<std::int64_t> fi(B * dim), ri(B * dim);
+    fast::bag_max(table.data(), dim, ids.data(), b.bounds.data(), B, pad, f.data(), fi.data());
+    ref::bag_max(table.data(), dim, ids.data(), b.bounds.data(), B, pad, r.data(), ri.data());
+    EXPECT_TRUE(same_bits(f, r)) << "max values, padding_idx " << pad;
+    EXPECT_TRUE(same_bits(fi, ri)) << "max indices, padding_idx " << pad;
+  }
+}
+
+TYPED_TEST(FastKernels, BagMax) {
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    check_bag_max<TypeParam, std::int32_t>(dim, seed);
+    check_bag_max<TypeParam, std::int64_t>(dim, seed + 1);
+  });
+}
+
+template <typename T, typename Index>
+void check_dense_backward(std::int64_t dim, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::int64_t rows = 10;
+  const Bags b = random_bags(rng, rows, 25);
+  const std::vector<Index> ids = as_index<Index>(b.ids);
+  const std::int64_t n = b.n();
+  const std::int64_t B = b.num_bags();
+  const std::vector<T> grad = random_values<T>(rng, n * dim, true);
+  const std::vector<T> bag_grad = random_values<T>(rng, B * dim, true);
+  const std::vector<T> psw = random_values<T>(rng, n, false);
+  const std::vector<T> previous = random_values<T>(rng, rows * dim, false);  // accumulated into
+  std::vector<std::int64_t> counts(rows, 0), sizes(static_cast<std::size_t>(B), 0);
+  for (std::int64_t i = 0; i < n; ++i) ++counts[b.ids[i]];
+  for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{3}}) {
+    SCOPED_TRACE("padding_idx=" + std::to_string(pad));
+    for (std::int64_t k = 0; k < B; ++k) {
+      sizes[k] = 0;
+      for (std::int64_t i = b.bounds[k]; i < b.bounds[k + 1]; ++i) sizes[k] += ids[i] != pad;
+    }
+    for (bool sgf : {false, true}) {
+      const std::int64_t* c = sgf ? counts.data() : nullptr;
+      Guarded<T> f(rows * dim), r(rows * dim);
+      f.copy_from(previous);
+      r.copy_from(previous);
+      fast::embedding_dense_backward(grad.data(), ids.data(), n, dim, pad, c, f.data(), rows);
+      ref::embedding_dense_backward(grad.data(), ids.data(), n, dim, pad, c, r.data());
+      EXPECT_TRUE(same_bits(f, r)) << "embedding dense backward, sgf " << sgf;
+      for (int variant = 0; variant < 3; ++variant) {  // sum, sum with psw, mean
+        const T* w = variant == 1 ? psw.data() : nullptr;
+        const std::int64_t* s = variant == 2 ? sizes.data() : nullptr;
+        Guarded<T> bf(rows * dim), br(rows * dim);
+        bf.copy_from(previous);
+        br.copy_from(previous);
+        fast::bag_dense_backward_sum(bag_grad.data(), dim, ids.data(), b.offset2bag.data(), n, pad,
+                                     w, c, s, bf.data(), rows);
+        ref::bag_dense_backward_sum(bag_grad.data(), dim, ids.data(), b.offset2bag.data(), n, pad,
+                                    w, c, s, br.data());
+        EXPECT_TRUE(same_bits(bf, br))
+            << "bag dense backward variant " << variant << ", sgf " << sgf;
+      }
+    }
+    {  // mode max: the forward's winners scattered back
+      Guarded<T> out(B * dim);
+      Guarded<std::int64_t> mi(B * dim);
+      std::vector<T> table = random_values<T>(rng, rows * dim, false);
+      ref::bag_max(table.data(), dim, ids.data(), b.bounds.data(), B, pad, out.data(), mi.data());
+      Guarded<T> f(rows * dim), r(rows * dim);
+      f.copy_from(previous);
+      r.copy_from(previous);
+      fast::bag_dense_backward_max(bag_grad.data(), dim, mi.data(), sizes.data(), B, f.data(),
+                                   rows);
+      ref::bag_dense_backward_max(bag_grad.data(), dim, mi.data(), sizes.data(), B, r.data());
+      EXPECT_TRUE(same_bits(f, r)) << "bag dense backward max";
+    }
+  }
+}
+
+TYPED_TEST(FastKernels, DenseBackward) {
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    check_dense_backward<TypeParam, std::int32_t>(dim, seed);
+    check_dense_backward<TypeParam, std::int64_t>(dim, seed + 1);
+  });
+}
+
+template <typename T, typename Index>
+void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
+  using A = ref::acc_t<T>;
+  std::mt19937_64 rng(seed);
+  const std::int64_t rows = 10;
+  const Bags b = random_bags(rng, rows, 25);
+  const std::vector<Index> ids = as_index<Index>(b.ids);
+  const std::int64_t n = b.n();
+  const std::vector<T> table = random_values<T>(rng, rows * dim, true);
+  const std::vector<T> grad = random_values<T>(rng, b.num_bags() * dim, false);
+  for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{6}}) {
+    Guarded<T> f(n), r(n);
+    fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
+                                          b.offset2bag.data(), n, pad, true, f.data());
+    ref::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
+                                         b.offset2bag.data(), n, pad, r.data());
+    EXPECT_TRUE(same_bits(f, r)) << "fused, padding_idx " << pad;
+    Guarded<T> fu(n), ru(n);  // unfused: acc = acc + g * w, left to right
+    fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
+                                          b.offset2bag.data(), n, pad, false, fu.data());
+    for (std::int64_t i = 0; i < n; ++i) {
+      A acc = 0;
+      if (ids[i] != pad) {
+        for (std::int64_t d = 0; d < dim; ++d) {
+          acc = acc + A(grad[b.offset2bag[i] * dim + d]) * A(table[ids[i] * dim + d]);
+        }
+      }
+      ru.data()[i] = T(acc);
+    }
+    EXPECT_TRUE(same_bits(fu, ru)) << "unfused, padding_idx " << pad;
+  }
+}
+
+TYPED_TEST(FastKernels, PerSampleWeightsBackward) {
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    check_psw_backward<TypeParam, std::int32_t>(dim, seed);
+    check_psw_backward<TypeParam, std::int64_t>(dim, seed + 1);
+  });
+}
+
+TEST(FastKernelsEmpty, NoBagsNoIdsZeroDimWriteNothing) {
+  const std::vector<float> table(12, 1.0f);
+  const std::vector<std::int64_t> bounds = {0};
+  Guarded<float> out(0);
+  Guarded<std::int64_t> mi(0);
+  fast::bag_sum(table.data(), 4, (const std::int64_t*)nullptr, bounds.data(), 0, -1,
+                (const float*)nullptr, fast::PswCombine::kFused, out.data());
+  fast::bag_max(table.data(), 4, (const std::int64_t*)nullptr, bounds.data(), 0, -1, out.data(),
+                mi.data());
+  fast::gather_rows(reinterpret_cast<const std::byte*>(table.data()), 16,
+                    (const std::int32_t*)nullptr, 0, reinterpret_cast<std::byte*>(out.data()));
+  EXPECT_TRUE(out.guards_intact());
+  EXPECT_TRUE(mi.guards_intact());
+  // Three empty bags of width 0 write nothing either.
+  const std::vector<std::int64_t> empty_bounds = {0, 0, 0, 0};
+  fast::bag_sum(table.data(), 0, (const std::int64_t*)nullptr, empty_bounds.data(), 3, -1,
+                (const float*)nullptr, fast::PswCombine::kFused, out.data());
+  EXPECT_TRUE(out.guards_intact());
+}
+
+}  // namespace
