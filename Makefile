@@ -2,7 +2,7 @@
 # Debian packages they need first (scripts/setup-deps.sh, idempotent).
 JOBS ?= 2
 
-.PHONY: all deps build test test-asan demo clean
+.PHONY: all deps build test test-asan demo bench clean
 
 all: build
 
@@ -22,6 +22,13 @@ test-asan: deps
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
+
+# The benchmark suite (never part of `make test`): emb against libtorch and the plain C++ probe,
+# one line per case in build/bench/compare.tsv. QUICK=1 runs a short subset.
+bench: build
+	cmake --build --preset release -j $(JOBS) --target compare_bench sparse_step_bench
+	./build/bench/compare_bench $(if $(QUICK),--quick) --out build/bench
+	./build/bench/sparse_step_bench $(if $(QUICK),1000000 64 50,10000000 64 200) --out build/bench
 
 demo: build
 	./scripts/demo.sh build

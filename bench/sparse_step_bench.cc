@@ -1,11 +1,13 @@
 // Sparse optimizer steps cost what the batch touched, not the table: one step on 1,000 rows of a
 // 10,000,000-row table against the same step on a 10,000-row table (the anchor).
 //
-//   sparse_step_bench [big_rows=10000000] [dim=64] [repeats=200]
+//   sparse_step_bench [big_rows=10000000] [dim=64] [repeats=200] [--out DIR]
 //
-// Prints `name  ours  anchor  ratio`: median microseconds of one step() on the big table, on the
-// small table (steps on the two interleaved), and their ratio. Before timing, each case checks that
-// a step moved exactly the gradient's rows.
+// Prints (and writes to DIR/sparse_step.tsv) `case emb_ns anchor anchor_ns speedup`: median
+// nanoseconds of one step() on the big table (emb_ns) and on the small table (anchor
+// `small_table`), steps on the two interleaved; speedup = anchor_ns / emb_ns, 1 when a step costs
+// what the batch touched and nothing more. Before timing, each case checks that a step moved
+// exactly the gradient's rows.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_report.h"
 #include "emb/optim.h"
 
 namespace {
@@ -71,28 +74,32 @@ struct Setup {
     }
   }
 
-  // Microseconds of one step() on batch i.
+  // Nanoseconds of one step() on batch i.
   double time_step(int i) {
     opt->zero_grad();
     table->accumulate_grad(batches[static_cast<std::size_t>(i % kGradients)]);
     const auto t0 = std::chrono::steady_clock::now();
     opt->step();
     const auto t1 = std::chrono::steady_clock::now();
-    return std::chrono::duration<double, std::micro>(t1 - t0).count();
+    return std::chrono::duration<double, std::nano>(t1 - t0).count();
   }
 };
-
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::int64_t big_rows = argc > 1 ? std::atoll(argv[1]) : 10000000;
-  const std::int64_t dim = argc > 2 ? std::atoll(argv[2]) : 64;
-  const int repeats = argc > 3 ? std::atoi(argv[3]) : 200;
+  std::vector<std::string> args;
+  std::string out_dir = "build/bench";
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--out" && i + 1 < argc) {
+      out_dir = argv[++i];
+    } else {
+      args.emplace_back(argv[i]);
+    }
+  }
+  const std::int64_t big_rows = args.size() > 0 ? std::atoll(args[0].c_str()) : 10000000;
+  const std::int64_t dim = args.size() > 1 ? std::atoll(args[1].c_str()) : 64;
+  const int repeats = args.size() > 2 ? std::atoi(args[2].c_str()) : 200;
   using namespace emb::optim;
   const std::vector<std::pair<std::string, Factory>> cases = {
       {"SGD", [](auto p) { return std::make_unique<SGD>(p, SGDOptions(0.1)); }},
@@ -105,25 +112,21 @@ int main(int argc, char** argv) {
        [](auto p) { return std::make_unique<RowWiseAdagrad>(p, RowWiseAdagradOptions(0.1)); }},
   };
   std::printf(
-      "# sparse step, %lld rows of dim %lld, float32: %lld-row table (ours) vs %lld-row "
-      "table (anchor), median of %d interleaved steps, microseconds\n",
+      "# sparse step, %lld rows of dim %lld, float32: %lld-row table (emb) vs %lld-row "
+      "table (anchor small_table), median of %d interleaved steps, ns per step\n",
       static_cast<long long>(kBatchRows), static_cast<long long>(dim),
       static_cast<long long>(big_rows), static_cast<long long>(kSmallRows), repeats);
-  std::printf("%-28s %10s %10s %7s\n", "name", "ours", "anchor", "ratio");
+  emb::bench::Report report(out_dir + "/sparse_step.tsv", out_dir + "/sparse_step_spread.tsv");
   for (const auto& [name, make] : cases) {
     Setup small(make, kSmallRows, dim);
     Setup big(make, big_rows, dim);
     // Interleaved, so that both see the same machine load.
-    std::vector<double> small_us, big_us;
+    std::vector<double> small_ns, big_ns;
     for (int i = 0; i < repeats; ++i) {
-      small_us.push_back(small.time_step(i));
-      big_us.push_back(big.time_step(i));
+      small_ns.push_back(small.time_step(i));
+      big_ns.push_back(big.time_step(i));
     }
-    const double anchor = median(small_us);
-    const double ours = median(big_us);
-    std::printf("%-28s %10.1f %10.1f %7.2f\n", ("sparse_step/" + name).c_str(), ours, anchor,
-                ours / anchor);
-    std::fflush(stdout);
+    report.add("sparse_step_" + name, big_ns, "small_table", small_ns);
   }
   return 0;
 }

@@ -234,10 +234,13 @@ const char* mode_name(EmbeddingBagMode mode) {
   return "max";
 }
 
-EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
-                                         const Tensor& offsets,
-                                         const EmbeddingBagFuncOptions& options,
-                                         const Tensor& per_sample_weights) {
+namespace {
+
+// The forward; with_aux false leaves offset2bag, bag_size and max_indices undefined (and skips
+// computing them where the kernel does not need them).
+EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const Tensor& offsets,
+                               const EmbeddingBagFuncOptions& options,
+                               const Tensor& per_sample_weights, bool with_aux) {
   const char* op = "embedding_bag";
   check_weight(weight, op);
   const BagPlan plan =
@@ -248,11 +251,15 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
   }
   const std::int64_t num_bags = plan.num_bags();
   const std::int64_t dim = weight.size(1);
-  const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
+  const bool mean = options.mode() == EmbeddingBagMode::kMean;
+  std::vector<std::int64_t> bag_size;
+  if (with_aux || mean) bag_size = bag_sizes_of(plan);
   EmbeddingBagResult r;
   r.output = Tensor::empty({num_bags, dim}, weight.dtype());
-  r.offset2bag = int64_tensor(offset2bag_of(plan));
-  r.bag_size = int64_tensor(bag_size);
+  if (with_aux) {
+    r.offset2bag = int64_tensor(offset2bag_of(plan));
+    r.bag_size = int64_tensor(bag_size);
+  }
   if (options.mode() == EmbeddingBagMode::kMax) {
     r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
   }
@@ -275,12 +282,22 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
       }
     });
   });
+  if (!with_aux) r.max_indices = Tensor();
   return r;
+}
+
+}  // namespace
+
+EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
+                                         const Tensor& offsets,
+                                         const EmbeddingBagFuncOptions& options,
+                                         const Tensor& per_sample_weights) {
+  return bag_forward(input, weight, offsets, options, per_sample_weights, true);
 }
 
 Tensor embedding_bag(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                      const EmbeddingBagFuncOptions& options, const Tensor& per_sample_weights) {
-  return embedding_bag_forward(input, weight, offsets, options, per_sample_weights).output;
+  return bag_forward(input, weight, offsets, options, per_sample_weights, false).output;
 }
 
 Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& input,
@@ -320,6 +337,7 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
       }
     }
   }
+  // Tensor::zeros maps big gradients lazily: only the pages the rows land on are ever zeroed.
   Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
   visit_floating(grad_output.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -103,6 +103,7 @@ Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices
   const std::int64_t pad =
       detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
   const std::int64_t dim = grad_output.size(-1);
+  // Tensor::zeros maps big gradients lazily: only the pages the rows land on are ever zeroed.
   Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
   std::vector<std::int64_t> counts;
   if (scale_grad_by_freq) counts = id_counts(indices, num_weights);

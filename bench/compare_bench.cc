@@ -1,0 +1,418 @@
+// emb against libtorch 1.13 and against a plain C++ probe (the machine's limit), in one process, on
+// the same inputs (the torch tensors view emb's memory). Each case first checks that emb and the
+// anchor compute the same thing, then times them interleaved and keeps the medians.
+//
+//   compare_bench [--quick] [--out DIR]
+//
+// Writes DIR/compare.tsv (`case emb_ns anchor anchor_ns speedup`, ns per id, or per call for the
+// single-call cases; speedup = anchor_ns / emb_ns) and DIR/compare_spread.tsv (min / median / max
+// of the per-repetition speedups), and prints the same lines.
+#include <omp.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bench_report.h"
+#include "emb/emb.h"
+
+namespace {
+
+using emb::bench::Report;
+using emb::bench::time_ns;
+
+struct Config {
+  bool quick = false;
+  int reps = 7;
+  std::int64_t n_ids = 1000000;  // ids per call (a whole number of bags)
+  std::int64_t bag = 20;         // ids per bag
+  std::string out_dir = "build/bench";
+};
+
+// ---- Inputs ----------------------------------------------------------------------------------
+
+std::uint64_t mix(std::uint64_t x) {  // splitmix64
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// n floats in [-1, 1), filled by all threads.
+void fill_uniform(float* p, std::int64_t n, std::uint64_t seed) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    p[i] = static_cast<float>(
+        static_cast<double>(mix(seed ^ static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-52 - 1.0);
+  }
+}
+
+emb::Tensor random_floats(const emb::Shape& shape, std::uint64_t seed) {
+  emb::Tensor t = emb::Tensor::empty(shape, emb::DType::kFloat32);
+  fill_uniform(t.data<float>(), t.numel(), seed);
+  return t;
+}
+
+emb::Tensor uniform_ids(std::int64_t n, std::int64_t rows, std::uint64_t seed) {
+  emb::Tensor t = emb::Tensor::empty({n}, emb::DType::kInt64);
+  std::int64_t* p = t.data<std::int64_t>();
+  for (std::int64_t i = 0; i < n; ++i) {
+    p[i] = static_cast<std::int64_t>(mix(seed + static_cast<std::uint64_t>(i)) %
+                                     static_cast<std::uint64_t>(rows));
+  }
+  return t;
+}
+
+emb::Tensor bag_offsets(std::int64_t n, std::int64_t bag) {
+  emb::Tensor t = emb::Tensor::empty({n / bag}, emb::DType::kInt64);
+  for (std::int64_t b = 0; b < n / bag; ++b) t.data<std::int64_t>()[b] = b * bag;
+  return t;
+}
+
+// A torch tensor over the same memory.
+torch::Tensor as_torch(const emb::Tensor& t) {
+  std::vector<std::int64_t> shape(t.shape().begin(), t.shape().end());
+  const auto dtype = t.dtype() == emb::DType::kInt64 ? torch::kLong : torch::kFloat;
+  return torch::from_blob(const_cast<void*>(t.raw_data()), shape,
+                          torch::TensorOptions().dtype(dtype));
+}
+
+bool same_bits(const emb::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor c = b.contiguous();
+  return a.nbytes() == c.nbytes() && std::memcmp(a.raw_data(), c.data_ptr(), a.nbytes()) == 0;
+}
+
+// The largest |a - b| (the values compared are sums of a few terms in [-1, 1)).
+double max_abs_diff(const emb::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor c = b.contiguous();
+  if (a.numel() != c.numel()) return INFINITY;
+  const float* x = a.data<float>();
+  const float* y = c.data_ptr<float>();
+  double worst = 0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    worst = std::max(worst, std::abs(double(x[i]) - double(y[i])));
+  }
+  return worst;
+}
+
+[[noreturn]] void fail(const std::string& what) {
+  std::fprintf(stderr, "compare_bench: check failed: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void check(bool ok, const std::string& what) {
+  if (!ok) fail(what);
+}
+
+// ---- The probe: plain C++ loops, what this machine allows ------------------------------------
+
+constexpr std::int64_t kAhead = 16;
+
+inline void prefetch_row(const float* row, std::int64_t dim) {
+  for (std::int64_t off = 0; off < dim; off += 16) __builtin_prefetch(row + off);
+}
+
+// out[i] = table[ids[i]], a prefetching gather into a buffer already faulted in.
+void probe_gather(const float* table, std::int64_t dim, const std::int64_t* ids, std::int64_t n,
+                  float* out) {
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * dim, dim);
+    std::memcpy(out + i * dim, table + ids[i] * dim, static_cast<std::size_t>(dim) * 4);
+  }
+}
+
+// out[b] = sum of the bag's rows, fixed-size bags, a prefetching loop.
+void probe_bag_sum(const float* table, std::int64_t dim, const std::int64_t* ids, std::int64_t n,
+                   std::int64_t bag, float* out) {
+  const std::int64_t bags = n / bag;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < bags; ++b) {
+    float acc[1024];
+    for (std::int64_t d = 0; d < dim; ++d) acc[d] = 0.0f;
+    for (std::int64_t i = b * bag; i < (b + 1) * bag; ++i) {
+      if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * dim, dim);
+      const float* row = table + ids[i] * dim;
+      for (std::int64_t d = 0; d < dim; ++d) acc[d] += row[d];
+    }
+    std::memcpy(out + b * dim, acc, static_cast<std::size_t>(dim) * 4);
+  }
+}
+
+// ---- Cases ------------------------------------------------------------------------------------
+
+// Times emb and the anchor interleaved (after one warm-up call each); `units` divides the times.
+void compare(Report& report, const Config& cfg, const std::string& name, double units,
+             const std::function<void()>& emb_fn, const std::string& anchor,
+             const std::function<void()>& anchor_fn) {
+  emb_fn();
+  anchor_fn();
+  std::vector<double> e, a;
+  for (int r = 0; r < cfg.reps; ++r) {
+    e.push_back(time_ns(emb_fn) / units);
+    a.push_back(time_ns(anchor_fn) / units);
+  }
+  report.add(name, e, anchor, a);
+}
+
+void set_threads(int t) {
+  emb::set_num_threads(t);
+  at::set_num_threads(t);
+  omp_set_num_threads(t);
+}
+
+// Forward and backward cases on one [rows, dim] float32 table.
+void table_cases(Report& report, const Config& cfg, const std::string& tag, std::int64_t rows,
+                 std::int64_t dim, bool full) {
+  const std::int64_t n = cfg.n_ids;
+  const emb::Tensor table = random_floats({rows, dim}, 1);
+  const emb::Tensor ids = uniform_ids(n, rows, 2);
+  const emb::Tensor offsets = bag_offsets(n, cfg.bag);
+  const std::int64_t bags = n / cfg.bag;
+  torch::Tensor t_table = as_torch(table);  // not const: embedding_renorm_ takes Tensor&
+  const torch::Tensor t_ids = as_torch(ids), t_offsets = as_torch(offsets);
+  emb::Tensor probe_out = emb::Tensor::zeros({n, dim}, emb::DType::kFloat32);
+  for (int threads : {1, 2}) {
+    if (cfg.quick && threads == 2 && !full) continue;
+    set_threads(threads);
+    const std::string sfx = "_" + tag + "_d" + std::to_string(dim) + "_t" + std::to_string(threads);
+
+    // Forward gather.
+    check(same_bits(emb::embedding(ids, table), torch::embedding(t_table, t_ids)), "gather" + sfx);
+    probe_gather(table.data<float>(), dim, ids.data<std::int64_t>(), n, probe_out.data<float>());
+    check(same_bits(emb::embedding(ids, table), as_torch(probe_out)), "probe gather" + sfx);
+    auto emb_gather = [&] { emb::embedding(ids, table); };
+    compare(report, cfg, "gather" + sfx, double(n), emb_gather, "libtorch",
+            [&] { torch::embedding(t_table, t_ids); });
+    compare(report, cfg, "gather" + sfx, double(n), emb_gather, "probe", [&] {
+      probe_gather(table.data<float>(), dim, ids.data<std::int64_t>(), n, probe_out.data<float>());
+    });
+
+    // Bag sum, against libtorch and the probe.
+    const auto bag_opts = [](emb::EmbeddingBagMode m) {
+      return emb::EmbeddingBagFuncOptions().mode(m);
+    };
+    const auto sum = bag_opts(emb::EmbeddingBagMode::kSum);
+    check(same_bits(emb::embedding_bag(ids, table, offsets, sum),
+                    std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 0))),
+          "bag_sum" + sfx);
+    probe_bag_sum(table.data<float>(), dim, ids.data<std::int64_t>(), n, cfg.bag,
+                  probe_out.data<float>());
+    check(same_bits(emb::embedding_bag(ids, table, offsets, sum),
+                    as_torch(probe_out).narrow(0, 0, bags)),
+          "probe bag_sum" + sfx);
+    auto emb_sum = [&] { emb::embedding_bag(ids, table, offsets, sum); };
+    compare(report, cfg, "bag_sum" + sfx, double(n), emb_sum, "libtorch",
+            [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 0); });
+    compare(report, cfg, "bag_sum" + sfx, double(n), emb_sum, "probe", [&] {
+      probe_bag_sum(table.data<float>(), dim, ids.data<std::int64_t>(), n, cfg.bag,
+                    probe_out.data<float>());
+    });
+    if (!full) continue;
+
+    // The other bag modes.
+    const auto mean = bag_opts(emb::EmbeddingBagMode::kMean);
+    const auto max = bag_opts(emb::EmbeddingBagMode::kMax);
+    check(same_bits(emb::embedding_bag(ids, table, offsets, mean),
+                    std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 1))),
+          "bag_mean" + sfx);
+    compare(
+        report, cfg, "bag_mean" + sfx, double(n),
+        [&] { emb::embedding_bag(ids, table, offsets, mean); }, "libtorch",
+        [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 1); });
+    check(same_bits(emb::embedding_bag(ids, table, offsets, max),
+                    std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 2))),
+          "bag_max" + sfx);
+    compare(
+        report, cfg, "bag_max" + sfx, double(n),
+        [&] { emb::embedding_bag(ids, table, offsets, max); }, "libtorch",
+        [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 2); });
+    const emb::Tensor psw = random_floats({n}, 3);
+    const torch::Tensor t_psw = as_torch(psw);
+    check(same_bits(
+              emb::embedding_bag(ids, table, offsets, sum, psw),
+              std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 0, false, t_psw))),
+          "bag_sum_psw" + sfx);
+    compare(
+        report, cfg, "bag_sum_psw" + sfx, double(n),
+        [&] { emb::embedding_bag(ids, table, offsets, sum, psw); }, "libtorch",
+        [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 0, false, t_psw); });
+    // padding_idx: one row in 20 ids is the padding row.
+    const std::int64_t pad = rows - 1;
+    emb::Tensor pad_ids = ids.clone();
+    for (std::int64_t i = 0; i < n; i += 20) pad_ids.data<std::int64_t>()[i] = pad;
+    const torch::Tensor t_pad_ids = as_torch(pad_ids);
+    auto sum_pad = sum;
+    sum_pad.padding_idx(pad);
+    check(same_bits(emb::embedding_bag(pad_ids, table, offsets, sum_pad),
+                    std::get<0>(at::embedding_bag(t_table, t_pad_ids, t_offsets, false, 0, false,
+                                                  {}, false, pad))),
+          "bag_sum_pad" + sfx);
+    compare(
+        report, cfg, "bag_sum_pad" + sfx, double(n),
+        [&] { emb::embedding_bag(pad_ids, table, offsets, sum_pad); }, "libtorch",
+        [&] { at::embedding_bag(t_table, t_pad_ids, t_offsets, false, 0, false, {}, false, pad); });
+
+    // Backward: the dense gradient of a lookup, sparse, the bag's dense gradient, psw gradient.
+    const emb::Tensor grad = random_floats({n, dim}, 4);
+    const torch::Tensor t_grad = as_torch(grad);
+    check(same_bits(emb::embedding_dense_backward(grad, ids, rows, std::nullopt, false),
+                    at::embedding_dense_backward(t_grad, t_ids, rows, -1, false)),
+          "dense_backward" + sfx);
+    compare(
+        report, cfg, "dense_backward" + sfx, double(n),
+        [&] { emb::embedding_dense_backward(grad, ids, rows, std::nullopt, false); }, "libtorch",
+        [&] { at::embedding_dense_backward(t_grad, t_ids, rows, -1, false); });
+    {  // the sparse gradient, coalesced (what an optimizer step consumes)
+      const emb::SparseGrad s =
+          emb::embedding_sparse_backward(grad, ids, rows, std::nullopt, false).coalesce();
+      const torch::Tensor ts =
+          at::embedding_sparse_backward(t_grad, t_ids, rows, -1, false).coalesce();
+      // libtorch sums a row's duplicates in its own order: equal within rounding.
+      check(same_bits(s.indices(), ts._indices().reshape({-1})) &&
+                max_abs_diff(s.values(), ts._values()) < 1e-4,
+            "sparse_backward_coalesced" + sfx);
+      std::printf("# sparse_backward_coalesced%s: values %s\n", sfx.c_str(),
+                  same_bits(s.values(), ts._values()) ? "bitwise equal to libtorch"
+                                                      : "equal within rounding");
+    }
+    compare(
+        report, cfg, "sparse_backward_coalesced" + sfx, double(n),
+        [&] { emb::embedding_sparse_backward(grad, ids, rows, std::nullopt, false).coalesce(); },
+        "libtorch",
+        [&] { at::embedding_sparse_backward(t_grad, t_ids, rows, -1, false).coalesce(); });
+    const emb::Tensor bag_grad = random_floats({bags, dim}, 5);
+    const torch::Tensor t_bag_grad = as_torch(bag_grad);
+    const auto fwd = at::_embedding_bag(t_table, t_ids, t_offsets, false, 0);
+    auto torch_bag_backward = [&] {
+      return at::_embedding_bag_backward(t_bag_grad, t_ids, t_offsets, std::get<1>(fwd),
+                                         std::get<2>(fwd), std::get<3>(fwd), rows, false, 0, false,
+                                         {}, -1);
+    };
+    {  // libtorch sums a row's duplicates in its own order: equal within rounding
+      const emb::Tensor g =
+          emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum);
+      const torch::Tensor tg = torch_bag_backward();
+      const bool bitwise = same_bits(g, tg);
+      const double diff = bitwise ? 0.0 : max_abs_diff(g, tg);
+      check(diff < 1e-4, "bag_dense_backward" + sfx);
+      std::printf("# bag_dense_backward%s: %s\n", sfx.c_str(),
+                  bitwise ? "bitwise equal to libtorch"
+                          : ("largest absolute difference " + std::to_string(diff)).c_str());
+    }
+    compare(
+        report, cfg, "bag_dense_backward" + sfx, double(n),
+        [&] { emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum); },
+        "libtorch", torch_bag_backward);
+    auto torch_psw_grad = [&] {
+      return at::_embedding_bag_per_sample_weights_backward(t_bag_grad, t_table, t_ids, t_offsets,
+                                                            std::get<1>(fwd), 0, -1);
+    };
+    const double psw_diff = max_abs_diff(
+        emb::embedding_bag_per_sample_weights_backward(bag_grad, table, ids, offsets, sum),
+        torch_psw_grad());
+    check(psw_diff < 1e-4, "psw_grad" + sfx);
+    std::printf("# psw_grad%s: largest absolute difference to libtorch %.3g\n", sfx.c_str(),
+                psw_diff);
+    compare(
+        report, cfg, "psw_grad" + sfx, double(n),
+        [&] { emb::embedding_bag_per_sample_weights_backward(bag_grad, table, ids, offsets, sum); },
+        "libtorch", torch_psw_grad);
+
+    // Renorm with a max_norm no row reaches: the norms are computed, nothing is written.
+    compare(
+        report, cfg, "renorm" + sfx, double(n),
+        [&] { emb::embedding_renorm_(table, ids, 1e30, 2.0); }, "libtorch",
+        [&] { at::embedding_renorm_(t_table, t_ids, 1e30, 2.0); });
+  }
+}
+
+// One call on a hot table: 1 id, one bag of 20, one bag of 256 (ns per call).
+void single_calls(Report& report, const Config& cfg) {
+  set_threads(1);
+  const std::int64_t rows = 65536, dim = 64;
+  const emb::Tensor table = random_floats({rows, dim}, 7);
+  const torch::Tensor t_table = as_torch(table);
+  const int calls = cfg.quick ? 200 : 2000;
+  const auto sum = emb::EmbeddingBagFuncOptions().mode(emb::EmbeddingBagMode::kSum);
+  for (std::int64_t k : {1, 20, 256}) {
+    const emb::Tensor ids = uniform_ids(k, rows, 8 + static_cast<std::uint64_t>(k));
+    const emb::Tensor offsets = bag_offsets(k, k);
+    const torch::Tensor t_ids = as_torch(ids), t_offsets = as_torch(offsets);
+    if (k == 1) {
+      check(same_bits(emb::embedding(ids, table), torch::embedding(t_table, t_ids)), "call_1");
+      compare(
+          report, cfg, "call_embedding_1id", double(calls),
+          [&] {
+            for (int c = 0; c < calls; ++c) emb::embedding(ids, table);
+          },
+          "libtorch",
+          [&] {
+            for (int c = 0; c < calls; ++c) torch::embedding(t_table, t_ids);
+          });
+      continue;
+    }
+    check(same_bits(emb::embedding_bag(ids, table, offsets, sum),
+                    std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 0))),
+          "call_bag");
+    // Per call: divide the loop's time by the calls (compare divides by `units`).
+    compare(
+        report, cfg, "call_bag_sum_" + std::to_string(k) + "ids", double(calls),
+        [&] {
+          for (int c = 0; c < calls; ++c) emb::embedding_bag(ids, table, offsets, sum);
+        },
+        "libtorch",
+        [&] {
+          for (int c = 0; c < calls; ++c) at::embedding_bag(t_table, t_ids, t_offsets, false, 0);
+        });
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--quick") {
+      cfg.quick = true;
+    } else if (a == "--out" && i + 1 < argc) {
+      cfg.out_dir = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: compare_bench [--quick] [--out DIR]\n");
+      return 2;
+    }
+  }
+  if (cfg.quick) {
+    cfg.reps = 3;
+    cfg.n_ids = 250000;
+  }
+  Report report(cfg.out_dir + "/compare.tsv", cfg.out_dir + "/compare_spread.tsv");
+  if (!report.ok()) {
+    std::fprintf(stderr, "compare_bench: cannot write into %s\n", cfg.out_dir.c_str());
+    return 1;
+  }
+  std::printf(
+      "# emb %s, SIMD target %s, libtorch %s; %lld ids per call, bags of %lld, median of "
+      "%d interleaved repetitions, ns per id (single calls: ns per call)\n",
+      emb::version(), emb::simd_target().c_str(), TORCH_VERSION, static_cast<long long>(cfg.n_ids),
+      static_cast<long long>(cfg.bag), cfg.reps);
+  constexpr std::int64_t kGiB = std::int64_t{1} << 30;
+  // Cold: a 1 GiB table; hot: 16 MiB (in cache after the first pass).
+  for (std::int64_t dim : {64, 128}) {
+    if (cfg.quick && dim != 64) continue;
+    table_cases(report, cfg, "cold", kGiB / (dim * 4), dim, true);
+  }
+  for (std::int64_t dim : {32, 256}) {  // gather and bag sum only
+    if (cfg.quick) continue;
+    table_cases(report, cfg, "cold", kGiB / (dim * 4), dim, false);
+  }
+  table_cases(report, cfg, "hot", (std::int64_t{16} << 20) / (64 * 4), 64, false);
+  single_calls(report, cfg);
+  return 0;
+}
