@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev libhwy-dev
   libtorch-dev python3-torch python3-numpy
+  clang-14 libclang-rt-14-dev libomp-14-dev
 )
 
 missing=()

@@ -9,10 +9,13 @@ namespace emb {
 
 enum class DType : std::uint8_t { kFloat32, kFloat64, kFloat16, kBFloat16, kInt32, kInt64 };
 
-/// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ...
+/// True when dtype is one of the six enumerators (a DType cast from any other integer is not).
+/// Every function that takes a DType checks it: ValueError for an invalid one.
+bool is_valid_dtype(DType dtype);
+/// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ... Throws ValueError for an invalid dtype.
 std::size_t element_size(DType dtype);
 /// PyTorch's name without the prefix: "float32", "float64", "float16", "bfloat16", "int32",
-/// "int64".
+/// "int64"; "invalid" for a value outside the enum.
 std::string_view dtype_name(DType dtype);
 bool is_floating(DType dtype);
 bool is_integral(DType dtype);

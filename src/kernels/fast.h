@@ -17,6 +17,11 @@ namespace emb::detail::fast {
 /// rounding) or acc = acc + row * w (two). The functional layer picks what ATen does.
 enum class PswCombine : std::uint8_t { kFused, kUnfused };
 
+/// How the per-sample-weight gradient's dot product rounds, element by element, left to right:
+/// acc = fma(g, w, acc); acc = acc + g * w; or (float16 in its own arithmetic)
+/// acc = T(acc + T(g * w)). The functional layer picks what ATen does.
+enum class PswDot : std::uint8_t { kFused, kUnfused, kRoundEachStep };
+
 // ---- Type-erased arguments: one exported entry per kernel, the dtype dispatched inside. --------
 
 struct GatherArgs {
@@ -95,7 +100,7 @@ struct PswBackwardArgs {
   const std::int64_t* offset2bag;
   std::int64_t n;
   std::int64_t padding_idx;
-  bool fused;  // acc = fma(g, w, acc) or acc = acc + g * w
+  PswDot dot;
   void* out;
 };
 
@@ -173,13 +178,13 @@ void bag_dense_backward_max(const T* grad, std::int64_t dim, const std::int64_t*
       {dtype_of<T>, grad, dim, max_indices, bag_size, num_bags, grad_weight, num_weights});
 }
 
-/// ref::bag_per_sample_weights_backward, with the dot's multiply-add named (fused or not).
+/// ref::bag_per_sample_weights_backward, with the dot's rounding named.
 template <typename T, typename Index>
 void bag_per_sample_weights_backward(const T* grad, const T* table, std::int64_t dim,
                                      const Index* ids, const std::int64_t* offset2bag,
-                                     std::int64_t n, std::int64_t padding_idx, bool fused, T* out) {
+                                     std::int64_t n, std::int64_t padding_idx, PswDot dot, T* out) {
   bag_per_sample_weights_backward_any({dtype_of<T>, sizeof(Index) == 8, grad, table, dim, ids,
-                                       offset2bag, n, padding_idx, fused, out});
+                                       offset2bag, n, padding_idx, dot, out});
 }
 
 }  // namespace emb::detail::fast

@@ -35,10 +35,12 @@ void PswBackwardTyped(const fast::PswBackwardArgs& a) {
       if (k != a.padding_idx) {
         const T* g = grad + a.offset2bag[i] * dim;
         const T* w = table + k * dim;
-        if (a.fused) {
+        if (a.dot == fast::PswDot::kFused) {
           for (std::int64_t d = 0; d < dim; ++d) acc = std::fma(A(g[d]), A(w[d]), acc);
-        } else {
+        } else if (a.dot == fast::PswDot::kUnfused || !kIs16<T>) {
           for (std::int64_t d = 0; d < dim; ++d) acc = acc + A(g[d]) * A(w[d]);
+        } else {  // a 16-bit type in its own arithmetic
+          for (std::int64_t d = 0; d < dim; ++d) acc = A(T(acc + A(T(A(g[d]) * A(w[d])))));
         }
       }
       out[i] = T(acc);

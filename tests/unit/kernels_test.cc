@@ -198,29 +198,33 @@ void check_bag_sum(std::int64_t dim, std::uint64_t seed) {
                    r.data());
       EXPECT_TRUE(same_bits(f, r)) << "sum";
     }
-    {  // sum with per-sample weights, fused: the ref twin
+    // Per-sample weights: the combine the ref twin uses for this dtype and padding (fused
+    // without padding_idx except for float64), then the other one against a plain loop.
+    const bool ref_fused = !std::is_same_v<T, double> && pad < 0;
+    {
       Guarded<T> f(B * dim), r(B * dim);
       fast::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, psw.data(),
-                    fast::PswCombine::kFused, f.data());
+                    ref_fused ? fast::PswCombine::kFused : fast::PswCombine::kUnfused, f.data());
       ref::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, psw.data(), r.data());
-      EXPECT_TRUE(same_bits(f, r)) << "sum psw fused";
+      EXPECT_TRUE(same_bits(f, r)) << "sum psw as the ref (fused: " << ref_fused << ")";
     }
-    {  // unfused weights: acc = acc + row * w, element by element
+    {
       using A = ref::acc_t<T>;
       Guarded<T> f(B * dim), r(B * dim);
       fast::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, pad, psw.data(),
-                    fast::PswCombine::kUnfused, f.data());
+                    ref_fused ? fast::PswCombine::kUnfused : fast::PswCombine::kFused, f.data());
       for (std::int64_t k = 0; k < B; ++k) {
         for (std::int64_t d = 0; d < dim; ++d) {
           A acc = 0;
           for (std::int64_t i = b.bounds[k]; i < b.bounds[k + 1]; ++i) {
             if (ids[i] == pad) continue;
-            acc = acc + A(table[ids[i] * dim + d]) * A(psw[i]);
+            const A x = A(table[ids[i] * dim + d]);
+            acc = ref_fused ? acc + x * A(psw[i]) : std::fma(x, A(psw[i]), acc);
           }
           r.data()[k * dim + d] = T(acc);
         }
       }
-      EXPECT_TRUE(same_bits(f, r)) << "sum psw unfused";
+      EXPECT_TRUE(same_bits(f, r)) << "sum psw, the other combine";
     }
     {  // mean
       std::vector<std::int64_t> sizes(static_cast<std::size_t>(B), 0);
@@ -347,25 +351,33 @@ void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
   const std::vector<T> table = random_values<T>(rng, rows * dim, true);
   const std::vector<T> grad = random_values<T>(rng, b.num_bags() * dim, false);
   for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{6}}) {
+    // The ref twin's dot: float16 in its own arithmetic, the others unfused.
+    const fast::PswDot ref_dot =
+        std::is_same_v<T, Half> ? fast::PswDot::kRoundEachStep : fast::PswDot::kUnfused;
     Guarded<T> f(n), r(n);
     fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
-                                          b.offset2bag.data(), n, pad, true, f.data());
+                                          b.offset2bag.data(), n, pad, ref_dot, f.data());
     ref::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
                                          b.offset2bag.data(), n, pad, r.data());
-    EXPECT_TRUE(same_bits(f, r)) << "fused, padding_idx " << pad;
-    Guarded<T> fu(n), ru(n);  // unfused: acc = acc + g * w, left to right
-    fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
-                                          b.offset2bag.data(), n, pad, false, fu.data());
-    for (std::int64_t i = 0; i < n; ++i) {
-      A acc = 0;
-      if (ids[i] != pad) {
-        for (std::int64_t d = 0; d < dim; ++d) {
-          acc = acc + A(grad[b.offset2bag[i] * dim + d]) * A(table[ids[i] * dim + d]);
+    EXPECT_TRUE(same_bits(f, r)) << "as the ref, padding_idx " << pad;
+    // The other roundings against plain loops.
+    for (fast::PswDot dot : {fast::PswDot::kFused, fast::PswDot::kUnfused}) {
+      Guarded<T> fo(n), ro(n);
+      fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
+                                            b.offset2bag.data(), n, pad, dot, fo.data());
+      for (std::int64_t i = 0; i < n; ++i) {
+        A acc = 0;
+        if (ids[i] != pad) {
+          for (std::int64_t d = 0; d < dim; ++d) {
+            const A g = A(grad[b.offset2bag[i] * dim + d]);
+            const A w = A(table[ids[i] * dim + d]);
+            acc = dot == fast::PswDot::kFused ? std::fma(g, w, acc) : acc + g * w;
+          }
         }
+        ro.data()[i] = T(acc);
       }
-      ru.data()[i] = T(acc);
+      EXPECT_TRUE(same_bits(fo, ro)) << "dot " << int(dot) << ", padding_idx " << pad;
     }
-    EXPECT_TRUE(same_bits(fu, ru)) << "unfused, padding_idx " << pad;
   }
 }
 
