@@ -7,6 +7,7 @@
 #include "index_check.h"
 #include "kernels/fast.h"
 #include "kernels/ref/embedding_ref.h"
+#include "runtime_internal.h"
 #include "sparse_grad_access.h"
 
 namespace emb {
@@ -24,6 +25,7 @@ std::vector<std::int64_t> sorted_unique_ids(const Tensor& ids) {
 
 // Renorm on validated input (weight 2-D floating, ids valid).
 void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, double norm_type) {
+  detail::resolve_runtime_settings();  // may throw for a bad environment: before any write
   const std::vector<std::int64_t> rows = sorted_unique_ids(ids);
   detail::visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);

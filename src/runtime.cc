@@ -157,7 +157,13 @@ void detail::set_min_work_per_thread(std::int64_t elements) {
   g_min_work.store(std::max<std::int64_t>(1, elements));
 }
 
+void detail::resolve_runtime_settings() {
+  get_num_threads();
+  chosen_target();
+}
+
 std::size_t detail::simd_dispatch_index() {
+  get_num_threads();  // resolved here too, so that no kernel can throw once it has started
   const std::int64_t target = chosen_target();
   return static_cast<std::size_t>(hwy::Num0BitsBelowLS1Bit_Nonzero64(
       static_cast<std::uint64_t>((HWY_CHOSEN_TARGET_SHIFT(target) | HWY_CHOSEN_TARGET_MASK_SCALAR) &

@@ -10,6 +10,11 @@ namespace emb::detail {
 /// ValueError for a bad value, before any kernel ran).
 std::size_t simd_dispatch_index();
 
+/// Resolves the thread count and the SIMD target now (reading the environment if nothing was set
+/// yet): throws ValueError for a bad EMB_NUM_THREADS / OMP_NUM_THREADS / EMB_SIMD. Ops that write
+/// before their first fast kernel call it first, so that a bad setting changes nothing.
+void resolve_runtime_settings();
+
 /// Below this many elements of work per thread a call stays on one thread (32768; tests lower it
 /// to run small inputs on several threads).
 std::int64_t min_work_per_thread();

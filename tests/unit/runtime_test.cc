@@ -5,7 +5,9 @@
 
 #include <cstdlib>
 
+#include "emb/embedding.h"
 #include "emb/error.h"
+#include "emb/tensor.h"
 #include "expect_error.h"
 #include "runtime_internal.h"
 
@@ -49,6 +51,16 @@ TEST(Runtime, EnvironmentVariables) {
   expect_error<emb::ValueError>([] { emb::simd_target(); }, {"EMB_SIMD=avx9", "unknown"});
   expect_error<emb::ValueError>([] { emb::get_num_threads(); },
                                 {"EMB_NUM_THREADS=two", "positive number of threads"});
+
+  // A lookup that would renormalize rows in place refuses before writing anything.
+  const emb::Tensor weight = emb::Tensor::full({4, 3}, 2.0, emb::DType::kFloat32);
+  const emb::Tensor before = weight.clone();
+  const emb::Tensor ids = emb::Tensor::from_vector<std::int64_t>({1, 2}, {2});
+  emb::detail::reset_runtime_settings();
+  expect_error<emb::ValueError>(
+      [&] { emb::embedding(ids, weight, emb::EmbeddingFuncOptions().max_norm(1.0)); },
+      {"EMB_NUM_THREADS=two"});
+  EXPECT_TRUE(weight.equal(before));
 
   ::unsetenv("EMB_NUM_THREADS");
   ::setenv("OMP_NUM_THREADS", "3,1", 1);
