@@ -23,8 +23,13 @@ test-asan: deps
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
-demo: build
-	./scripts/demo.sh build
+# The main job on its default data: WordNet -> emb train -> emb test. Installs and builds only
+# what it needs (the library and build-demo/emb; no libtorch, no tests).
+demo:
+	./scripts/setup-deps.sh --demo
+	cmake --preset demo
+	cmake --build --preset demo -j $(JOBS)
+	./scripts/demo.sh build-demo
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-demo

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that building and testing emb need. Idempotent: packages
 # already present are not fetched again, and nothing is done when all of them are installed.
+#   setup-deps.sh          everything `make test` needs
+#   setup-deps.sh --demo   only what `make demo` needs (the library, the emb tool, WordNet)
 set -euo pipefail
 
-packages=(
+demo_packages=(
   cmake ninja-build g++ make pkg-config
-  libgtest-dev libgmock-dev libbenchmark-dev
-  libfmt-dev
-  libtorch-dev python3-torch python3-numpy
+  libfmt-dev libcli11-dev nlohmann-json3-dev
+  wordnet-base
 )
+packages=(
+  "${demo_packages[@]}"
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libtorch-dev python3-torch python3-numpy
+  fasttext
+)
+if [ "${1:-}" = "--demo" ]; then packages=("${demo_packages[@]}"); fi
 
 missing=()
 for p in "${packages[@]}"; do
