@@ -261,6 +261,13 @@ plot)
   points=$(grep -o 'points="[^"]*"' loss.svg | tr ' ' '\n' | grep -c ',')
   [ "$points" -ge 20 ] || fail "the loss curve has $points points"
   if command -v xmllint >/dev/null; then xmllint --noout loss.svg || fail "loss.svg is not XML"; fi
+  # On a terminal (script(1) provides one): a status line redrawn in place, no per-epoch lines.
+  script -qc "$emb train --input train.txt --output tty.emb --dim 8 --epoch 400" /dev/null \
+    >tty.txt </dev/null || fail "training under script(1) failed"
+  grep -q $'\r' tty.txt || fail "no carriage-return redraws on a terminal"
+  tr '\r' '\n' <tty.txt | grep -qE '^.*epoch [0-9]+/400 \[[#.]+\] +[0-9.]+%  loss [0-9.]+  lr [0-9.]+  [0-9]+ ex/s  (ETA|time) [0-9]+:[0-9]{2}' ||
+    { cat -A tty.txt | head -5 >&2; fail "no progress bar on a terminal"; }
+  ! grep -q '^epoch 1/400  loss' tty.txt || fail "plain per-epoch lines on a terminal"
   ;;
 
 *)
