@@ -5,6 +5,7 @@
 #   compare.sh EMB_BINARY DATA_DIR [TORCH_RUNS] [CONFIGS]
 # DATA_DIR holds train.txt and test.txt from `emb data wordnet`. TORCH_RUNS (default 3) limits
 # the PyTorch runs per config (0: none). CONFIGS: "small", "large" or "small large" (default).
+# SEEDS (environment, default "1 2 3") picks the runs.
 set -euo pipefail
 emb=$1
 data=$2
@@ -30,7 +31,7 @@ for config in $configs; do
     small) dim=50 epoch=10 lr=0.5 ngrams=1 ;;
     large) dim=100 epoch=25 lr=0.5 ngrams=2 ;;
   esac
-  for seed in 1 2 3; do
+  for seed in ${SEEDS:-1 2 3}; do
     # The timed command is the whole training command: reading, vocabulary, training, saving.
     timed fasttext "$config" "$seed" \
       "fasttext supervised -input $data/train.txt -output $work/ft -dim $dim -epoch $epoch \
