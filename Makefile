@@ -17,7 +17,8 @@ test: build
 	ctest --preset release -j $(JOBS)
 	$(MAKE) test-asan
 
-# The library and unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The library, the unit tests and the emb tool's tests (but the WordNet one) once more under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS)
