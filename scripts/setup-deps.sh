@@ -2,16 +2,24 @@
 # Installs the Debian 12 packages that building and testing emb need, and selects the reference
 # BLAS for libtorch. Idempotent: packages already present are not fetched again, and nothing is
 # done when all of them are installed and the reference BLAS is selected.
+#   setup-deps.sh          everything `make test` needs
+#   setup-deps.sh --demo   only what `make demo` needs (the library, the emb tool, WordNet)
 set -euo pipefail
 
-packages=(
+demo_packages=(
   cmake ninja-build g++ make pkg-config
+  libfmt-dev libcli11-dev nlohmann-json3-dev
+  wordnet-base
+)
+packages=(
+  "${demo_packages[@]}"
   libgtest-dev libgmock-dev libbenchmark-dev
-  libfmt-dev
   libtorch-dev python3-torch python3-numpy
+  fasttext
   clang-14 libclang-rt-14-dev
   libblas3
 )
+if [ "${1:-}" = "--demo" ]; then packages=("${demo_packages[@]}"); fi
 
 missing=()
 for p in "${packages[@]}"; do
