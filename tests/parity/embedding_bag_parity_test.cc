@@ -997,15 +997,13 @@ TEST(EmbeddingBagDifferences, ScaleGradByFreqCounts) {
   }
 }
 
-// 2-D input with include_last_offset: 1.13 drops the last bag, emb (like 2.x) ignores the flag.
+// 2-D input with include_last_offset: 1.13 drops the last bag, or corrupts memory (double free,
+// segfault), so it never gets that input here; emb (like 2.x) ignores the flag for 2-D input,
+// which torch computes without it.
 TEST(EmbeddingBagDifferences, IncludeLastOffsetWith2DInput) {
   Tensor w = weight_k();
   Tensor in2 = Tensor::from_vector<std::int64_t>({3, 1, 1, 1, 4, 0}, {2, 3});
   namespace F = torch::nn::functional;
-  torch::Tensor t =
-      F::embedding_bag(to_torch(in2), to_torch(w),
-                       F::EmbeddingBagFuncOptions().mode(torch::kSum).include_last_offset(true));
-  EXPECT_EQ(t.size(0), 1);
   Tensor ours = embedding_bag(
       in2, w, {}, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(true));
   EXPECT_EQ(ours.size(0), 2);
