@@ -158,7 +158,7 @@ std::int64_t checked_numel(const Shape& shape, const char* what) {
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   check_valid_dtype(dtype, "Tensor::empty");
   Tensor t;
-  t.numel_ = checked_numel(shape);
+  t.numel_ = checked_numel(shape, "Tensor::empty");
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.storage_ = allocate(t.nbytes());
@@ -203,12 +203,12 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
   }
   // Kernels load whole elements: a misaligned pointer would make every load undefined.
   const std::size_t align = element_size(dtype);
-  if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
-    char address[32];
-    std::snprintf(address, sizeof address, "%p", data);
-    throw ValueError("Tensor::view: data pointer " + std::string(address) + " is not aligned to " +
-                     std::to_string(align) + " bytes, as dtype " + std::string(dtype_name(dtype)) +
-                     " needs (copy the data instead)");
+  const std::size_t misalignment = reinterpret_cast<std::uintptr_t>(data) % align;
+  if (misalignment != 0) {  // the message names the offset, not the address (reproducible)
+    throw ValueError("Tensor::view: data pointer is not aligned to " + std::to_string(align) +
+                     " bytes, as dtype " + std::string(dtype_name(dtype)) + " needs (it is " +
+                     std::to_string(misalignment) +
+                     " bytes past a boundary; copy the data instead)");
   }
   t.shape_ = shape;
   t.dtype_ = dtype;
