@@ -7,6 +7,7 @@ packages=(
   cmake ninja-build g++ make pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev
   libfmt-dev
+  nlohmann-json3-dev
   libtorch-dev python3-torch python3-numpy
 )
 

@@ -19,6 +19,9 @@ std::size_t element_size(DType dtype) {
       return 4;
     case DType::kInt64:
       return 8;
+    case DType::kInt8:
+    case DType::kUInt8:
+      return 1;
   }
   return 0;
 }
@@ -37,6 +40,10 @@ std::string_view dtype_name(DType dtype) {
       return "int32";
     case DType::kInt64:
       return "int64";
+    case DType::kInt8:
+      return "int8";
+    case DType::kUInt8:
+      return "uint8";
   }
   return "unknown";
 }
@@ -47,7 +54,8 @@ bool is_floating(DType dtype) {
 }
 
 bool is_integral(DType dtype) {
-  return dtype == DType::kInt32 || dtype == DType::kInt64;
+  return dtype == DType::kInt32 || dtype == DType::kInt64 || dtype == DType::kInt8 ||
+         dtype == DType::kUInt8;
 }
 
 // float32 -> binary16, round to nearest even. Handles overflow to inf, subnormals and NaN.

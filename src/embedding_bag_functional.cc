@@ -284,7 +284,8 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
   const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
   std::vector<std::int64_t> winners;
   if (options.mode() == EmbeddingBagMode::kMax) {
-    if (!max_indices.defined() || !is_integral(max_indices.dtype()) ||
+    if (!max_indices.defined() ||
+        (max_indices.dtype() != DType::kInt32 && max_indices.dtype() != DType::kInt64) ||
         max_indices.shape() != Shape{num_bags, dim}) {
       throw ValueError(std::string(op) + ": mode max needs the forward's max_indices, int64 [" +
                        str(num_bags) + ", " + str(dim) + "], got " +

@@ -71,6 +71,7 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
   detail::check_ids_in_range(input, num, "embedding", "indices");
   if (options.max_norm()) {
     detail::check_floating(weight, "embedding (max_norm)", "weight");
+    weight.check_writable("embedding (max_norm)");
     renorm_validated(weight, input, *options.max_norm(), options.norm_type());
   }
   Shape out_shape = input.shape();
@@ -91,6 +92,7 @@ void embedding_renorm_(const Tensor& weight, const Tensor& indices, double max_n
   detail::check_floating(weight, "embedding_renorm_", "weight");
   detail::check_index_dtype(indices, "embedding_renorm_", "indices");
   detail::check_ids_in_range(indices, weight.size(0), "embedding_renorm_", "indices");
+  weight.check_writable("embedding_renorm_");
   renorm_validated(weight, indices, max_norm, norm_type);
 }
 

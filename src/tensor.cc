@@ -34,8 +34,10 @@ void store_from_double(void* p, double v) {
     *static_cast<T*>(p) = T(static_cast<float>(v));
   } else if constexpr (std::is_integral_v<T>) {
     // Converting NaN or an out-of-range double to an integer is undefined in C++: refuse it.
-    if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0) ||
-        (sizeof(T) == 4 && (v < -2147483648.0 || v >= 2147483648.0))) {
+    // The bounds are exact doubles: [min, max + 1) of T.
+    constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());
+    constexpr double hi = 2.0 * static_cast<double>(std::numeric_limits<T>::max() / 2 + 1);
+    if (!(v >= lo && v < hi)) {
       throw ValueError("Tensor: value " + std::to_string(v) + " does not fit dtype " +
                        std::string(dtype_name(dtype_of<T>)));
     }
@@ -107,6 +109,27 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
   return t;
 }
 
+Tensor Tensor::view(void* data, const Shape& shape, DType dtype,
+                    std::shared_ptr<const void> owner) {
+  Tensor t = view(data, shape, dtype);
+  t.owner_ = std::move(owner);
+  return t;
+}
+
+Tensor Tensor::read_only(const std::string& origin) const {
+  check_defined("Tensor::read_only");
+  Tensor t = *this;
+  t.read_only_origin_ = std::make_shared<const std::string>(origin);
+  return t;
+}
+
+void Tensor::check_writable(const char* what) const {
+  if (read_only_origin_) {
+    throw ValueError(std::string(what) + ": the tensor is read-only (" + *read_only_origin_ +
+                     "); load it into memory to modify it");
+  }
+}
+
 void Tensor::check_defined(const char* what) const {
   if (!defined()) throw ValueError(std::string(what) + ": tensor is undefined");
 }
@@ -169,6 +192,7 @@ double Tensor::get_double(std::int64_t i) const {
 
 void Tensor::set_double(std::int64_t i, double value) const {
   check_defined("Tensor::set_double");
+  check_writable("Tensor::set_double");
   if (i < 0 || i >= numel_) {
     throw IndexError("Tensor::set_double: flat index " + std::to_string(i) +
                      " is out of range for " + std::to_string(numel_) + " elements");
@@ -179,7 +203,7 @@ void Tensor::set_double(std::int64_t i, double value) const {
 
 Tensor Tensor::clone() const {
   check_defined("Tensor::clone");
-  Tensor t = empty(shape_, dtype_);
+  Tensor t = empty(shape_, dtype_);  // owning and writable, whatever this tensor is
   if (nbytes() != 0) std::memcpy(t.data_, data_, nbytes());
   return t;
 }
@@ -220,6 +244,7 @@ Tensor Tensor::select(std::int64_t i) const {
 
 const Tensor& Tensor::fill_(double value) const {
   check_defined("Tensor::fill_");
+  check_writable("Tensor::fill_");
   visit_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
     T v;
@@ -233,6 +258,7 @@ const Tensor& Tensor::fill_(double value) const {
 const Tensor& Tensor::copy_(const Tensor& src) const {
   check_defined("Tensor::copy_");
   src.check_defined("Tensor::copy_");
+  check_writable("Tensor::copy_");
   if (src.shape_ != shape_) {
     throw ValueError("Tensor::copy_: source shape " + shape_to_string(src.shape_) +
                      " does not match destination shape " + shape_to_string(shape_));
