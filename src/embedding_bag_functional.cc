@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "bag_layout.h"
 #include "emb/embedding.h"
 #include "emb/embedding_bag.h"
 #include "index_check.h"
@@ -417,3 +418,14 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
 }
 
 }  // namespace emb
+
+namespace emb::detail {
+
+BagLayout plan_bag_layout(const char* op, const Tensor& input, const Tensor& offsets,
+                          std::int64_t num_rows, const EmbeddingBagFuncOptions& options,
+                          const Tensor& per_sample_weights, DType psw_dtype) {
+  BagPlan p = plan_bags({op, input, offsets, num_rows, options, &per_sample_weights, psw_dtype});
+  return {p.ids, std::move(p.bounds), p.padding_idx};
+}
+
+}  // namespace emb::detail

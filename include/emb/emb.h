@@ -14,6 +14,7 @@
 #include "emb/lookup_options.h"
 #include "emb/optim.h"
 #include "emb/parameter.h"
+#include "emb/quant.h"
 #include "emb/sparse_grad.h"
 #include "emb/tensor.h"
 #include "emb/version.h"
