@@ -178,18 +178,19 @@ void quant_case(std::int64_t rows, std::int64_t dim) {
            .equal(emb::embedding_bag(input, emb::dequantize(q4), {}, o))) {
     std::abort();
   }
-  auto time = [&](auto&& run) {
-    std::vector<double> t;
-    for (int rep = 0; rep < 7; ++rep) {
-      const auto t0 = Clock::now();
-      run();
-      t.push_back(ms_since(t0) * 1e6 / static_cast<double>(bags * per_bag));
-    }
-    return median(t);
+  // The three kernels interleaved, 9 rounds, so that the machine's load hits them alike.
+  auto ns_per_row = [&](auto&& run) {
+    const auto t0 = Clock::now();
+    run();
+    return ms_since(t0) * 1e6 / static_cast<double>(bags * per_bag);
   };
-  const double f32 = time([&] { (void)emb::embedding_bag(input, w, {}, o); });
-  const double i8 = time([&] { (void)emb::quantized_embedding_bag(input, q8, {}, o); });
-  const double i4 = time([&] { (void)emb::quantized_embedding_bag(input, q4, {}, o); });
+  std::vector<double> t32, t8, t4;
+  for (int rep = 0; rep < 9; ++rep) {
+    t32.push_back(ns_per_row([&] { (void)emb::embedding_bag(input, w, {}, o); }));
+    t8.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q8, {}, o); }));
+    t4.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q4, {}, o); }));
+  }
+  const double f32 = median(t32), i8 = median(t8), i4 = median(t4);
   std::printf(
       "sum bags of %lld rows over %lld x %lld (float32 %.0f MB, int8 %.0f MB, int4 %.0f MB), ns "
       "per row:\n",

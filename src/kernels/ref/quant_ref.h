@@ -42,11 +42,11 @@ inline void quant_scale_bias(const std::uint8_t* row, std::int64_t dim, float& s
 
 /// The stored integer of element d of a row.
 template <int Bits>
-inline unsigned quant_code(const std::uint8_t* row, std::int64_t d) {
+inline int quant_code(const std::uint8_t* row, std::int64_t d) {
   if constexpr (Bits == 8) {
     return row[d];
   } else {
-    return (row[d / 2] >> ((d % 2) * 4)) & 0xfu;
+    return (row[d / 2] >> ((d % 2) * 4)) & 0xf;
   }
 }
 
@@ -118,8 +118,38 @@ void quant_gather_rows(const std::uint8_t* table, std::int64_t dim, const Index*
   }
 }
 
-/// bag_sum over dequantized rows (same order, same roundings as the float32 bag_sum):
-///   acc = acc + v  or  acc = fma(v, psw[i], acc), v the dequantized element.
+/// o[d] = o[d] + value(d) (w == null) or fma(value(d), *w, o[d]) for d < dim. (restrict: the
+/// uint8 row could otherwise alias o, which would keep the compiler from vectorizing.)
+template <int Bits>
+inline void quant_row_add(const std::uint8_t* __restrict row, std::int64_t dim, const float* w,
+                          float* __restrict o) {
+  float scale, bias;
+  quant_scale_bias<Bits>(row, dim, scale, bias);
+  if (w == nullptr) {
+    for (std::int64_t d = 0; d < dim; ++d) o[d] = o[d] + quant_value<Bits>(row, d, scale, bias);
+  } else {
+    const float wi = *w;
+    for (std::int64_t d = 0; d < dim; ++d) {
+      o[d] = std::fma(quant_value<Bits>(row, d, scale, bias), wi, o[d]);
+    }
+  }
+}
+
+/// o[d] = value(d) where first or value(d) > o[d].
+template <int Bits>
+inline void quant_row_max(const std::uint8_t* __restrict row, std::int64_t dim, bool first,
+                          float* __restrict o) {
+  float scale, bias;
+  quant_scale_bias<Bits>(row, dim, scale, bias);
+  for (std::int64_t d = 0; d < dim; ++d) {
+    const float v = quant_value<Bits>(row, d, scale, bias);
+    if (first || v > o[d]) o[d] = v;
+  }
+}
+
+/// bag_sum over dequantized rows (per element the same order and roundings as the float32
+/// bag_sum): acc = acc + v or acc = fma(v, psw[i], acc), v the dequantized element.
+///   table [*, row_bytes], ids [n], bounds [B + 1], psw [n] or null -> out [B, dim]
 template <int Bits, typename Index>
 void quant_bag_sum(const std::uint8_t* table, std::int64_t dim, const Index* ids,
                    const std::int64_t* bounds, std::int64_t num_bags, std::int64_t padding_idx,
@@ -130,13 +160,8 @@ void quant_bag_sum(const std::uint8_t* table, std::int64_t dim, const Index* ids
     std::fill(o, o + dim, 0.0f);
     for (std::int64_t i = bounds[b]; i < bounds[b + 1]; ++i) {
       if (ids[i] == padding_idx) continue;
-      const std::uint8_t* row = table + static_cast<std::int64_t>(ids[i]) * rb;
-      float scale, bias;
-      quant_scale_bias<Bits>(row, dim, scale, bias);
-      for (std::int64_t d = 0; d < dim; ++d) {
-        const float v = quant_value<Bits>(row, d, scale, bias);
-        o[d] = psw ? std::fma(v, psw[i], o[d]) : o[d] + v;
-      }
+      quant_row_add<Bits>(table + static_cast<std::int64_t>(ids[i]) * rb, dim,
+                          psw ? psw + i : nullptr, o);
     }
   }
 }
@@ -154,13 +179,7 @@ void quant_bag_max(const std::uint8_t* table, std::int64_t dim, const Index* ids
     bool first = true;
     for (std::int64_t i = bounds[b]; i < bounds[b + 1]; ++i) {
       if (ids[i] == padding_idx) continue;
-      const std::uint8_t* row = table + static_cast<std::int64_t>(ids[i]) * rb;
-      float scale, bias;
-      quant_scale_bias<Bits>(row, dim, scale, bias);
-      for (std::int64_t d = 0; d < dim; ++d) {
-        const float v = quant_value<Bits>(row, d, scale, bias);
-        if (first || v > o[d]) o[d] = v;
-      }
+      quant_row_max<Bits>(table + static_cast<std::int64_t>(ids[i]) * rb, dim, first, o);
       first = false;
     }
   }
