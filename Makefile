@@ -2,7 +2,9 @@
 # Debian packages they need first (scripts/setup-deps.sh, idempotent).
 JOBS ?= 2
 
-.PHONY: all deps build test test-asan demo clean
+FUZZ_SECONDS ?= 600
+
+.PHONY: all deps build test test-asan test-fuzz test-tsan fuzz demo clean
 
 all: build
 
@@ -16,6 +18,8 @@ build: deps
 test: build
 	ctest --preset release -j $(JOBS)
 	$(MAKE) test-asan
+	$(MAKE) test-fuzz
+	$(MAKE) test-tsan
 
 # The library and unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
@@ -23,8 +27,26 @@ test-asan: deps
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
+# The fuzz targets (clang-14, libFuzzer, ASan + UBSan): corpus replay and a short deterministic run.
+test-fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	ctest --preset fuzz -j $(JOBS)
+
+# The concurrency test under ThreadSanitizer.
+test-tsan: deps
+	cmake --preset tsan
+	cmake --build --preset tsan -j $(JOBS)
+	ctest --preset tsan
+
+# Long fuzzing: each target for FUZZ_SECONDS (default 600), growing build-fuzz/corpus/<target>.
+fuzz: deps
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+	./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
 demo: build
 	./scripts/demo.sh build
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz build-tsan

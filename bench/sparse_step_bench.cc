@@ -57,7 +57,8 @@ struct Setup {
     table->accumulate_grad(batches[0]);
     opt->step();
     std::vector<char> in_batch(static_cast<std::size_t>(rows), 0);
-    const std::int64_t* ids = batches[0].indices().data<std::int64_t>();
+    const emb::Tensor batch_ids = batches[0].indices();  // a copy, kept alive for ids
+    const std::int64_t* ids = batch_ids.data<std::int64_t>();
     for (std::int64_t j = 0; j < kBatchRows; ++j) in_batch[static_cast<std::size_t>(ids[j])] = 1;
     const float* w = table->data().data<float>();
     for (std::int64_t r = 0; r < rows; ++r) {

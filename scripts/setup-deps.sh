@@ -9,6 +9,7 @@ packages=(
   libfmt-dev
   nlohmann-json3-dev
   libtorch-dev python3-torch python3-numpy
+  clang-14 libclang-rt-14-dev
 )
 
 missing=()

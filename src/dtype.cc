@@ -2,8 +2,15 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
+
+#include "emb/error.h"
 
 namespace emb {
+
+bool is_valid_dtype(DType dtype) {
+  return static_cast<std::uint8_t>(dtype) <= static_cast<std::uint8_t>(DType::kUInt8);
+}
 
 std::size_t element_size(DType dtype) {
   switch (dtype) {
@@ -23,7 +30,8 @@ std::size_t element_size(DType dtype) {
     case DType::kUInt8:
       return 1;
   }
-  return 0;
+  throw ValueError("element_size: dtype code " + std::to_string(static_cast<int>(dtype)) +
+                   " is not a DType (valid: 0 to 7)");
 }
 
 std::string_view dtype_name(DType dtype) {
@@ -45,7 +53,7 @@ std::string_view dtype_name(DType dtype) {
     case DType::kUInt8:
       return "uint8";
   }
-  return "unknown";
+  return "invalid";
 }
 
 bool is_floating(DType dtype) {

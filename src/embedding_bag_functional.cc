@@ -52,6 +52,7 @@ std::vector<std::int64_t> offsets_as_int64(const Tensor& offsets) {
 BagPlan plan_bags(const PlanRequest& r) {
   const std::string op = r.op;
   const EmbeddingBagFuncOptions& o = r.options;
+  detail::check_bag_mode(o.mode(), r.op);
   detail::check_index_dtype(r.input, r.op, "input");
   if (r.input.dim() != 1 && r.input.dim() != 2) {
     throw ValueError(op + ": input must be 1-D (with offsets) or 2-D [B, N], got shape " +
@@ -208,6 +209,27 @@ void check_num_weights(std::int64_t num_weights, std::int64_t dim, const char* o
 
 }  // namespace
 
+void detail::check_bag_mode(EmbeddingBagMode mode, const char* op) {
+  const auto code = static_cast<int>(mode);
+  if (code < 0 || code > static_cast<int>(EmbeddingBagMode::kMax)) {
+    throw ValueError(std::string(op) + ": mode " + str(code) +
+                     " is not an EmbeddingBagMode (valid: 0 sum, 1 mean, 2 max)");
+  }
+}
+
+void detail::check_embedding_bag_backward_args(const char* op, const Tensor& grad_output,
+                                               const Tensor& input, const Tensor& offsets,
+                                               std::int64_t num_weights,
+                                               const EmbeddingBagFuncOptions& options,
+                                               const Tensor& per_sample_weights) {
+  detail::check_floating(grad_output, op, "grad_output");
+  const std::int64_t dim_hint = grad_output.dim() == 2 ? grad_output.size(1) : 0;
+  check_num_weights(num_weights, dim_hint, op);
+  const BagPlan plan = plan_bags(
+      {op, input, offsets, num_weights, options, &per_sample_weights, grad_output.dtype()});
+  check_grad_output(grad_output, plan.num_bags(), op);
+}
+
 const char* mode_name(EmbeddingBagMode mode) {
   switch (mode) {
     case EmbeddingBagMode::kSum:
@@ -215,9 +237,9 @@ const char* mode_name(EmbeddingBagMode mode) {
     case EmbeddingBagMode::kMean:
       return "mean";
     case EmbeddingBagMode::kMax:
-      break;
+      return "max";
   }
-  return "max";
+  return "invalid";
 }
 
 EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
@@ -226,24 +248,30 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
                                          const Tensor& per_sample_weights) {
   const char* op = "embedding_bag";
   check_weight(weight, op);
-  const BagPlan plan =
+  BagPlan plan =
       plan_bags({op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
-  // Everything is valid: from here on the call succeeds.
-  if (options.max_norm()) {
-    embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
-  }
+  // Everything is valid; the outputs are allocated before the renorm writes, so that nothing
+  // after it can fail.
   const std::int64_t num_bags = plan.num_bags();
   const std::int64_t dim = weight.size(1);
-  const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
   EmbeddingBagResult r;
   r.output = Tensor::empty({num_bags, dim}, weight.dtype());
-  r.offset2bag = int64_tensor(offset2bag_of(plan));
-  r.bag_size = int64_tensor(bag_size);
   if (options.mode() == EmbeddingBagMode::kMax) {
     r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
   }
-  const Tensor psw =
-      per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
+  Tensor psw = per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
+  if (options.max_norm()) {
+    // Ids or weights that live inside the weight would change under the renorm: read them
+    // first.
+    if (plan.ids.shares_storage_with(weight)) plan.ids = plan.ids.clone();
+    if (psw.defined() && psw.shares_storage_with(weight)) psw = psw.clone();
+  }
+  const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
+  r.offset2bag = int64_tensor(offset2bag_of(plan));
+  r.bag_size = int64_tensor(bag_size);
+  if (options.max_norm()) {
+    embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
+  }
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(plan.ids, [&](const auto* ids) {
@@ -316,8 +344,10 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
       return;
     }
     const std::vector<std::int64_t> o2b = offset2bag_of(plan);
-    std::vector<std::int64_t> counts;
-    if (options.scale_grad_by_freq()) counts = id_counts(plan.ids, num_weights);
+    std::vector<std::int64_t> counts;  // one per row: not built when grad_weight is empty
+    if (options.scale_grad_by_freq() && dim > 0 && plan.n() > 0) {
+      counts = id_counts(plan.ids, num_weights);
+    }
     visit_ids(plan.ids, [&](const auto* ids) {
       detail::ref::bag_dense_backward_sum(
           grad_output.data<T>(), dim, ids, o2b.data(), plan.n(), plan.padding_idx,
@@ -335,6 +365,7 @@ SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor
                                          const EmbeddingBagFuncOptions& options,
                                          const Tensor& per_sample_weights) {
   const char* op = "embedding_bag_sparse_backward";
+  detail::check_bag_mode(options.mode(), op);
   detail::check_floating(grad_output, op, "grad_output");
   if (options.mode() == EmbeddingBagMode::kMax) {
     throw ValueError(std::string(op) + ": mode max does not support sparse gradients");
@@ -390,6 +421,7 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
                                                  const Tensor& input, const Tensor& offsets,
                                                  const EmbeddingBagFuncOptions& options) {
   const char* op = "embedding_bag_per_sample_weights_backward";
+  detail::check_bag_mode(options.mode(), op);
   check_weight(weight, op);
   if (options.mode() != EmbeddingBagMode::kSum) {
     throw NotImplementedError(std::string(op) +

@@ -12,6 +12,7 @@ namespace emb {
 namespace {
 
 void check_mode_options(const EmbeddingBagOptions& o) {
+  detail::check_bag_mode(o.mode(), "EmbeddingBag");
   if (o.mode() == EmbeddingBagMode::kMax && o.scale_grad_by_freq()) {
     throw ValueError("EmbeddingBag: mode max does not support scale_grad_by_freq");
   }
@@ -62,6 +63,7 @@ Tensor EmbeddingBag::forward(const Tensor& input, const Tensor& offsets,
 Tensor EmbeddingBag::backward(const Tensor& input, const Tensor& offsets, const Tensor& grad_output,
                               const Tensor& per_sample_weights) {
   const Tensor& w = weight_.data();
+  detail::check_weight_2d(w, "EmbeddingBag::backward");
   if (grad_output.defined() && grad_output.dtype() != w.dtype()) {
     throw ValueError("EmbeddingBag::backward: grad_output has dtype " +
                      std::string(dtype_name(grad_output.dtype())) + ", the weight " +
@@ -75,7 +77,11 @@ Tensor EmbeddingBag::backward(const Tensor& input, const Tensor& offsets, const 
   }
   // Compute every gradient first (each call validates), accumulate only when all succeeded.
   EmbeddingBagFuncOptions fo = func_options();
-  fo.max_norm(std::nullopt);  // the forward already renormalized; the gradient ignores it
+  fo.max_norm(std::nullopt);       // the forward already renormalized; the gradient ignores it
+  if (!weight_.requires_grad()) {  // no weight gradient, but bad input is still an error
+    detail::check_embedding_bag_backward_args("EmbeddingBag::backward", grad_output, input, offsets,
+                                              options_.num_embeddings(), fo, per_sample_weights);
+  }
   Tensor psw_grad;
   if (per_sample_weights.defined()) {
     psw_grad = embedding_bag_per_sample_weights_backward(grad_output, w, input, offsets, fo);
@@ -102,6 +108,7 @@ void EmbeddingBag::reset_parameters() {
 void EmbeddingBag::reset_parameters(Generator& generator) {
   const Tensor& w = weight_.data();
   w.check_writable("EmbeddingBag::reset_parameters");
+  detail::check_reset_weight(w, options_.padding_idx(), "EmbeddingBag::reset_parameters");
   generator.normal_(w);
   if (options_.padding_idx()) w.select(*options_.padding_idx()).fill_(0.0);
 }

@@ -5,6 +5,7 @@
 #include "emb/embedding.h"
 #include "index_check.h"
 #include "kernels/ref/embedding_ref.h"
+#include "sparse_grad_access.h"
 
 namespace emb {
 
@@ -29,7 +30,23 @@ void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, 
   });
 }
 
-// counts[k] = number of positions with id k (all positions, padding included).
+// counts[i] = number of positions with the id of position i (all positions, padding included):
+// [4, 1, 4] -> [2, 1, 2]. Memory O(n), whatever the table's size.
+std::vector<std::int64_t> position_counts(const Tensor& ids) {
+  const std::vector<std::int64_t> at = detail::visit_ids(
+      ids, [&](const auto* p) { return std::vector<std::int64_t>(p, p + ids.numel()); });
+  std::vector<std::int64_t> sorted = at;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::int64_t> counts(at.size());
+  for (std::size_t i = 0; i < at.size(); ++i) {
+    const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), at[i]);
+    counts[i] = hi - lo;
+  }
+  return counts;
+}
+
+// counts[k] = number of positions with id k (all positions, padding included); for the dense
+// backward, whose output has num_weights rows anyway.
 std::vector<std::int64_t> id_counts(const Tensor& ids, std::int64_t num_weights) {
   std::vector<std::int64_t> counts(static_cast<std::size_t>(num_weights), 0);
   detail::visit_ids(ids, [&](const auto* p) {
@@ -72,16 +89,21 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
   if (options.max_norm()) {
     detail::check_floating(weight, "embedding (max_norm)", "weight");
     weight.check_writable("embedding (max_norm)");
-    renorm_validated(weight, input, *options.max_norm(), options.norm_type());
   }
   Shape out_shape = input.shape();
   out_shape.push_back(weight.size(1));
-  Tensor out = Tensor::empty(out_shape, weight.dtype());
+  Tensor out = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
+  Tensor ids = input;
+  if (options.max_norm()) {
+    // Ids that live inside the weight would change under the renorm: read them first.
+    if (input.shares_storage_with(weight)) ids = input.clone();
+    renorm_validated(weight, ids, *options.max_norm(), options.norm_type());
+  }
   const std::size_t row_bytes =
       static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
-  detail::visit_ids(input, [&](const auto* ids) {
-    detail::ref::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, ids,
-                             input.numel(), static_cast<std::byte*>(out.raw_data()));
+  detail::visit_ids(ids, [&](const auto* p) {
+    detail::ref::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, p,
+                             ids.numel(), static_cast<std::byte*>(out.raw_data()));
   });
   return out;
 }
@@ -104,13 +126,15 @@ Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices
       detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
   const std::int64_t dim = grad_output.size(-1);
   Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
-  std::vector<std::int64_t> counts;
-  if (scale_grad_by_freq) counts = id_counts(indices, num_weights);
+  std::vector<std::int64_t> counts;  // one per row: never larger than grad_weight, or not built
+  if (scale_grad_by_freq && dim > 0 && indices.numel() > 0) {
+    counts = id_counts(indices, num_weights);
+  }
   detail::visit_floating(grad_output.dtype(), [&](auto tag) {
     using T = decltype(tag);
     detail::visit_ids(indices, [&](const auto* ids) {
       detail::ref::embedding_dense_backward(grad_output.data<T>(), ids, indices.numel(), dim, pad,
-                                            scale_grad_by_freq ? counts.data() : nullptr,
+                                            counts.empty() ? nullptr : counts.data(),
                                             grad_weight.data<T>());
     });
   });
@@ -125,8 +149,8 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
   const std::int64_t pad =
       detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
   const std::int64_t dim = grad_output.size(-1);
-  std::vector<std::int64_t> counts;
-  if (scale_grad_by_freq) counts = id_counts(indices, num_weights);
+  std::vector<std::int64_t> counts;  // per position
+  if (scale_grad_by_freq) counts = position_counts(indices);
 
   std::vector<std::int64_t> keep;  // positions whose id is not the padding row
   detail::visit_ids(indices, [&](const auto* ids) {
@@ -153,7 +177,7 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
         const T* src = g + i * dim;
         T* dst = v + j * dim;
         if (scale_grad_by_freq) {  // dst = g / count, as g * (T)(1 / count)
-          const A alpha = static_cast<A>(T(static_cast<A>(1.0 / counts[ids[i]])));
+          const A alpha = static_cast<A>(T(static_cast<A>(1.0 / counts[i])));
           for (std::int64_t d = 0; d < dim; ++d) dst[d] = T(A(src[d]) * alpha);
         } else {
           std::copy(src, src + dim, dst);
@@ -161,7 +185,7 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
       }
     });
   });
-  return SparseGrad(std::move(ids_out), std::move(values), num_weights);
+  return detail::SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights);
 }
 
 }  // namespace emb

@@ -41,11 +41,7 @@ Tensor Embedding::forward(const Tensor& input) {
 }
 
 void Embedding::backward(const Tensor& input, const Tensor& grad_output) {
-  if (!weight_.requires_grad()) {  // nothing to compute, but bad input is still an error
-    detail::check_embedding_backward_args("Embedding::backward", grad_output, input,
-                                          options_.num_embeddings(), options_.padding_idx());
-    return;
-  }
+  detail::check_weight_2d(weight_.data(), "Embedding::backward");
   const std::int64_t num = options_.num_embeddings();
   if (grad_output.defined() && grad_output.dtype() != weight_.data().dtype()) {
     throw ValueError("Embedding::backward: grad_output has dtype " +
@@ -57,6 +53,11 @@ void Embedding::backward(const Tensor& input, const Tensor& grad_output) {
     throw ValueError("Embedding::backward: grad_output has shape " +
                      shape_to_string(grad_output.shape()) + ", last dimension must be " +
                      std::to_string(options_.embedding_dim()));
+  }
+  if (!weight_.requires_grad()) {  // nothing to compute, but bad input is still an error
+    detail::check_embedding_backward_args("Embedding::backward", grad_output, input, num,
+                                          options_.padding_idx());
+    return;
   }
   if (options_.sparse()) {
     weight_.accumulate_grad(embedding_sparse_backward(
@@ -74,6 +75,7 @@ void Embedding::reset_parameters() {
 void Embedding::reset_parameters(Generator& generator) {
   const Tensor& w = weight_.data();
   w.check_writable("Embedding::reset_parameters");
+  detail::check_reset_weight(w, options_.padding_idx(), "Embedding::reset_parameters");
   generator.normal_(w);
   if (options_.padding_idx()) w.select(*options_.padding_idx()).fill_(0.0);
 }

@@ -58,6 +58,7 @@ double Generator::normal() {
 }
 
 void Generator::normal_(const Tensor& t, double mean, double std) {
+  if (!t.defined()) throw ValueError("Generator::normal_: tensor is undefined");
   if (!is_floating(t.dtype())) {
     throw ValueError("Generator::normal_: tensor dtype " + std::string(dtype_name(t.dtype())) +
                      " is not floating point");

@@ -8,7 +8,24 @@
 
 #include "emb/tensor.h"
 
+namespace emb {
+enum class EmbeddingBagMode;
+struct EmbeddingBagFuncOptions;
+}  // namespace emb
+
 namespace emb::detail {
+
+/// Throws ValueError unless mode is kSum, kMean or kMax (not another integer cast to the enum).
+void check_bag_mode(EmbeddingBagMode mode, const char* op);
+
+/// Every check of embedding_bag's weight-gradient ops (grad_output, num_weights, the bag layout,
+/// per_sample_weights) without computing anything: for a frozen module, whose backward computes
+/// no weight gradient but must refuse the same arguments.
+void check_embedding_bag_backward_args(const char* op, const Tensor& grad_output,
+                                       const Tensor& input, const Tensor& offsets,
+                                       std::int64_t num_weights,
+                                       const EmbeddingBagFuncOptions& options,
+                                       const Tensor& per_sample_weights);
 
 /// "[1][3]" for flat position 7 of shape [2, 4]; "" for a 0-d tensor.
 std::string position_string(const Shape& shape, std::int64_t flat);

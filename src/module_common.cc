@@ -61,6 +61,17 @@ std::optional<std::int64_t> module_padding_idx(std::optional<std::int64_t> paddi
   return normalize_padding_idx(padding_idx, num, module);
 }
 
+void check_reset_weight(const Tensor& weight, std::optional<std::int64_t> padding_idx,
+                        const char* op) {
+  check_weight_2d(weight, op);
+  check_floating(weight, op, "weight");
+  if (padding_idx && *padding_idx >= weight.size(0)) {
+    throw IndexError(std::string(op) + ": padding_idx = " + std::to_string(*padding_idx) +
+                     " is out of range for the weight's " + std::to_string(weight.size(0)) +
+                     " rows (the weight was replaced by a smaller one)");
+  }
+}
+
 void check_pretrained(const Tensor& embeddings, const char* what) {
   if (!embeddings.defined() || embeddings.dim() != 2) {
     throw ValueError(std::string(what) + ": embeddings must be 2-D, got shape " +

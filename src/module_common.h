@@ -25,6 +25,11 @@ Parameter make_module_weight(const Tensor& given, std::int64_t num, std::int64_t
 std::optional<std::int64_t> module_padding_idx(std::optional<std::int64_t> padding_idx,
                                                std::int64_t num, const char* module);
 
+/// What reset_parameters() checks before it draws anything (the weight may have been replaced by
+/// Parameter::set_data): defined, 2-D, floating, and padding_idx one of its rows.
+void check_reset_weight(const Tensor& weight, std::optional<std::int64_t> padding_idx,
+                        const char* op);
+
 /// Throws ValueError unless from_pretrained's table is defined and 2-D.
 void check_pretrained(const Tensor& embeddings, const char* what);
 

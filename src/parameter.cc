@@ -2,6 +2,7 @@
 
 #include "index_check.h"
 #include "kernels/ref/embedding_ref.h"
+#include "sparse_grad_access.h"
 
 namespace emb {
 
@@ -28,6 +29,7 @@ const SparseGrad& Parameter::sparse_grad() const {
 }
 
 void Parameter::check_grad(const Shape& shape, DType dtype, const char* what) const {
+  if (!data_.defined()) throw ValueError(std::string(what) + ": the parameter has no tensor");
   if (shape != data_.shape() || dtype != data_.dtype()) {
     throw ValueError(std::string(what) + ": gradient of shape " + shape_to_string(shape) + " " +
                      std::string(dtype_name(dtype)) + " does not match the parameter's " +
@@ -40,7 +42,7 @@ namespace {
 // dense[ids[j]] += values[j] for each row j in order, rounding after each addition: how autograd
 // adds a sparse gradient onto a dense one ((d + s1) + s2, not d + (s1 + s2)).
 void add_sparse_rows(const Tensor& dense, const SparseGrad& sparse) {
-  const std::int64_t* ids = sparse.indices().data<std::int64_t>();
+  const std::int64_t* ids = detail::SparseGradAccess::ids(sparse).data<std::int64_t>();
   const std::int64_t dim = sparse.dim();
   detail::visit_floating(sparse.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -66,6 +68,7 @@ void Parameter::accumulate_grad(Tensor&& grad) {
 
 void Parameter::accumulate_dense(const Tensor& grad, bool take) {
   if (!requires_grad_) return;
+  if (!grad.defined()) throw ValueError("Parameter::accumulate_grad: grad is undefined");
   check_grad(grad.shape(), grad.dtype(), "Parameter::accumulate_grad");
   detail::check_floating(grad, "Parameter::accumulate_grad", "grad");
   if (sparse_grad_) {  // sparse + dense -> dense: the sparse rows go onto the dense gradient
@@ -90,6 +93,9 @@ void Parameter::accumulate_dense(const Tensor& grad, bool take) {
 
 void Parameter::accumulate_grad(const SparseGrad& grad) {
   if (!requires_grad_) return;
+  if (!data_.defined()) {
+    throw ValueError("Parameter::accumulate_grad: the parameter has no tensor");
+  }
   if (data_.dim() != 2) {
     throw ValueError("Parameter::accumulate_grad: a sparse gradient needs a 2-D parameter, got " +
                      shape_to_string(data_.shape()));

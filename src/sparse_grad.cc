@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "index_check.h"
 #include "kernels/ref/embedding_ref.h"
+#include "sparse_grad_access.h"
 
 namespace emb {
 
@@ -20,40 +22,82 @@ void add_row(T* dst, const T* src, std::int64_t dim) {
 
 }  // namespace
 
-SparseGrad::SparseGrad(std::int64_t num_rows, std::int64_t dim, DType dtype)
-    : ids_(Tensor::empty({0}, DType::kInt64)),
-      values_(Tensor::empty({0, dim}, dtype)),
-      num_rows_(num_rows),
-      dim_(dim),
-      coalesced_(true) {
-  checked_numel({num_rows, dim}, "SparseGrad");
-  detail::check_floating(values_, "SparseGrad", "values");
+namespace {
+
+void check_size(std::int64_t v, const char* name) {
+  if (v < 0) {
+    throw ValueError(std::string("SparseGrad: ") + name + " = " + std::to_string(v) +
+                     " is negative");
+  }
 }
 
-SparseGrad::SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced)
-    : ids_(std::move(ids)), values_(std::move(values)), num_rows_(num_rows), coalesced_(coalesced) {
-  // Like PyTorch, a gradient with at most one row is coalesced by definition.
-  if (!ids_.defined() || ids_.dtype() != DType::kInt64 || ids_.dim() != 1) {
-    throw ValueError("SparseGrad: ids must be a 1-D int64 tensor");
+// Everything about ids and values but the id values themselves; returns dim.
+std::int64_t check_layout(const Tensor& ids, const Tensor& values, std::int64_t num_rows) {
+  if (!ids.defined() || ids.dtype() != DType::kInt64 || ids.dim() != 1) {
+    throw ValueError(
+        "SparseGrad: ids must be a 1-D int64 tensor, got " +
+        (ids.defined() ? std::string(dtype_name(ids.dtype())) + " " + shape_to_string(ids.shape())
+                       : std::string("undefined")));
   }
-  detail::check_floating(values_, "SparseGrad", "values");
-  if (values_.dim() != 2 || values_.size(0) != ids_.numel()) {
-    throw ValueError("SparseGrad: values has shape " + shape_to_string(values_.shape()) +
-                     ", expected [" + std::to_string(ids_.numel()) + ", dim]");
+  detail::check_floating(values, "SparseGrad", "values");
+  if (values.dim() != 2 || values.size(0) != ids.numel()) {
+    throw ValueError("SparseGrad: values has shape " + shape_to_string(values.shape()) +
+                     ", expected [" + std::to_string(ids.numel()) + ", dim]");
   }
-  dim_ = values_.size(1);
-  checked_numel({num_rows, dim_}, "SparseGrad");
-  detail::check_ids_in_range(ids_, num_rows_, "SparseGrad", "ids");
-  if (coalesced_) {  // optimizers trust the flag and skip coalescing: check it
-    const std::int64_t* p = ids_.data<std::int64_t>();
-    for (std::int64_t j = 1; j < ids_.numel(); ++j) {
-      if (p[j] <= p[j - 1]) {
-        throw ValueError("SparseGrad: coalesced ids must be strictly increasing, but ids[" +
-                         std::to_string(j) + "] = " + std::to_string(p[j]) + " follows " +
-                         std::to_string(p[j - 1]));
-      }
+  check_size(num_rows, "num_rows");
+  checked_numel({num_rows, values.size(1)}, "SparseGrad");
+  return values.size(1);
+}
+
+// The ids' range, and their order when they claim to be coalesced.
+void check_ids(const Tensor& ids, std::int64_t num_rows, bool coalesced) {
+  detail::check_ids_in_range(ids, num_rows, "SparseGrad", "ids");
+  if (!coalesced) return;  // optimizers trust the flag and skip coalescing: check it
+  const std::int64_t* p = ids.data<std::int64_t>();
+  for (std::int64_t j = 1; j < ids.numel(); ++j) {
+    if (p[j] <= p[j - 1]) {
+      throw ValueError("SparseGrad: coalesced ids must be strictly increasing, but ids[" +
+                       std::to_string(j) + "] = " + std::to_string(p[j]) + " follows " +
+                       std::to_string(p[j - 1]));
     }
   }
+}
+
+}  // namespace
+
+SparseGrad::SparseGrad(std::int64_t num_rows, std::int64_t dim, DType dtype)
+    : num_rows_(num_rows), dim_(dim), coalesced_(true) {
+  check_size(num_rows, "num_rows");
+  check_size(dim, "dim");
+  checked_numel({num_rows, dim}, "SparseGrad");
+  if (!is_valid_dtype(dtype) || !is_floating(dtype)) {
+    throw ValueError("SparseGrad: dtype must be float32, float64, float16 or bfloat16, got " +
+                     (is_valid_dtype(dtype) ? std::string(dtype_name(dtype))
+                                            : "code " + std::to_string(static_cast<int>(dtype))));
+  }
+  ids_ = Tensor::empty({0}, DType::kInt64);
+  values_ = Tensor::empty({0, dim}, dtype);
+}
+
+SparseGrad::SparseGrad(const Tensor& ids, const Tensor& values, std::int64_t num_rows,
+                       bool coalesced)
+    : num_rows_(num_rows), coalesced_(coalesced) {
+  dim_ = check_layout(ids, values, num_rows);
+  // The ids are copied first and the copy is checked: what is validated is what is used.
+  Tensor own_ids = ids.clone();
+  check_ids(own_ids, num_rows, coalesced);
+  ids_ = std::move(own_ids);
+  values_ = values.clone();
+  // Like PyTorch, a gradient with at most one row is coalesced by definition.
+  coalesced_ = coalesced_ || ids_.numel() <= 1;
+}
+
+SparseGrad::SparseGrad(Adopt, Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced)
+    : num_rows_(num_rows), coalesced_(coalesced) {
+  dim_ = check_layout(ids, values, num_rows);
+  check_ids(ids, num_rows, coalesced);
+  ids_ = std::move(ids);
+  values_ = std::move(values);
   coalesced_ = coalesced_ || ids_.numel() <= 1;
 }
 
@@ -86,7 +130,8 @@ SparseGrad SparseGrad::coalesce() const {
       }
     }
   });
-  return SparseGrad(std::move(out_ids), std::move(out_values), num_rows_, true);
+  return detail::SparseGradAccess::adopt(std::move(out_ids), std::move(out_values), num_rows_,
+                                         true);
 }
 
 Tensor SparseGrad::to_dense() const {

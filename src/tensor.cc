@@ -1,9 +1,13 @@
 #include "emb/tensor.h"
 
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <new>
 #include <ostream>
+
+#include "index_check.h"
+#include "module_common.h"
 
 namespace emb {
 
@@ -32,18 +36,62 @@ template <typename T>
 void store_from_double(void* p, double v) {
   if constexpr (std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>) {
     *static_cast<T*>(p) = T(static_cast<float>(v));
-  } else if constexpr (std::is_integral_v<T>) {
-    // Converting NaN or an out-of-range double to an integer is undefined in C++: refuse it.
-    // The bounds are exact doubles: [min, max + 1) of T.
-    constexpr double lo = static_cast<double>(std::numeric_limits<T>::min());
-    constexpr double hi = 2.0 * static_cast<double>(std::numeric_limits<T>::max() / 2 + 1);
-    if (!(v >= lo && v < hi)) {
-      throw ValueError("Tensor: value " + std::to_string(v) + " does not fit dtype " +
-                       std::string(dtype_name(dtype_of<T>)));
-    }
-    *static_cast<T*>(p) = static_cast<T>(v);
   } else {
     *static_cast<T*>(p) = static_cast<T>(v);
+  }
+}
+
+// Converting NaN, an infinity or an out-of-range double to an integer is undefined in C++:
+// such values are refused before anything is written.
+bool fits(double v, DType dtype) {
+  switch (dtype) {
+    case DType::kInt64:
+      return v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+    case DType::kInt32:
+      return v >= -2147483648.0 && v < 2147483648.0;
+    case DType::kInt8:
+      return v >= -128.0 && v < 128.0;
+    case DType::kUInt8:
+      return v >= 0.0 && v < 256.0;
+    default:
+      return true;
+  }
+}
+
+// "Tensor::fill_: value nan does not fit int32 (valid: -2147483648 to 2147483647)";
+// `where` names the element ("element [1][2] = " or "").
+[[noreturn]] void throw_does_not_fit(const char* op, const std::string& where, double v,
+                                     DType dtype) {
+  const char* range = dtype == DType::kInt32  ? "-2147483648 to 2147483647"
+                      : dtype == DType::kInt8  ? "-128 to 127"
+                      : dtype == DType::kUInt8 ? "0 to 255"
+                                               : "-9223372036854775808 to 9223372036854775807";
+  throw ValueError(std::string(op) + ": " + (where.empty() ? "value " : where) +
+                   detail::py_float_repr(v) + " does not fit " + std::string(dtype_name(dtype)) +
+                   " (valid: " + range + ")");
+}
+
+// Throws ValueError unless every element of src can be converted to dtype.
+void check_convertible(const Tensor& src, DType dtype, const char* op) {
+  // Floating to integer, or an integer to a narrower (or unsigned) one.
+  const bool may_not_fit =
+      is_integral(dtype) && dtype != src.dtype() &&
+      (is_floating(src.dtype()) || element_size(src.dtype()) >= element_size(dtype) ||
+       dtype == DType::kUInt8);
+  if (!may_not_fit) return;
+  for (std::int64_t i = 0; i < src.numel(); ++i) {
+    const double v = src.get_double(i);
+    if (!fits(v, dtype)) {
+      throw_does_not_fit(op, "element " + detail::position_string(src.shape(), i) + " = ", v,
+                         dtype);
+    }
+  }
+}
+
+void check_valid_dtype(DType dtype, const char* op) {
+  if (!is_valid_dtype(dtype)) {
+    throw ValueError(std::string(op) + ": dtype code " + std::to_string(static_cast<int>(dtype)) +
+                     " is not a DType (valid: 0 to 7)");
   }
 }
 
@@ -59,13 +107,19 @@ std::string shape_to_string(const Shape& shape) {
 }
 
 std::int64_t checked_numel(const Shape& shape, const char* what) {
-  std::int64_t n = 1;
+  bool empty = false;
   for (std::size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] < 0) {
       throw ValueError(std::string(what) + ": negative dimension " + std::to_string(shape[d]) +
                        " at position " + std::to_string(d) + " of shape " + shape_to_string(shape));
     }
-    if (shape[d] != 0 && n > std::numeric_limits<std::int64_t>::max() / 8 / shape[d]) {
+    empty = empty || shape[d] == 0;
+  }
+  if (empty) return 0;  // no elements, whatever the other sizes: [0, 2^62] is a valid shape
+  std::int64_t n = 1;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    // Bounded so that the byte count of any dtype (8 bytes at most) fits an int64 too.
+    if (n > std::numeric_limits<std::int64_t>::max() / 8 / shape[d]) {
       throw ValueError(std::string(what) + ": shape " + shape_to_string(shape) +
                        " has too many elements to address");
     }
@@ -75,6 +129,7 @@ std::int64_t checked_numel(const Shape& shape, const char* what) {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  check_valid_dtype(dtype, "Tensor::empty");
   Tensor t;
   t.numel_ = checked_numel(shape);
   t.shape_ = shape;
@@ -91,16 +146,28 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
 }
 
 Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
+  check_valid_dtype(dtype, "Tensor::full");
+  if (!fits(value, dtype)) throw_does_not_fit("Tensor::full", "", value, dtype);
   Tensor t = empty(shape, dtype);
   t.fill_(value);
   return t;
 }
 
 Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
+  check_valid_dtype(dtype, "Tensor::view");
   Tensor t;
   t.numel_ = checked_numel(shape, "Tensor::view");
   if (data == nullptr && t.numel_ != 0) {
     throw ValueError("Tensor::view: null data for shape " + shape_to_string(shape));
+  }
+  // Kernels load whole elements: a misaligned pointer would make every load undefined.
+  const std::size_t align = element_size(dtype);
+  if (reinterpret_cast<std::uintptr_t>(data) % align != 0) {
+    char address[32];
+    std::snprintf(address, sizeof address, "%p", data);
+    throw ValueError("Tensor::view: data pointer " + std::string(address) + " is not aligned to " +
+                     std::to_string(align) + " bytes, as dtype " + std::string(dtype_name(dtype)) +
+                     " needs (copy the data instead)");
   }
   t.shape_ = shape;
   t.dtype_ = dtype;
@@ -197,6 +264,10 @@ void Tensor::set_double(std::int64_t i, double value) const {
     throw IndexError("Tensor::set_double: flat index " + std::to_string(i) +
                      " is out of range for " + std::to_string(numel_) + " elements");
   }
+  if (!fits(value, dtype_)) {
+    throw_does_not_fit("Tensor::set_double", "value for flat index " + std::to_string(i) + ": ",
+                       value, dtype_);
+  }
   void* p = data_ + static_cast<std::size_t>(i) * element_size(dtype_);
   visit_dtype(dtype_, [&](auto tag) { store_from_double<decltype(tag)>(p, value); });
 }
@@ -210,7 +281,9 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dtype) const {
   check_defined("Tensor::to");
+  check_valid_dtype(dtype, "Tensor::to");
   if (dtype == dtype_) return clone();
+  check_convertible(*this, dtype, "Tensor::to");
   Tensor t = empty(shape_, dtype);
   t.copy_(*this);
   return t;
@@ -245,6 +318,7 @@ Tensor Tensor::select(std::int64_t i) const {
 const Tensor& Tensor::fill_(double value) const {
   check_defined("Tensor::fill_");
   check_writable("Tensor::fill_");
+  if (!fits(value, dtype_)) throw_does_not_fit("Tensor::fill_", "", value, dtype_);
   visit_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
     T v;
@@ -268,8 +342,10 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     return *this;
   }
   // Every source value is exact as a double; 16-bit targets round double -> float -> 16 bit,
-  // as c10::Half and c10::BFloat16 do. Converted into a scratch tensor first, so that a value
-  // that does not fit (NaN into int32) leaves this tensor as it was.
+  // as c10::Half and c10::BFloat16 do. Every value is checked first (NaN into int32 throws and
+  // leaves this tensor as it was), then converted into a scratch tensor, so that a source that
+  // overlaps this tensor is read before it is overwritten.
+  check_convertible(src, dtype_, "Tensor::copy_");
   Tensor converted = empty(shape_, dtype_);
   for (std::int64_t i = 0; i < numel_; ++i) converted.set_double(i, src.get_double(i));
   if (nbytes() != 0) std::memcpy(data_, converted.data_, nbytes());

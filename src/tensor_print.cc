@@ -101,24 +101,57 @@ class Formatter {
   std::size_t max_width_ = 1;
 };
 
+// Walks the shown sub-tensors with an explicit stack, not recursion: a tensor may have tens of
+// thousands of dimensions (of size 1), and the call stack must not grow with the rank.
 class Printer {
  public:
-  explicit Printer(const Tensor& t) : t_(t), summarize_(t.numel() > kThreshold) {
-    std::vector<std::int64_t> shown;
-    collect(0, 0, shown);
-    formatter_.emplace(t, shown);
+  explicit Printer(const Tensor& t)
+      : t_(t), dims_(t.shape().size()), summarize_(t.numel() > kThreshold), strides_(dims_, 1) {
+    for (std::size_t d = dims_; d-- > 1;) strides_[d - 1] = strides_[d] * t.shape()[d];
+    formatter_.emplace(t, shown_positions());
   }
 
-  std::string body(std::size_t indent) const { return str(0, 0, indent); }
-
- private:
-  // Flat offset of the first element of the sub-tensor at depth d starting at `base`.
-  std::int64_t stride(std::size_t d) const {
-    std::int64_t s = 1;
-    for (std::size_t k = d + 1; k < t_.shape().size(); ++k) s *= t_.shape()[k];
+  std::string body(std::size_t indent) const {
+    if (dims_ == 0) return formatter_->format(0);
+    struct Frame {
+      std::vector<std::int64_t> rows;  // the shown rows of this dimension (-1: "...")
+      std::size_t next = 0;
+      std::int64_t base = 0;
+    };
+    std::vector<Frame> stack;
+    std::string s;
+    // Opens the sub-tensor at depth d: a vector is written whole, a higher one gets a frame.
+    auto open = [&](std::size_t d, std::int64_t base) {
+      if (d + 1 == dims_) {
+        s += vector_str(base, indent + d);
+      } else {
+        s += "[";
+        stack.push_back(Frame{shown_rows(d), 0, base});
+      }
+    };
+    open(0, 0);
+    while (!stack.empty()) {
+      const std::size_t d = stack.size() - 1;
+      Frame& f = stack.back();
+      if (f.next == f.rows.size()) {
+        s += "]";
+        stack.pop_back();
+        continue;
+      }
+      // Between sub-tensors: ",", one newline per remaining dimension, the indent.
+      if (f.next > 0)
+        s += "," + std::string(dims_ - d - 1, '\n') + std::string(indent + d + 1, ' ');
+      const std::int64_t i = f.rows[f.next++];
+      const std::int64_t base = f.base + i * strides_[d];
+      if (i < 0)
+        s += "...";
+      else
+        open(d + 1, base);  // may reallocate the stack: f is not used after this
+    }
     return s;
   }
 
+ private:
   std::vector<std::int64_t> shown_rows(std::size_t d) const {
     const std::int64_t n = t_.shape()[d];
     std::vector<std::int64_t> rows;
@@ -132,45 +165,50 @@ class Printer {
     return rows;
   }
 
-  void collect(std::size_t d, std::int64_t base, std::vector<std::int64_t>& out) const {
-    if (d == t_.shape().size()) {
-      out.push_back(base);
-      return;
+  // The flat positions of every printed element, in printing order (an odometer over the
+  // shown rows of each dimension).
+  std::vector<std::int64_t> shown_positions() const {
+    if (dims_ == 0) return {0};
+    std::vector<std::vector<std::int64_t>> rows(dims_);
+    for (std::size_t d = 0; d < dims_; ++d) {
+      for (std::int64_t i : shown_rows(d)) {
+        if (i >= 0) rows[d].push_back(i);
+      }
+      if (rows[d].empty()) return {};
     }
-    for (std::int64_t i : shown_rows(d)) {
-      if (i >= 0) collect(d + 1, base + i * stride(d), out);
+    std::vector<std::size_t> at(dims_, 0);
+    std::vector<std::int64_t> out;
+    while (true) {
+      std::int64_t pos = 0;
+      for (std::size_t d = 0; d < dims_; ++d) pos += rows[d][at[d]] * strides_[d];
+      out.push_back(pos);
+      std::size_t d = dims_;
+      while (d > 0 && ++at[d - 1] == rows[d - 1].size()) at[--d] = 0;
+      if (d == 0) return out;
     }
   }
 
-  std::string str(std::size_t d, std::int64_t base, std::size_t indent) const {
-    const std::size_t dims = t_.shape().size();
-    if (dims == 0) return formatter_->format(0);
+  // The last dimension at flat position base, wrapped at the line width.
+  std::string vector_str(std::int64_t base, std::size_t indent) const {
     std::vector<std::string> parts;
-    if (d + 1 == dims) {  // a vector: wrap lines at the line width
-      for (std::int64_t i : shown_rows(d)) {
-        parts.push_back(i < 0 ? " ..." : formatter_->format(base + i));
-      }
-      const std::size_t element_length = formatter_->width() + 2;
-      const std::size_t per_line =
-          std::max<std::size_t>(1, (kLineWidth - std::min(indent, kLineWidth)) / element_length);
-      std::string s = "[";
-      for (std::size_t i = 0; i < parts.size(); ++i) {
-        if (i) s += (i % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
-        s += parts[i];
-      }
-      return s + "]";
+    for (std::int64_t i : shown_rows(dims_ - 1)) {
+      parts.push_back(i < 0 ? " ..." : formatter_->format(base + i));
     }
-    for (std::int64_t i : shown_rows(d)) {
-      parts.push_back(i < 0 ? "..." : str(d + 1, base + i * stride(d), indent + 1));
-    }
-    const std::string sep = "," + std::string(dims - d - 1, '\n') + std::string(indent + 1, ' ');
+    const std::size_t element_length = formatter_->width() + 2;
+    const std::size_t per_line =
+        std::max<std::size_t>(1, (kLineWidth - std::min(indent, kLineWidth)) / element_length);
     std::string s = "[";
-    for (std::size_t i = 0; i < parts.size(); ++i) s += (i ? sep : "") + parts[i];
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+      if (i) s += (i % per_line == 0) ? ",\n" + std::string(indent + 1, ' ') : ", ";
+      s += parts[i];
+    }
     return s + "]";
   }
 
   const Tensor& t_;
+  std::size_t dims_;
   bool summarize_;
+  std::vector<std::int64_t> strides_;  // flat distance between neighbours of each dimension
   std::optional<Formatter> formatter_;
 };
 

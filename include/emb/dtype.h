@@ -19,10 +19,13 @@ enum class DType : std::uint8_t {
   kUInt8
 };
 
-/// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ...
+/// True when dtype is one of the enumerators (a DType cast from any other integer is not).
+/// Every function that takes a DType checks it: ValueError for an invalid one.
+bool is_valid_dtype(DType dtype);
+/// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ... Throws ValueError for an invalid dtype.
 std::size_t element_size(DType dtype);
 /// PyTorch's name without the prefix: "float32", "float64", "float16", "bfloat16", "int32",
-/// "int64", "int8", "uint8".
+/// "int64", "int8", "uint8"; "invalid" for a value outside the enum.
 std::string_view dtype_name(DType dtype);
 bool is_floating(DType dtype);
 bool is_integral(DType dtype);

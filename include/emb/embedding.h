@@ -40,7 +40,8 @@ class EmbeddingFromPretrainedOptions
 // Functional layer: validates, then runs the kernels. A call that throws changed nothing.
 
 /// Looks up rows: out[i..] = weight[input[i..]]. With max_norm, the looked-up rows of weight
-/// are first renormalized in place (embedding_renorm_).
+/// are first renormalized in place (embedding_renorm_); ids that share memory with weight are
+/// copied before that write, so the lookup uses them as they were.
 ///   input [*] int32|int64, weight [num, dim] any dtype -> out [*, dim] (weight's dtype)
 /// Throws ValueError (weight not 2-D, index dtype), IndexError (id out of range, padding_idx).
 Tensor embedding(const Tensor& input, const Tensor& weight,
@@ -72,6 +73,11 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
 
 // ---------------------------------------------------------------------------------------------
 // Module
+//
+// Threads: calls that only read the table (forward without max_norm, to_string) may run
+// concurrently on one module. Calls that write it need the caller's synchronisation: forward
+// with max_norm (renormalizes rows in place), backward (accumulates into the same gradient),
+// zero_grad, reset_parameters, and optimizer steps over its parameter (docs/ROBUSTNESS.md).
 
 class Embedding {
  public:

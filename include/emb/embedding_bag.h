@@ -173,6 +173,10 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
 
 // ---------------------------------------------------------------------------------------------
 // Module
+//
+// Threads: as for Embedding, concurrent forwards without max_norm are safe; forward with
+// max_norm, backward, zero_grad, reset_parameters and optimizer steps need the caller's
+// synchronisation (docs/ROBUSTNESS.md).
 
 class EmbeddingBag {
  public:

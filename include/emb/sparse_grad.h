@@ -11,14 +11,23 @@
 
 namespace emb {
 
+namespace detail {
+struct SparseGradAccess;
+}
+
 class SparseGrad {
  public:
-  /// An empty gradient (no rows) of a [num_rows, dim] table.
+  /// An empty gradient (no rows) of a [num_rows, dim] table. Throws ValueError for a negative
+  /// size and a dtype that is not floating.
   SparseGrad(std::int64_t num_rows, std::int64_t dim, DType dtype);
   /// ids [nnz] int64, values [nnz, dim]; each id in [0, num_rows). Throws ValueError/IndexError.
-  SparseGrad(Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced = false);
+  /// The gradient keeps its own copies of ids and values: the ids it has checked cannot be
+  /// changed afterwards through the caller's tensors (optimizers write at those rows).
+  SparseGrad(const Tensor& ids, const Tensor& values, std::int64_t num_rows,
+             bool coalesced = false);
 
-  const Tensor& indices() const { return ids_; }    // [nnz] int64
+  /// [nnz] int64: a copy of the ids (the gradient's own cannot be written from outside).
+  Tensor indices() const { return ids_.clone(); }
   const Tensor& values() const { return values_; }  // [nnz, dim]
   std::int64_t nnz() const { return ids_.numel(); }
   std::int64_t num_rows() const { return num_rows_; }
@@ -37,6 +46,12 @@ class SparseGrad {
   void append(const SparseGrad& other);
 
  private:
+  friend struct detail::SparseGradAccess;
+  struct Adopt {};
+  // Takes ids and values without copying them (tensors no one else holds); validates as the
+  // public constructor does.
+  SparseGrad(Adopt, Tensor ids, Tensor values, std::int64_t num_rows, bool coalesced);
+
   Tensor ids_;
   Tensor values_;
   std::int64_t num_rows_;

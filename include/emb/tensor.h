@@ -2,6 +2,8 @@
 //
 // A Tensor is a handle, like torch::Tensor: copying it shares the storage, clone() copies the
 // elements. It is storage, not a math library: only what the embedding operations need.
+// Threads: concurrent reads of one storage are safe; a write (fill_, copy_, set_double, a write
+// through data()) must not overlap any other access to the same storage.
 //
 //   emb::Tensor w = emb::Tensor::from_vector<float>({1, 2.3f, 3, 4, 5.1f, 6.3f}, {2, 3});
 //   w.at<float>(1, 2) = 7;           // element access, bounds-checked
@@ -37,10 +39,13 @@ class Tensor {
   /// An undefined tensor: defined() is false, every other accessor throws ValueError.
   Tensor() = default;
 
-  /// Uninitialized owning storage of the given shape. Throws ValueError for negative sizes.
+  /// Uninitialized owning storage of the given shape. Throws ValueError for negative sizes, an
+  /// element count past int64 and a dtype outside the enum. A shape with a 0 has no elements
+  /// and is valid whatever its other sizes.
   static Tensor empty(const Shape& shape, DType dtype);
   static Tensor zeros(const Shape& shape, DType dtype);
-  /// Every element = value converted to dtype.
+  /// Every element = value converted to dtype. Converting NaN, an infinity or an out-of-range
+  /// value to an integer dtype throws ValueError (here and in to, copy_, fill_, set_double).
   static Tensor full(const Shape& shape, double value, DType dtype);
   /// Owning copy of values with the given shape (values.size() must equal the shape's numel).
   template <typename T>
@@ -59,6 +64,8 @@ class Tensor {
     return from_vector<T>(std::span<const T>(&value, 1), Shape{});
   }
   /// Views the caller's memory without a copy; the caller keeps it alive and contiguous.
+  /// Throws ValueError for a null pointer with elements, and for a pointer not aligned to the
+  /// element size (copy such data with from_vector() instead).
   static Tensor view(void* data, const Shape& shape, DType dtype);
   /// Views memory that `owner` keeps alive (a file mapping, a buffer): the tensor and every
   /// handle copied from it hold a reference to owner, so the memory outlives the last of them.
@@ -150,12 +157,13 @@ T* Tensor::data() const {
 
 template <typename T>
 Tensor Tensor::from_vector(std::span<const T> values, const Shape& shape) {
-  Tensor t = empty(shape, dtype_of<T>);
-  if (static_cast<std::int64_t>(values.size()) != t.numel()) {
+  const std::int64_t numel = checked_numel(shape, "Tensor::from_vector");
+  if (static_cast<std::int64_t>(values.size()) != numel) {  // checked before allocating
     throw ValueError("Tensor::from_vector: " + std::to_string(values.size()) +
                      " values do not fill shape " + shape_to_string(shape) + " (" +
-                     std::to_string(t.numel()) + " elements)");
+                     std::to_string(numel) + " elements)");
   }
+  Tensor t = empty(shape, dtype_of<T>);
   T* out = t.data<T>();
   for (std::size_t i = 0; i < values.size(); ++i) out[i] = values[i];
   return t;

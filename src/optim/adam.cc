@@ -91,7 +91,7 @@ void AdamBase::check_grad(std::size_t i, const Parameter& param) const {
 }
 
 void AdamBase::check_loaded_state(std::size_t i, const ParamState& state) const {
-  require_state(i, state, {"exp_avg", "exp_avg_sq"});
+  require_state(i, state, {"exp_avg", "exp_avg_sq"}, {"max_exp_avg_sq"});
   Optimizer::check_loaded_state(i, state);
 }
 

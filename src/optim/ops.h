@@ -75,6 +75,10 @@ std::string param_prefix(const char* what, std::size_t i);
 /// Throws ValueError "Invalid <label>: <value>" unless ok.
 void check_hyper(bool ok, const char* label, double value);
 
+/// A name read from a state file as it can appear in a message: printable ASCII kept, other
+/// bytes as \xNN, at most 64 bytes ("..." after).
+std::string printable(const std::string& s);
+
 /// Tensor of the parameter's shape and dtype filled with value (state initialization).
 Tensor full_like(const Tensor& t, double value);
 

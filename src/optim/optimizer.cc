@@ -4,14 +4,17 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <istream>
 #include <ostream>
 #include <set>
+#include <vector>
 
 #include "index_check.h"
 #include "module_common.h"
 #include "optim/ops.h"
+#include "sparse_grad_access.h"
 
 namespace emb {
 
@@ -20,7 +23,7 @@ namespace detail::optim {
 CoalescedRows coalesce_rows(const SparseGrad& grad, bool maximize) {
   SparseGrad c = grad.is_coalesced() ? grad : grad.coalesce();
   CoalescedRows out;
-  out.ids = c.indices();
+  out.ids = detail::SparseGradAccess::ids(c);
   out.values = c.values();
   out.n = c.nnz();
   out.dim = c.dim();
@@ -44,6 +47,20 @@ void check_hyper(bool ok, const char* label, double value) {
   if (!ok) throw ValueError(std::string("Invalid ") + label + ": " + detail::py_float_repr(value));
 }
 
+std::string printable(const std::string& s) {
+  std::string out;
+  for (std::size_t k = 0; k < s.size() && k < 64; ++k) {
+    const auto c = static_cast<unsigned char>(s[k]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += static_cast<char>(c);
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  return s.size() > 64 ? out + "..." : out;
+}
+
 Tensor full_like(const Tensor& t, double value) {
   if (value == 0.0 && !std::signbit(value)) return Tensor::zeros(t.shape(), t.dtype());
   return Tensor::full(t.shape(), value, t.dtype());
@@ -54,12 +71,20 @@ Tensor full_like(const Tensor& t, double value) {
 namespace optim {
 
 void Optimizer::require_state(std::size_t i, const ParamState& state,
-                              std::initializer_list<const char*> names) const {
+                              std::initializer_list<const char*> names,
+                              std::initializer_list<const char*> optional) const {
   if (state.tensors.empty()) return;
+  const std::string prefix = std::string(name()) + "::load: parameter " + std::to_string(i) + ": ";
   for (const char* key : names) {
-    if (state.tensors.count(key) == 0) {
-      throw FormatError(std::string(name()) + "::load: parameter " + std::to_string(i) +
-                        ": the state lacks \"" + key + "\"");
+    if (state.tensors.count(key) == 0)
+      throw FormatError(prefix + "the state lacks \"" + detail::optim::printable(key) + "\"");
+  }
+  for (const auto& entry : state.tensors) {
+    const std::string& key = entry.first;
+    const auto is_key = [&](const char* k) { return key == k; };
+    if (std::none_of(names.begin(), names.end(), is_key) &&
+        std::none_of(optional.begin(), optional.end(), is_key)) {
+      throw FormatError(prefix + "unknown state \"" + detail::optim::printable(key) + "\"");
     }
   }
 }
@@ -100,12 +125,17 @@ void Optimizer::step() {
     const Parameter& p = *params_[i];
     if (!p.has_grad()) continue;
     const std::string prefix = detail::optim::param_prefix(name(), i);
+    if (!p.data().defined()) throw ValueError(prefix + "the parameter has no tensor");
     const DType dt = p.data().dtype();
     if (dt != DType::kFloat32 && dt != DType::kFloat64) {
       throw ValueError(prefix + "dtype " + std::string(dtype_name(dt)) +
                        " is not supported (float32 or float64)");
     }
     p.data().check_writable((std::string(name()) + "::step").c_str());
+    if (state_[i].step >= kMaxStep) {
+      throw ValueError(prefix + "the step count " + std::to_string(state_[i].step) +
+                       " has reached the limit 2^53");
+    }
     try {
       check_loaded_state(i, state_[i]);  // the tensor may have been replaced since
     } catch (const FormatError& e) {
@@ -129,12 +159,11 @@ void Optimizer::zero_grad() {
 void Optimizer::check_loaded_state(std::size_t i, const ParamState& state) const {
   const Tensor& data = params_[i]->data();
   for (const auto& [key, t] : state.tensors) {
-    if (t.dtype() == DType::kInt64) continue;
     if (t.dtype() != data.dtype() || t.shape() != data.shape()) {
-      throw FormatError(std::string(name()) + "::load: state \"" + key + "\" of parameter " +
-                        std::to_string(i) + " is " + shape_to_string(t.shape()) + " " +
-                        std::string(dtype_name(t.dtype())) + ", the parameter is " +
-                        shape_to_string(data.shape()) + " " +
+      throw FormatError(std::string(name()) + "::load: state \"" + detail::optim::printable(key) +
+                        "\" of parameter " + std::to_string(i) + " is " +
+                        shape_to_string(t.shape()) + " " + std::string(dtype_name(t.dtype())) +
+                        ", the parameter is " + shape_to_string(data.shape()) + " " +
                         std::string(dtype_name(data.dtype())));
     }
   }
@@ -172,9 +201,26 @@ class Reader {
   }
   void bytes(void* dst, std::size_t n, const char* field) {
     in_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    if (in_.bad()) throw IoError(what_ + ": read failed (reading " + std::string(field) + ")");
     if (static_cast<std::size_t>(in_.gcount()) != n) {
       throw FormatError(what_ + ": truncated state (reading " + field + ")");
     }
+  }
+  // A tensor's elements. Read in chunks before the tensor is allocated: a size field can claim
+  // more bytes than the input holds, and only bytes that arrived are ever paid for.
+  Tensor tensor(const Shape& shape, DType dtype) {
+    const std::size_t n =
+        static_cast<std::size_t>(checked_numel(shape, "state tensor")) * element_size(dtype);
+    constexpr std::size_t kChunk = std::size_t{1} << 20;
+    std::vector<char> buf;
+    while (buf.size() < n) {
+      const std::size_t old = buf.size();
+      buf.resize(old + std::min(kChunk, n - old));
+      bytes(buf.data() + old, buf.size() - old, "tensor data");
+    }
+    Tensor t = Tensor::empty(shape, dtype);
+    if (n != 0) std::memcpy(t.raw_data(), buf.data(), n);
+    return t;
   }
   std::string string(const char* field, std::uint32_t max_len = 4096) {
     const auto n = get<std::uint32_t>(field);
@@ -222,7 +268,11 @@ void Optimizer::save(const std::string& path) const {
 }
 
 void Optimizer::load(std::istream& in) {
-  Reader r(in, std::string(name()) + "::load");
+  load_from(in, std::string(name()) + "::load");
+}
+
+void Optimizer::load_from(std::istream& in, const std::string& what) {
+  Reader r(in, what);
   char magic[sizeof(kMagic)];
   r.bytes(magic, sizeof(magic), "magic");
   if (std::memcmp(magic, kMagic, sizeof(kMagic)) != 0) {
@@ -234,7 +284,9 @@ void Optimizer::load(std::istream& in) {
                       " (expected " + std::to_string(kVersion) + ")");
   }
   const std::string tag = r.string("name");
-  if (tag != name()) throw FormatError(r.what() + ": the state is of a " + tag + " optimizer");
+  if (tag != name())
+    throw FormatError(r.what() + ": the state is of a " +
+                      (tag.empty() ? "nameless" : detail::optim::printable(tag)) + " optimizer");
   const double lr_value = r.get<double>("lr");
   const auto n = r.get<std::uint64_t>("parameter count");
   if (n != params_.size()) {
@@ -245,16 +297,23 @@ void Optimizer::load(std::istream& in) {
   for (std::size_t i = 0; i < params_.size(); ++i) {
     ParamState& s = loaded[i];
     s.step = r.get<std::int64_t>("step");
-    if (s.step < 0) throw FormatError(r.what() + ": negative step " + std::to_string(s.step));
+    if (s.step < 0 || s.step > kMaxStep) {
+      throw FormatError(r.what() + ": parameter " + std::to_string(i) + ": step " +
+                        std::to_string(s.step) + " is out of range (0 to 2^53)");
+    }
     const auto count = r.get<std::uint32_t>("tensor count");
     if (count > 64)
       throw FormatError(r.what() + ": implausible tensor count " + std::to_string(count));
     for (std::uint32_t k = 0; k < count; ++k) {
       std::string key = r.string("tensor name");
+      if (s.tensors.count(key) != 0) {
+        throw FormatError(r.what() + ": parameter " + std::to_string(i) + ": state \"" +
+                          detail::optim::printable(key) + "\" appears twice");
+      }
       const auto dt = r.get<std::uint8_t>("dtype");
       if (dt > static_cast<std::uint8_t>(DType::kInt64)) {
-        throw FormatError(r.what() + ": bad dtype code " + std::to_string(dt) + " of \"" + key +
-                          "\"");
+        throw FormatError(r.what() + ": bad dtype code " + std::to_string(dt) + " of \"" +
+                          detail::optim::printable(key) + "\"");
       }
       const auto ndim = r.get<std::uint32_t>("ndim");
       if (ndim > 16) throw FormatError(r.what() + ": implausible rank " + std::to_string(ndim));
@@ -265,19 +324,17 @@ void Optimizer::load(std::istream& in) {
       const Tensor& param = params_[i]->data();
       const std::int64_t limit =
           std::max(param.numel(), param.dim() > 0 ? param.size(0) : std::int64_t{1});
-      Tensor t;
       try {
         const std::int64_t numel = checked_numel(shape, "state tensor");
         if (numel > limit) {
           throw ValueError(std::to_string(numel) + " elements, more than the parameter's " +
                            std::to_string(limit));
         }
-        t = Tensor::empty(shape, static_cast<DType>(dt));
       } catch (const ValueError& e) {
-        throw FormatError(r.what() + ": bad shape of \"" + key + "\": " + e.what());
+        throw FormatError(r.what() + ": bad shape of \"" + detail::optim::printable(key) +
+                          "\": " + e.what());
       }
-      r.bytes(t.raw_data(), t.nbytes(), "tensor data");
-      s.tensors.emplace(std::move(key), std::move(t));
+      s.tensors.emplace(std::move(key), r.tensor(shape, static_cast<DType>(dt)));
     }
     check_loaded_state(i, s);
   }
@@ -291,8 +348,9 @@ void Optimizer::restore(double lr_value, std::vector<ParamState> states) {
                       " parameters, the optimizer " + std::to_string(params_.size()));
   }
   for (std::size_t i = 0; i < states.size(); ++i) {
-    if (states[i].step < 0) {
-      throw FormatError(what + ": negative step " + std::to_string(states[i].step));
+    if (states[i].step < 0 || states[i].step > kMaxStep) {
+      throw FormatError(what + ": parameter " + std::to_string(i) + ": step " +
+                        std::to_string(states[i].step) + " is out of range (0 to 2^53)");
     }
     for (const auto& [key, t] : states[i].tensors) {
       if (!t.defined()) throw FormatError(what + ": state \"" + key + "\" is undefined");
@@ -310,9 +368,14 @@ void Optimizer::restore(double lr_value, std::vector<ParamState> states) {
 }
 
 void Optimizer::load(const std::string& path) {
+  const std::string what = std::string(name()) + "::load";
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw IoError(what + ": cannot read " + path + ": it is a directory");
+  }
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(std::string(name()) + "::load: cannot open " + path);
-  load(in);
+  if (!in) throw IoError(what + ": cannot open " + path);
+  load_from(in, what + ": " + path);
 }
 
 }  // namespace optim

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <unordered_map>
+#include <vector>
 
 #include "optim/ops.h"
+#include "sparse_grad_access.h"
 
 namespace emb::optim {
 
@@ -79,7 +81,7 @@ void SGD::check_loaded_state(std::size_t i, const ParamState& state) const {
       if (t.dtype() != data.dtype() || t.shape() != data.shape())
         fail("momentum_buffer does not match the parameter");
     } else if (key != "momentum_rows" && key != "momentum_values" && key != "momentum_rows_used") {
-      fail("unknown state \"" + key + "\"");
+      fail("unknown state \"" + ops::printable(key) + "\"");
     }
   }
   const bool has_rows = state.tensors.count("momentum_rows") != 0;
@@ -88,21 +90,35 @@ void SGD::check_loaded_state(std::size_t i, const ParamState& state) const {
     fail("incomplete row-sparse momentum buffer");
   }
   if (!has_rows) return;
+  if (state.tensors.count("momentum_buffer") != 0) {
+    fail("both a dense and a row-sparse momentum buffer");
+  }
   const Tensor& rows = state.tensors.at("momentum_rows");
   const Tensor& values = state.tensors.at("momentum_values");
   const Tensor& used = state.tensors.at("momentum_rows_used");
   if (data.dim() != 2 || rows.dtype() != DType::kInt64 || rows.dim() != 1 ||
       values.dtype() != data.dtype() || values.dim() != 2 || values.size(0) != rows.numel() ||
-      values.size(1) != data.size(1) || used.dtype() != DType::kInt64 || used.numel() != 1) {
+      values.size(1) != data.size(1) || used.dtype() != DType::kInt64 || used.dim() != 0) {
     fail("malformed row-sparse momentum buffer");
   }
   const std::int64_t n = used.data<std::int64_t>()[0];
   if (n < 0 || n > rows.numel()) fail("bad momentum_rows_used " + std::to_string(n));
+  // In range for the table as it is now (it may have been replaced since the rows were held).
   const std::int64_t* r = rows.data<std::int64_t>();
   for (std::int64_t k = 0; k < n; ++k) {
-    if (r[k] < 0 || r[k] >= data.size(0))
-      fail("momentum row id " + std::to_string(r[k]) + " out of range");
+    if (r[k] < 0 || r[k] >= data.size(0)) {
+      fail("momentum_rows[" + std::to_string(k) + "] = " + std::to_string(r[k]) +
+           " is out of range for a table of " + std::to_string(data.size(0)) + " rows");
+    }
   }
+  // The rows of the optimizer's own state were distinct when they were loaded and update()
+  // keeps them so; a state about to be loaded is checked here. Each row holds at most one slot:
+  // a repeated row would let the buffer outgrow the table.
+  if (&state == &state_[i]) return;
+  std::vector<std::int64_t> sorted(r, r + n);
+  std::sort(sorted.begin(), sorted.end());
+  const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+  if (dup != sorted.end()) fail("momentum row " + std::to_string(*dup) + " appears twice");
 }
 
 void SGD::on_state_loaded() {
@@ -131,7 +147,7 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
       using T = decltype(tag);
       const T neg_lr = static_cast<T>(-options_.lr());
       const std::int64_t dim = g.dim();
-      const std::int64_t* ids = g.indices().data<std::int64_t>();
+      const std::int64_t* ids = detail::SparseGradAccess::ids(g).data<std::int64_t>();
       const T* v = g.values().template data<T>();
       T* w = theta.data<T>();
       const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);

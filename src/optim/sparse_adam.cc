@@ -55,8 +55,9 @@ void SparseAdam::update(std::size_t /*i*/, Parameter& param, ParamState& state) 
   }
   const ops::CoalescedRows g = ops::coalesce_rows(param.sparse_grad(), options_.maximize());
   if (g.n == 0) return;  // PyTorch skips an empty gradient (the step count still advances)
-  const double beta1 = std::get<0>(options_.betas());  // (not a structured binding: lambdas
-  const double beta2 = std::get<1>(options_.betas());  // below capture it, clang 14 cannot)
+  // Plain variables, not a structured binding: the lambda below captures them (clang 14).
+  const double beta1 = std::get<0>(options_.betas());
+  const double beta2 = std::get<1>(options_.betas());
   const double t = static_cast<double>(state.step);
   const double bias_correction1 = 1 - std::pow(beta1, t);
   const double bias_correction2 = 1 - std::pow(beta2, t);

@@ -3,13 +3,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "emb/emb.h"
+#include "index_check.h"
 #include "parity/torch_bridge.h"
 
 namespace emb {
@@ -20,9 +23,8 @@ using testing::close_ulps;
 using testing::from_torch;
 using testing::to_torch;
 
-// Renormed rows: ATen's fp32 norm is reproduced lane by lane, but 16-bit norms and the final
-// scale may still differ by an ulp (spec §6).
-constexpr std::int64_t kRenormUlps = 2;
+// Renormed rows are bitwise: ATen's norm is reproduced lane by lane, and so is the scale.
+constexpr std::int64_t kRenormUlps = 0;
 
 // |ours - exact| <= n * eps(dtype) * sum|terms| element-wise: the error bound of a sum of n terms
 // rounded after each addition (n bounded by the index count).
@@ -31,9 +33,15 @@ constexpr std::int64_t kRenormUlps = 2;
                      : ours.dtype() == DType::kFloat32 ? 0x1p-23
                      : ours.dtype() == DType::kFloat16 ? 0x1p-10
                                                        : 0x1p-7;
+  const double largest = ours.dtype() == DType::kFloat64   ? std::numeric_limits<double>::max()
+                         : ours.dtype() == DType::kFloat32 ? std::numeric_limits<float>::max()
+                         : ours.dtype() == DType::kFloat16 ? 65504.0
+                                                           : 0x1.FEp127;
   if (e.numel() != ours.numel()) return ::testing::AssertionFailure() << "sizes differ";
   for (std::int64_t i = 0; i < ours.numel(); ++i) {
     const double bound = 2 * eps * a.get_double(i);
+    // inf or NaN among the terms, or partial sums that may overflow: the order decides.
+    if (!(a.get_double(i) <= largest / 2)) continue;
     if (std::abs(ours.get_double(i) - e.get_double(i)) > bound) {
       return ::testing::AssertionFailure()
              << "element " << i << ": " << ours.get_double(i) << " vs exact " << e.get_double(i);
@@ -44,6 +52,11 @@ constexpr std::int64_t kRenormUlps = 2;
 
 // ---------------------------------------------------------------------------------------------
 // Randomized configurations
+
+// norm_types that are not float32 values; the first ones round to 0, 1, 2, inf and -inf as
+// float32.
+const std::vector<double> kNonFloatNormTypes = {
+    1e-50, 1.0000000001, 2.0000000001, 1e39, -1e39, 0.3, 3.0000000001, -0.7, 2.5e-8, 1.9999999999};
 
 struct Config {
   std::int64_t num = 0;
@@ -92,6 +105,9 @@ Config random_config(std::mt19937_64& rng) {
     c.norm_type = pick<double>(
         rng, {2.0, 2.0, 1.0, 3.0, 0.5, 0.0, -1.0, std::numeric_limits<double>::infinity(),
               -std::numeric_limits<double>::infinity()});
+    // Now and then a norm_type that is no float32 value: PyTorch 1.13 narrows it to float,
+    // 2.x (and emb) keep the double; some of them round to float 0, 1, 2 or inf.
+    if (rng() % 3 == 0) c.norm_type = pick<double>(rng, kNonFloatNormTypes);
   }
   c.scale_grad_by_freq = rng() % 3 == 0;
   c.sparse = rng() % 2 == 0;
@@ -107,7 +123,9 @@ Tensor random_indices(std::mt19937_64& rng, const Config& c) {
   return ids;
 }
 
-Tensor random_values(std::mt19937_64& rng, const Shape& shape, DType dtype) {
+// Normal values (scaled by 1/4 .. 4, some exact zeros); with extremes, one tensor in four also
+// holds subnormals, +-inf, NaN, the largest finite values and wide exponents.
+Tensor random_values(std::mt19937_64& rng, const Shape& shape, DType dtype, bool extremes = false) {
   Tensor t = Tensor::empty(shape, dtype);
   std::normal_distribution<double> normal(0.0, 1.0);
   const double scale = std::ldexp(1.0, static_cast<int>(rng() % 5) - 2);  // 1/4 .. 4
@@ -115,62 +133,136 @@ Tensor random_values(std::mt19937_64& rng, const Shape& shape, DType dtype) {
     const double v = rng() % 23 == 0 ? 0.0 : normal(rng) * scale;  // some exact zeros for p = 0
     t.set_double(i, dtype == DType::kInt32 || dtype == DType::kInt64 ? std::round(v * 10) : v);
   }
+  if (extremes && !is_integral(dtype) && rng() % 4 == 0) testing::sprinkle_extremes(rng, t, 0.1);
   return t;
 }
 
 struct Tally {
   int configs = 0, forward = 0, renorm = 0, renorm_bitwise = 0, renorm_at_boundary = 0, dense = 0,
-      sparse = 0,
-      sparse_sgf_divergence = 0, sparse_0d_padding_divergence = 0;
+      sparse = 0, sparse_sgf_divergence = 0, sparse_0d_padding_divergence = 0;
+  int renorm_non_float_p = 0, renorm_special_p = 0, renorm_13_differs = 0, coalesce_aten_order = 0,
+      coalesce_many_duplicates = 0, coalesce_input_order_differs = 0, extreme_configs = 0;
 };
+
+// 0, +-1, +-2 or +-inf: the values the norm kernel treats specially (as float32, p rounds to one
+// of them for some norm_types that are not).
+bool special_p(double p) {
+  return p == 0 || p == 1 || p == 2 || std::isinf(p);
+}
+
+// What PyTorch 2.x's generic norm kernel (NormOps, p kept as a double and converted to the
+// accumulation type) makes of renorm: for each distinct id, norm = (sum |x|^p)^(1/p) summed
+// left to right in float (float32 rows) or double (float64 rows); 16-bit rows in their own type,
+// p through float, as emb defines them; then the scale as in every renorm.
+template <typename T>
+void reference_renorm_generic(const Tensor& weight, const std::vector<std::int64_t>& rows,
+                              double max_norm, double p_double) {
+  using A = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  constexpr bool k16 = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
+  const auto r = [](A v) { return k16 ? A(T(v)) : v; };
+  const A p = k16 ? r(A(static_cast<float>(p_double))) : static_cast<A>(p_double);
+  const std::int64_t dim = weight.size(1);
+  for (const std::int64_t k : rows) {
+    T* row = weight.data<T>() + k * dim;
+    A acc = 0;
+    for (std::int64_t d = 0; d < dim; ++d) {
+      A term = std::pow(std::abs(A(row[d])), p);
+      if constexpr (std::is_same_v<T, BFloat16>) term = r(term);
+      acc = r(acc + term);
+    }
+    const double norm = static_cast<double>(A(T(std::pow(acc, r(A(1) / p)))));
+    if (norm > max_norm) {
+      const A scale = A(T(static_cast<A>(max_norm / (norm + 1e-7))));
+      for (std::int64_t d = 0; d < dim; ++d) row[d] = T(A(row[d]) * scale);
+    }
+  }
+}
 
 void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   SCOPED_TRACE(c.describe());
-  const Tensor weight = random_values(rng, {c.num, c.dim}, c.weight_dtype);
+  const Tensor weight = random_values(rng, {c.num, c.dim}, c.weight_dtype, true);
   const Tensor ids = random_indices(rng, c);
   const torch::Tensor ids_t = to_torch(ids);
   torch::Tensor weight_t = to_torch(weight);
+  const Tensor weight_before = weight.clone();
   const std::int64_t pad =
       c.padding_idx ? (*c.padding_idx < 0 ? *c.padding_idx + c.num : *c.padding_idx) : -1;
+  // norm_type as PyTorch 1.13 sees it (narrowed to float), and whether 1.13 then runs the kernel
+  // 2.x runs with the same p: always for float32 values; for the others, only on 16-bit and
+  // float32 rows (which convert p to float anyway) when the float value is not special.
+  const double p32 = static_cast<double>(static_cast<float>(c.norm_type));
+  const bool float_p = p32 == c.norm_type;
+  const bool same_kernel_in_13 = float_p || (c.weight_dtype != DType::kFloat64 && !special_p(p32));
 
   // Now and then max_norm is exactly torch's norm of the first looked-up row: the strict > must
   // leave that row bitwise untouched in both, which only an identical norm achieves.
   std::optional<double> max_norm = c.max_norm;
   std::int64_t boundary_row = -1;
   Tensor boundary_before;
-  if (max_norm && ids.numel() > 0 && c.dim > 0 && rng() % 3 == 0) {
-    boundary_row = static_cast<std::int64_t>(ids.get_double(0));
-    max_norm = weight_t[boundary_row].norm(c.norm_type).item<double>();
-    boundary_before = weight.select(boundary_row).clone();
+  if (max_norm && ids.numel() > 0 && c.dim > 0 && float_p && rng() % 3 == 0) {
+    const std::int64_t row = static_cast<std::int64_t>(ids.get_double(0));
+    const double norm = weight_t[row].norm(c.norm_type).item<double>();
+    if (std::isfinite(norm)) {
+      boundary_row = row;
+      max_norm = norm;
+      boundary_before = weight.select(boundary_row).clone();
+    }
   }
   // Forward (with the in-place renorm first, as F.embedding does).
   const Tensor out = embedding(
       ids, weight,
       EmbeddingFuncOptions().padding_idx(c.padding_idx).max_norm(max_norm).norm_type(c.norm_type));
+  torch::Tensor lookup_t = weight_t;  // the table torch's lookup reads
   if (max_norm) {
     at::embedding_renorm_(weight_t, ids_t, *max_norm, c.norm_type);
-    ASSERT_TRUE(close_ulps(weight, weight_t, kRenormUlps)) << "renormed weight";
+    ++tally.renorm;
+    if (same_kernel_in_13) {
+      ASSERT_TRUE(bitwise_equal(weight, weight_t)) << "renormed weight";
+      ++tally.renorm_bitwise;
+    } else {
+      // 1.13 narrowed p to float (a double row then has another exponent, and p may have become
+      // 0, 1, 2 or inf, another kernel): emb follows 2.x, which keeps p; check it against 2.x's
+      // generic kernel.
+      const Tensor expect = weight_before.clone();
+      std::vector<std::int64_t> rows(ids.numel());
+      for (std::int64_t i = 0; i < ids.numel(); ++i)
+        rows[i] = static_cast<std::int64_t>(ids.get_double(i));
+      std::sort(rows.begin(), rows.end());
+      rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+      detail::visit_floating(c.weight_dtype, [&](auto tag) {
+        reference_renorm_generic<decltype(tag)>(expect, rows, *max_norm, c.norm_type);
+      });
+      ASSERT_TRUE(bitwise_equal(weight, to_torch(expect))) << "renorm vs 2.x's generic kernel";
+      ++tally.renorm_special_p;
+      if (!bitwise_equal(weight, weight_t)) ++tally.renorm_13_differs;
+      lookup_t = to_torch(weight);
+    }
+    if (!float_p) {
+      // Both fed the float-rounded p: 1.13's narrowing made explicit, bitwise.
+      const Tensor w32 = weight_before.clone();
+      torch::Tensor w32_t = to_torch(weight_before);
+      embedding_renorm_(w32, ids, *max_norm, p32);
+      at::embedding_renorm_(w32_t, ids_t, *max_norm, p32);
+      ASSERT_TRUE(bitwise_equal(w32, w32_t)) << "renorm with the float-rounded norm_type " << p32;
+      ++tally.renorm_non_float_p;
+    }
     if (boundary_row >= 0) {
-      ASSERT_TRUE(weight.select(boundary_row).equal(boundary_before)) << "norm == max_norm renormed";
+      ASSERT_TRUE(bitwise_equal(weight.select(boundary_row), to_torch(boundary_before)))
+          << "norm == max_norm renormed";
       ASSERT_TRUE(bitwise_equal(boundary_before, weight_t[boundary_row]));
       ++tally.renorm_at_boundary;
     }
-    ++tally.renorm;
-    const bool bitwise = bitwise_equal(weight, weight_t);
-    tally.renorm_bitwise += bitwise ? 1 : 0;
-    if (!bitwise && std::getenv("EMB_PARITY_VERBOSE"))
-      std::printf("renorm within ulps: %s\n", c.describe().c_str());
   } else {
     ASSERT_TRUE(bitwise_equal(weight, weight_t)) << "weight changed without max_norm";
   }
-  const torch::Tensor out_t = at::embedding(weight_t, ids_t, pad, c.scale_grad_by_freq, c.sparse);
-  ASSERT_TRUE(close_ulps(out, out_t, max_norm ? kRenormUlps : 0)) << "forward";
+  const torch::Tensor out_t = at::embedding(lookup_t, ids_t, pad, c.scale_grad_by_freq, c.sparse);
+  ASSERT_TRUE(bitwise_equal(out, out_t)) << "forward";
   ++tally.forward;
 
   // Backward.
   Shape grad_shape = c.index_shape;
   grad_shape.push_back(c.dim);
-  const Tensor grad = random_values(rng, grad_shape, c.weight_dtype);
+  const Tensor grad = random_values(rng, grad_shape, c.weight_dtype, true);
   const torch::Tensor grad_t = to_torch(grad);
   const Tensor dense =
       embedding_dense_backward(grad, ids, c.num, c.padding_idx, c.scale_grad_by_freq);
@@ -207,10 +299,29 @@ void run_config(std::mt19937_64& rng, const Config& c, Tally& tally) {
   ASSERT_TRUE(bitwise_equal(sparse.indices(), sparse_t._indices().reshape({-1}))) << "sparse ids";
   ASSERT_TRUE(bitwise_equal(sparse.values(), sparse_t._values())) << "sparse values";
   ASSERT_EQ(sparse.is_coalesced(), sparse_t.is_coalesced());
-  // Coalescing sums duplicates; torch's sort is unstable, so its summation order is not defined.
-  // Compare with torch's coalesced ids and with the float64 sum, within the rounding of the terms.
+  // Coalescing sums duplicates. emb sums them in input order; torch in the order of its unstable
+  // sort (which keeps input order only up to 16 entries). Fed ATen's order (the permutation of
+  // torch's sort of the ids, the sort coalesce() runs), emb's sums are bitwise torch's; in input
+  // order they are within the rounding bound of the sum.
   const SparseGrad coalesced = sparse.coalesce();
-  ASSERT_TRUE(bitwise_equal(coalesced.indices(), sparse_t.coalesce()._indices().reshape({-1})));
+  const torch::Tensor coalesced_t = sparse_t.coalesce();
+  ASSERT_TRUE(bitwise_equal(coalesced.indices(), coalesced_t._indices().reshape({-1})));
+  const torch::Tensor flat_ids_t = sparse_t._indices().reshape({-1});
+  const torch::Tensor perm = std::get<1>(flat_ids_t.sort());
+  const SparseGrad aten_order(from_torch(flat_ids_t.index_select(0, perm)),
+                              from_torch(sparse_t._values().index_select(0, perm)), c.num);
+  ASSERT_TRUE(bitwise_equal(aten_order.coalesce().values(), coalesced_t._values()))
+      << "coalesced in ATen's order";
+  ++tally.coalesce_aten_order;
+  {
+    std::map<std::int64_t, std::int64_t> seen;
+    std::int64_t most = 0;
+    for (std::int64_t j = 0; j < sparse.nnz(); ++j)
+      most = std::max(most, ++seen[sparse.indices().data<std::int64_t>()[j]]);
+    if (most > 16) ++tally.coalesce_many_duplicates;
+  }
+  if (!bitwise_equal(coalesced.values(), coalesced_t._values()))
+    ++tally.coalesce_input_order_differs;
   const Tensor values64 = sparse.values().to(DType::kFloat64);
   const Tensor abs64 = values64.clone();
   for (std::int64_t i = 0; i < abs64.numel(); ++i)
@@ -233,12 +344,26 @@ TEST(EmbeddingParity, RandomizedConfigurations) {
     ++tally.configs;
   }
   std::printf(
-      "parity: %d randomized configurations: %d forward, %d renorm (%d bitwise, %d with max_norm "
-      "= a row's exact norm), %d dense backward, %d sparse backward; divergences asserted: %d "
-      "sparse+sgf, %d sparse 0-d index with padding_idx (PyTorch raises, emb computes)\n",
+      "parity: %d randomized configurations: %d forward, %d renorm (%d bitwise against torch, %d "
+      "with max_norm = a row's exact norm), %d dense backward, %d sparse backward; divergences "
+      "asserted: %d sparse+sgf, %d sparse 0-d index with padding_idx (PyTorch raises, emb "
+      "computes)\n",
       tally.configs, tally.forward, tally.renorm, tally.renorm_bitwise, tally.renorm_at_boundary,
-      tally.dense, tally.sparse,
-      tally.sparse_sgf_divergence, tally.sparse_0d_padding_divergence);
+      tally.dense, tally.sparse, tally.sparse_sgf_divergence, tally.sparse_0d_padding_divergence);
+  std::printf(
+      "parity: norm_type: %d renorms with a norm_type that is no float32 value compared bitwise "
+      "with torch given the float-rounded p; %d where 1.13's narrowing changes the kernel or the "
+      "exponent, checked bitwise against 2.x's generic kernel (1.13 differs in %d)\n",
+      tally.renorm_non_float_p, tally.renorm_special_p, tally.renorm_13_differs);
+  std::printf(
+      "parity: order: %d coalesced sparse gradients bitwise in ATen's order (%d with more than 16 "
+      "duplicates of an id; in input order %d differ, within the rounding bound)\n",
+      tally.coalesce_aten_order, tally.coalesce_many_duplicates,
+      tally.coalesce_input_order_differs);
+  ::testing::Test::RecordProperty("renorm_bitwise", tally.renorm_bitwise);
+  ::testing::Test::RecordProperty("renorm_non_float_p_bitwise", tally.renorm_non_float_p);
+  ::testing::Test::RecordProperty("renorm_2x_generic_bitwise", tally.renorm_special_p);
+  ::testing::Test::RecordProperty("coalesce_aten_order_bitwise", tally.coalesce_aten_order);
   EXPECT_EQ(tally.configs, kConfigs);
 }
 
@@ -577,6 +702,39 @@ TEST(EmbeddingDivergence, LibtorchFunctionalNarrowsMaxNorm) {
   EXPECT_EQ(w.at<double>(0, 0), 0.059999998800000023);
   EXPECT_EQ(w_cpp[0][0].item<double>(), 0.059999999694069675);
   EXPECT_FALSE(bitwise_equal(w, w_cpp));
+}
+
+// PyTorch 1.13 narrows norm_type to float before it picks the norm kernel; 2.x (and emb) keep
+// the double. A norm_type that rounds to a special float picks another kernel in 1.13: 1e39 is
+// the max kernel there (float inf), the generic one with p = inf in 2.x (norm 1); 1e-50 is the
+// count of non-zeros there, the generic one with p = 0 in 2.x (|x|^0 = 1, then ^(1/0): inf);
+// 1.9999999999 is the 2-norm there, (3^p + 4^p)^(1/p) > 5 in 2.x. Given the float-rounded p,
+// emb does what 1.13 does.
+TEST(EmbeddingDivergence, NormTypeNarrowedToFloatIn113) {
+  struct Case {
+    DType dtype;
+    double p, max_norm;
+    bool renormed_in_2x, renormed_in_113;
+  };
+  for (const Case& k : {Case{DType::kFloat32, 1e39, 3.0, false, true},
+                        Case{DType::kFloat32, 1e-50, 3.0, true, false},
+                        Case{DType::kFloat64, 1e-50, 3.0, true, false},
+                        Case{DType::kFloat64, 1.9999999999, 5.0, true, false}}) {
+    SCOPED_TRACE(std::string(dtype_name(k.dtype)) + " p=" + std::to_string(k.p));
+    const Tensor w = Tensor::from_vector<double>({3, 4}, {1, 2}).to(k.dtype);
+    const Tensor before = w.clone();
+    embedding_renorm_(w, ids64({0}, {1}), k.max_norm, k.p);
+    torch::Tensor w_t = to_torch(before);
+    at::embedding_renorm_(w_t, torch::tensor({0}), k.max_norm, k.p);
+    EXPECT_EQ(!w.equal(before), k.renormed_in_2x);
+    EXPECT_EQ(!bitwise_equal(before, w_t), k.renormed_in_113);
+    if (k.p == 1e-50) {
+      EXPECT_EQ(w.get_double(1), 0.0);  // norm inf: scale 0
+    }
+    const Tensor w32 = before.clone();
+    embedding_renorm_(w32, ids64({0}, {1}), k.max_norm, static_cast<float>(k.p));
+    EXPECT_TRUE(bitwise_equal(w32, w_t));
+  }
 }
 
 // PyTorch (1.13 and 2.x) refuses scale_grad_by_freq with sparse gradients (pytorch#189720); emb

@@ -8,7 +8,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
+#include <limits>
+#include <random>
 #include <sstream>
+#include <string>
 
 #include "emb/emb.h"
 
@@ -140,6 +144,78 @@ inline ::testing::AssertionResult close_ulps(const Tensor& ours, const torch::Te
 
 inline ::testing::AssertionResult bitwise_equal(const Tensor& ours, const torch::Tensor& theirs) {
   return close_ulps(ours, theirs, 0);
+}
+
+/// A value that stresses the arithmetic, representable in dtype: a subnormal, +-inf, NaN, the
+/// largest finite value (either sign), or a normal value with an exponent anywhere in the
+/// dtype's range.
+inline double extreme_value(std::mt19937_64& rng, DType dtype) {
+  const bool f64 = dtype == DType::kFloat64, f32 = dtype == DType::kFloat32;
+  const bool f16 = dtype == DType::kFloat16;
+  const double denorm_min = f64   ? std::numeric_limits<double>::denorm_min()
+                            : f32 ? std::numeric_limits<float>::denorm_min()
+                            : f16 ? 0x1p-24
+                                  : 0x1p-133;
+  const double largest = f64   ? std::numeric_limits<double>::max()
+                         : f32 ? std::numeric_limits<float>::max()
+                         : f16 ? 65504.0
+                               : 0x1.FEp127;
+  const int max_exp = f64 ? 1023 : f16 ? 15 : 127;
+  const double sign = rng() % 2 ? -1.0 : 1.0;
+  switch (rng() % 6) {
+    case 0:  // subnormal: a small multiple of the smallest one
+      return sign * denorm_min * static_cast<double>(1 + rng() % 100);
+    case 1:
+      return sign * std::numeric_limits<double>::infinity();
+    case 2:
+      return std::numeric_limits<double>::quiet_NaN();
+    case 3:
+      return sign * largest;
+    default: {  // wide exponent
+      std::uniform_int_distribution<int> e(-max_exp + 1, max_exp - 1);
+      std::uniform_real_distribution<double> m(1.0, 2.0);
+      return sign * std::ldexp(m(rng), e(rng));
+    }
+  }
+}
+
+/// Replaces each element of a floating tensor by an extreme_value with probability fraction.
+inline void sprinkle_extremes(std::mt19937_64& rng, const Tensor& t, double fraction) {
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (std::int64_t i = 0; i < t.numel(); ++i) {
+    if (u(rng) < fraction) t.set_double(i, extreme_value(rng, t.dtype()));
+  }
+}
+
+/// The BLAS library mapped into this process (libtorch's), from /proc/self/maps; empty if none.
+inline std::string loaded_blas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    const std::size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const std::string file = path.substr(path.rfind('/') + 1);
+    if (file.find("blas") != std::string::npos || file.find("mkl") != std::string::npos ||
+        file.find("blis") != std::string::npos) {
+      return path;
+    }
+  }
+  return {};
+}
+
+/// Success when libtorch runs on the reference BLAS (Debian's libblas3): the per_sample_weights
+/// gradient is a BLAS dot product, and only the reference BLAS sums it in the order emb does.
+inline ::testing::AssertionResult uses_reference_blas() {
+  const std::string blas = loaded_blas();
+  const bool reference = blas.find("/blas/libblas.so") != std::string::npos &&
+                         blas.find("openblas") == std::string::npos;
+  if (reference) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "libtorch loaded " << (blas.empty() ? std::string("no BLAS") : blas)
+         << ", not the reference BLAS (libblas3) that the parity suite is defined against; run "
+            "scripts/setup-deps.sh, which selects it with update-alternatives "
+            "(libblas.so.3-x86_64-linux-gnu -> /usr/lib/x86_64-linux-gnu/blas/libblas.so.3)";
 }
 
 }  // namespace emb::testing

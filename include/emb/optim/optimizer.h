@@ -7,8 +7,12 @@
 //   opt.step();                      // updates only the rows named by ids
 //   opt.zero_grad();
 //
-// Every step() validates the gradients of all parameters before it updates any of them: a step
-// that throws has changed no parameter and no state.
+// Every step() validates the gradients and states of all parameters before it updates any of
+// them: a step that throws has changed no parameter and no state.
+//
+// Threads: an optimizer is not safe to use from several threads at once, and a step() must not
+// run while another thread reads or writes its parameters (a forward, a backward, another
+// step): the caller synchronizes. save() only reads, and may run beside other readers.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +39,10 @@ struct ParamState {
 
 class Optimizer {
  public:
+  /// The largest step count a state may hold (2^53: every count up to it is exact as the double
+  /// the bias corrections use). load() refuses a larger one; step() refuses to go past it.
+  static constexpr std::int64_t kMaxStep = std::int64_t{1} << 53;
+
   Optimizer(const Optimizer&) = delete;
   Optimizer& operator=(const Optimizer&) = delete;
   virtual ~Optimizer();
@@ -64,8 +72,12 @@ class Optimizer {
   /// come from the constructor. Throws IoError when the stream fails.
   void save(std::ostream& out) const;
   void save(const std::string& path) const;
-  /// Reads what save() wrote. Throws FormatError (bad bytes, another optimizer's state, shapes
-  /// that do not match the parameters) or IoError, and then changes nothing.
+  /// Reads what save() wrote, treating the bytes as untrusted: every field is checked (names
+  /// known to this optimizer and not repeated, dtypes and shapes those of the parameter, row ids
+  /// in range and distinct, step counts within kMaxStep) and nothing is allocated beyond what the
+  /// parameters bound and the bytes actually hold. Throws FormatError (bad bytes, another
+  /// optimizer's state, a state that does not fit the parameters) or IoError (the file cannot be
+  /// opened or read, or is a directory; the message names the path), and then changes nothing.
   void load(std::istream& in);
   void load(const std::string& path);
   /// Replaces the learning rate and every parameter's state (what a checkpoint stores; see
@@ -88,12 +100,18 @@ class Optimizer {
   virtual void check_loaded_state(std::size_t i, const ParamState& state) const;
   /// Called after load() replaced the state (to rebuild derived indexes).
   virtual void on_state_loaded() {}
-  /// Throws FormatError unless a non-empty state holds every one of names.
+  /// Throws FormatError unless a non-empty state holds every one of names and nothing but them
+  /// and the optional ones.
   void require_state(std::size_t i, const ParamState& state,
-                     std::initializer_list<const char*> names) const;
+                     std::initializer_list<const char*> names,
+                     std::initializer_list<const char*> optional = {}) const;
 
   std::vector<Parameter*> params_;
   std::vector<ParamState> state_;
+
+ private:
+  // load() from a stream; `what` starts every message ("Adam::load: state.bin").
+  void load_from(std::istream& in, const std::string& what);
 };
 
 }  // namespace emb::optim

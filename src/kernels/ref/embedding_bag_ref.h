@@ -15,15 +15,19 @@
 
 namespace emb::detail::ref {
 
-/// out[b] = sum over non-padding positions i of bag b, in order, of w_i * table[ids[i]]:
-///   acc = acc + table[ids[i]]               (psw == nullptr)
-///   acc = fma(table[ids[i]], psw[i], acc)   (otherwise)
-/// in A, rounded once to T. Empty bags give 0.
+/// out[b] = sum over non-padding positions i of bag b, in order, of w_i * table[ids[i]], in A,
+/// rounded once to T; empty bags give 0. With per_sample_weights the multiply-add is rounded as
+/// ATen's CPU kernels round it:
+///   no padding_idx, float32 (ATen's fast path):   acc = fma(table[ids[i]], psw[i], acc)
+///   otherwise (float64; any padding_idx):         acc = acc + table[ids[i]] * psw[i]
+/// (for float16 and bfloat16 both forms agree: the product of two 16-bit values is exact in
+/// float). Without per_sample_weights: acc = acc + table[ids[i]].
 ///   table [*, dim], ids [n], bounds [B + 1], psw [n] or null -> out [B, dim]
 template <typename T, typename Index>
 void bag_sum(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
              std::int64_t num_bags, std::int64_t padding_idx, const T* psw, T* out) {
   using A = acc_t<T>;
+  const bool fused = !std::is_same_v<T, double> && padding_idx < 0;
   for (std::int64_t b = 0; b < num_bags; ++b) {
     T* o = out + b * dim;
     for (std::int64_t d = 0; d < dim; ++d) {
@@ -31,7 +35,13 @@ void bag_sum(const T* table, std::int64_t dim, const Index* ids, const std::int6
       for (std::int64_t i = bounds[b]; i < bounds[b + 1]; ++i) {
         if (ids[i] == padding_idx) continue;
         const A w = A(table[static_cast<std::int64_t>(ids[i]) * dim + d]);
-        acc = psw ? std::fma(w, A(psw[i]), acc) : acc + w;
+        if (!psw) {
+          acc = acc + w;
+        } else if (fused) {
+          acc = std::fma(w, A(psw[i]), acc);
+        } else {
+          acc = acc + w * A(psw[i]);
+        }
       }
       o[d] = T(acc);
     }
@@ -132,8 +142,13 @@ void bag_dense_backward_max(const T* grad, std::int64_t dim, const std::int64_t*
   }
 }
 
-/// Gradient of per_sample_weights: out[i] = sum_d grad[offset2bag[i]][d] * table[ids[i]][d]
-/// (sequential fma in A, rounded once), 0 where ids[i] == padding_idx.
+/// Gradient of per_sample_weights: out[i] = dot(grad[offset2bag[i]], table[ids[i]]), 0 where
+/// ids[i] == padding_idx. The dot product is ATen's: BLAS sdot/ddot for float32/float64 (the
+/// reference BLAS adds the rounded products left to right, unfused, in the element type):
+///   acc = acc + g[d] * w[d]                          (float32, float64)
+/// float16 in float16 arithmetic (ATen's generic dot), each product and each sum rounded to half:
+///   acc = half(acc + half(g[d] * w[d]))
+/// bfloat16 (no 1.13 oracle) as float32, rounded once at the end.
 ///   grad [B, dim], table [*, dim], ids [n], offset2bag [n] -> out [n]
 template <typename T, typename Index>
 void bag_per_sample_weights_backward(const T* grad, const T* table, std::int64_t dim,
@@ -146,7 +161,13 @@ void bag_per_sample_weights_backward(const T* grad, const T* table, std::int64_t
     if (k != padding_idx) {
       const T* g = grad + offset2bag[i] * dim;
       const T* w = table + k * dim;
-      for (std::int64_t d = 0; d < dim; ++d) acc = std::fma(A(g[d]), A(w[d]), acc);
+      for (std::int64_t d = 0; d < dim; ++d) {
+        if constexpr (std::is_same_v<T, Half>) {
+          acc = A(T(acc + A(T(A(g[d]) * A(w[d])))));
+        } else {
+          acc = acc + A(g[d]) * A(w[d]);
+        }
+      }
     }
     out[i] = T(acc);
   }

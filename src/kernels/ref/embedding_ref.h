@@ -29,15 +29,20 @@ void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids
 }
 
 /// The p-norm of one row, computed as ATen's CPU reduction does, so that the renorm decision and
-/// scale match PyTorch bit for bit:
+/// scale match PyTorch bit for bit. The kernel is chosen on the double norm_type, as PyTorch 2.x
+/// chooses it (norm_kernel_tensor_iterator_impl keeps p as a double): exactly 2, 1, +-inf or 0
+/// pick the special kernels; every other value takes the generic kernel, with p converted to the
+/// accumulation type there (so 1e39 on a float32 row is the generic kernel with p = inf, not the
+/// max kernel; PyTorch 1.13 narrowed p to float first and chose on that).
 /// - p = 2, float32/bfloat16 (ATen's vectorized path): 8 float lanes of fused x*x + lane over
 ///   whole vectors (bfloat16: 16-element blocks), the lanes summed left to right, then the tail:
 ///   if it has 4 or more elements, 4 of them added as rounded squares, the rest fused; sqrt.
-///   float64: sequential fused x*x + acc; sqrt.
-/// - otherwise sequentially in acc_t, with p itself in acc_t (float for float32): p = 1 sum |x|,
-///   inf max |x|, -inf min |x|, 0 count of x != 0, else (sum |x|^p)^(1/p). 16-bit rows are
-///   reduced in their own type: p, 1/p and every partial sum are rounded to it (bfloat16 rounds
-///   each |x|^p term too, float16 its squares for p = 2).
+///   float64: sequential fused x*x + acc; sqrt. float16: each square and partial sum rounded.
+/// - p = 1 sum |x|, inf max |x|, -inf min |x|, 0 count of x != 0 (sequential, in acc_t).
+/// - otherwise (sum |x|^p)^(1/p), sequentially, p converted to acc_t (float for float32, double
+///   for float64). 16-bit rows are reduced in their own type, as ATen 1.13 reduces them: p
+///   (through float), 1/p and every partial sum are rounded to it (bfloat16 rounds each |x|^p
+///   term too).
 /// The result is rounded to T.
 template <typename T>
 double row_norm(const T* row, std::int64_t dim, double norm_type) {
@@ -75,18 +80,20 @@ double row_norm(const T* row, std::int64_t dim, double norm_type) {
     }
     return static_cast<double>(A(T(std::sqrt(acc))));
   }
-  const A p = round(A(norm_type));
-  if (p == A(1)) {
+  if (norm_type == 1.0) {
     for (std::int64_t d = 0; d < dim; ++d) acc = round(acc + std::abs(A(row[d])));
-  } else if (std::isinf(p)) {  // max |x| (p = inf) or min |x| (p = -inf); NaN propagates
-    acc = p > 0 ? A(0) : std::numeric_limits<A>::infinity();
+  } else if (std::isinf(norm_type)) {  // max |x| (p = inf) or min |x| (p = -inf); NaN propagates
+    acc = norm_type > 0 ? A(0) : std::numeric_limits<A>::infinity();
     for (std::int64_t d = 0; d < dim; ++d) {
       const A a = std::abs(A(row[d]));
-      if (std::isnan(a) || (p > 0 ? a > acc : a < acc)) acc = a;
+      if (std::isnan(a) || (norm_type > 0 ? a > acc : a < acc)) acc = a;
     }
-  } else if (p == A(0)) {
+  } else if (norm_type == 0.0) {
     for (std::int64_t d = 0; d < dim; ++d) acc = round(acc + (A(row[d]) == A(0) ? A(0) : A(1)));
   } else {
+    // p may round to 0, 1, 2 or inf here (1e-50, 1 + 1e-10, 2 + 1e-10, 1e39 on a float32 row):
+    // still the generic kernel, e.g. |x|^0 = 1 and 1/0 = inf, or |x|^inf and 1/inf = 0.
+    const A p = k16 ? round(A(static_cast<float>(norm_type))) : static_cast<A>(norm_type);
     for (std::int64_t d = 0; d < dim; ++d) {
       A term = std::pow(std::abs(A(row[d])), p);
       if constexpr (k16 && !kHalf) term = round(term);

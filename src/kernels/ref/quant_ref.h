@@ -118,19 +118,26 @@ void quant_gather_rows(const std::uint8_t* table, std::int64_t dim, const Index*
   }
 }
 
-/// o[d] = o[d] + value(d) (w == null) or fma(value(d), *w, o[d]) for d < dim. (restrict: the
-/// uint8 row could otherwise alias o, which would keep the compiler from vectorizing.)
+/// For d < dim: o[d] = o[d] + value(d) (w == null), fma(value(d), *w, o[d]) (fused) or
+/// o[d] + value(d) * *w. (restrict: the uint8 row could otherwise alias o, which would keep the
+/// compiler from vectorizing.)
 template <int Bits>
 inline void quant_row_add(const std::uint8_t* __restrict row, std::int64_t dim, const float* w,
-                          float* __restrict o) {
+                          bool fused, float* __restrict o) {
   float scale, bias;
   quant_scale_bias<Bits>(row, dim, scale, bias);
   if (w == nullptr) {
     for (std::int64_t d = 0; d < dim; ++d) o[d] = o[d] + quant_value<Bits>(row, d, scale, bias);
-  } else {
+  } else if (fused) {
     const float wi = *w;
     for (std::int64_t d = 0; d < dim; ++d) {
       o[d] = std::fma(quant_value<Bits>(row, d, scale, bias), wi, o[d]);
+    }
+  } else {
+    const float wi = *w;
+    for (std::int64_t d = 0; d < dim; ++d) {
+      const float prod = quant_value<Bits>(row, d, scale, bias) * wi;
+      o[d] = o[d] + prod;
     }
   }
 }
@@ -148,7 +155,8 @@ inline void quant_row_max(const std::uint8_t* __restrict row, std::int64_t dim, 
 }
 
 /// bag_sum over dequantized rows (per element the same order and roundings as the float32
-/// bag_sum): acc = acc + v or acc = fma(v, psw[i], acc), v the dequantized element.
+/// bag_sum): acc = acc + v; with psw acc = fma(v, psw[i], acc) without a padding_idx (ATen's
+/// fused fast path), acc = acc + v * psw[i] with one; v the dequantized element.
 ///   table [*, row_bytes], ids [n], bounds [B + 1], psw [n] or null -> out [B, dim]
 template <int Bits, typename Index>
 void quant_bag_sum(const std::uint8_t* table, std::int64_t dim, const Index* ids,
@@ -161,7 +169,7 @@ void quant_bag_sum(const std::uint8_t* table, std::int64_t dim, const Index* ids
     for (std::int64_t i = bounds[b]; i < bounds[b + 1]; ++i) {
       if (ids[i] == padding_idx) continue;
       quant_row_add<Bits>(table + static_cast<std::int64_t>(ids[i]) * rb, dim,
-                          psw ? psw + i : nullptr, o);
+                          psw ? psw + i : nullptr, padding_idx < 0, o);
     }
   }
 }
