@@ -21,7 +21,8 @@ test: build
 	$(MAKE) test-fuzz
 	$(MAKE) test-tsan
 
-# The library and unit tests once more under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The library, the unit tests and the emb tool's tests (but the WordNet one) once more under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: deps
 	cmake --preset asan
 	cmake --build --preset asan -j $(JOBS)
@@ -45,8 +46,13 @@ fuzz: deps
 	cmake --build --preset fuzz -j $(JOBS)
 	./scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
-demo: build
-	./scripts/demo.sh build
+# The main job on its default data: WordNet -> emb train -> emb test. Installs and builds only
+# what it needs (the library and build-demo/emb; no libtorch, no tests).
+demo:
+	./scripts/setup-deps.sh --demo
+	cmake --preset demo
+	cmake --build --preset demo -j $(JOBS)
+	./scripts/demo.sh build-demo
 
 clean:
-	rm -rf build build-asan build-fuzz build-tsan
+	rm -rf build build-asan build-demo build-fuzz build-tsan

@@ -131,7 +131,7 @@ std::int64_t checked_numel(const Shape& shape, const char* what) {
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   check_valid_dtype(dtype, "Tensor::empty");
   Tensor t;
-  t.numel_ = checked_numel(shape);
+  t.numel_ = checked_numel(shape, "Tensor::empty");
   t.shape_ = shape;
   t.dtype_ = dtype;
   t.storage_ = allocate(t.nbytes());

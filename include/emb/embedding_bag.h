@@ -91,7 +91,9 @@ class EmbeddingBagFromPretrainedOptions
 // bfloat16; per_sample_weights the weight's dtype.
 //
 // Numerics (bag b, its non-padding positions i in order):
-//   sum   out[b] = acc, acc = acc + W[ids[i]] (with per_sample_weights: acc = fma(W, psw[i], acc))
+//   sum   out[b] = acc, acc = acc + W[ids[i]]; with per_sample_weights, rounded as ATen rounds:
+//         acc = fma(W[ids[i]], psw[i], acc) in float32 without padding_idx, otherwise
+//         acc = acc + W[ids[i]] * psw[i] (float64, any padding_idx; 16-bit types: both agree)
 //   mean  out[b] = T(sum) / count  (true division; count = number of non-padding ids; 0 -> 0)
 //   max   out[b][d] = first largest W[ids[i]][d]; a NaN wins only as a bag's first element
 // float16/bfloat16 accumulate in float32 and round once; float64 accumulates in float64.
@@ -132,10 +134,16 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
 /// forward's max_indices [B, dim]. For each non-padding position i of bag b, in input order:
 ///   grad[ids[i]] += s_i * grad_output[b],
 ///   s_i = psw[i] (or 1) / count(ids[i]) (with scale_grad_by_freq) / bag_size[b] (mode mean)
-/// with s_i computed in float64 and rounded to the weight dtype. Mode max:
-/// grad[max_indices[b][d]][d]
-/// += grad_output[b][d] over non-empty bags in order. Unlike PyTorch's CPU kernel,
-/// scale_grad_by_freq divides by each id's own count (pytorch#190063).
+/// with s_i computed in float64 and rounded to the weight dtype (float32/float64: one fused
+/// multiply-add, as ATen's axpy). Mode max: grad[max_indices[b][d]][d] += grad_output[b][d] over
+/// non-empty bags in order. Unlike PyTorch's CPU kernel, scale_grad_by_freq divides by each id's
+/// own count (pytorch#190063).
+/// Order: emb adds an id's terms in input order (deterministic, whatever the thread count).
+/// PyTorch adds them in the order of its unstable sort of the ids, which is input order only
+/// when there are at most 16 ids; beyond that, an id with several terms (2 or more when they are
+/// scaled by psw, mean or scale_grad_by_freq, 3 or more otherwise) can differ from PyTorch's by
+/// the rounding of a reordered sum (|diff| <= 2 (k + 2) eps sum |terms| for k terms); given
+/// PyTorch's order, the result is bitwise PyTorch's (docs/PARITY.md).
 ///   -> [num_weights, dim]
 /// Throws as embedding_bag(), and ValueError for a grad_output or max_indices of the wrong
 /// shape or dtype, IndexError for a max_indices entry out of range.
@@ -164,7 +172,10 @@ std::variant<Tensor, SparseGrad> embedding_bag_backward(const Tensor& grad_outpu
                                                         const Tensor& per_sample_weights = {});
 
 /// Gradient of per_sample_weights (mode sum): dpsw[i] = dot(grad_output[bag(i)], weight[ids[i]]),
-/// 0 at padding positions; weight is the table as the forward used it (after any renorm).
+/// 0 at padding positions; weight is the table as the forward used it (after any renorm). The
+/// dot product is ATen's: float32/float64 add the rounded products left to right (the reference
+/// BLAS sdot/ddot ATen calls), float16 rounds each product and sum to half, bfloat16 is computed
+/// as float32 and rounded once.
 ///   grad_output [B, dim], weight [num, dim], input [n] | [B, N] -> [input's shape]
 /// Throws as embedding_bag(); NotImplementedError for modes mean and max.
 Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, const Tensor& weight,

@@ -37,7 +37,9 @@ class SparseGrad {
   bool is_coalesced() const { return coalesced_; }
 
   /// Sorted unique ids, rows with the same id summed in order of appearance (in the value
-  /// dtype, like torch.Tensor.coalesce()).
+  /// dtype). torch.Tensor.coalesce() sums them in the order of its unstable sort: the same when
+  /// there are at most 16 rows; beyond that, an id with 3 or more rows may differ by the rounding
+  /// of a reordered sum (docs/PARITY.md).
   SparseGrad coalesce() const;
   /// The dense [num_rows, dim] gradient (the sum of the rows per id).
   Tensor to_dense() const;

@@ -1,334 +1,279 @@
-// safetensors: u64 header length, JSON header, data bytes. Every size, offset and dtype in the
-// header is checked against the file before anything is allocated.
 #include "emb/io/safetensors.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "io/file_io.h"
-#include "io/reader_common.h"
+#include "emb/error.h"
 
 namespace emb::io {
 
 namespace {
 
-using json = nlohmann::json;
-using detail::io::FileBytes;
+using Json = nlohmann::json;
 
-constexpr std::uint64_t kMaxHeader = 100u << 20;  // the reference implementation's limit
-constexpr std::size_t kMaxRank = 32;
+constexpr const char* kMetadataKey = "__metadata__";
 
-struct DTypeName {
-  const char* name;
-  DType dtype;
-};
-constexpr DTypeName kDTypes[] = {
-    {"F64", DType::kFloat64},   {"F32", DType::kFloat32}, {"F16", DType::kFloat16},
-    {"BF16", DType::kBFloat16}, {"I64", DType::kInt64},   {"I32", DType::kInt32},
-    {"I8", DType::kInt8},       {"U8", DType::kUInt8},
-};
-
-struct Entry {
-  std::string name;
-  DType dtype;
-  Shape shape;
-  std::uint64_t begin;
-  std::uint64_t end;
-};
-
-std::uint64_t load_u64_le(const std::byte* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
-  return v;
-}
-
-// Parses the header JSON; rejects duplicate keys at any level and nesting deeper than the
-// format uses.
-json parse_header(std::string_view text, const std::string& file) {
-  std::vector<std::set<std::string>> open_objects;
-  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-      case json::parse_event_t::array_start:
-        if (depth > 3) {
-          throw FormatError("safetensors: " + file + ": header nests deeper than the format");
-        }
-        if (event == json::parse_event_t::object_start) open_objects.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      case json::parse_event_t::key:
-        if (!open_objects.empty() &&
-            !open_objects.back().insert(parsed.get<std::string>()).second) {
-          throw FormatError("safetensors: " + file + ": duplicate name \"" +
-                            parsed.get<std::string>() + "\" in the header");
-        }
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  try {
-    return json::parse(text.begin(), text.end(), callback);
-  } catch (const json::exception& e) {
-    throw FormatError("safetensors: " + file + ": the header is not valid JSON (" + e.what() + ")");
-  }
-}
-
-std::uint64_t as_u64(const json& v, const std::string& file, const std::string& what) {
-  if (v.is_number_unsigned()) return v.get<std::uint64_t>();
-  if (v.is_number_integer() && v.get<std::int64_t>() >= 0) {
-    return static_cast<std::uint64_t>(v.get<std::int64_t>());
-  }
-  throw FormatError("safetensors: " + file + ": " + what + " is " + v.dump() +
-                    ", not a non-negative integer");
-}
-
-Entry parse_entry(const std::string& name, const json& v, const std::string& file,
-                  std::uint64_t data_size) {
-  const std::string where = "tensor \"" + name + "\"";
-  if (!v.is_object()) {
-    throw FormatError("safetensors: " + file + ": " + where + " is " + std::string(v.type_name()) +
-                      ", not an object");
-  }
-  for (const auto& [key, _] : v.items()) {
-    if (key != "dtype" && key != "shape" && key != "data_offsets") {
-      throw FormatError("safetensors: " + file + ": " + where + " has an unknown field \"" + key +
-                        "\"");
-    }
-  }
-  for (const char* key : {"dtype", "shape", "data_offsets"}) {
-    if (!v.contains(key)) {
-      throw FormatError("safetensors: " + file + ": " + where + " lacks \"" + key + "\"");
-    }
-  }
-  Entry e;
-  e.name = name;
-  const json& dt = v["dtype"];
-  if (!dt.is_string()) {
-    throw FormatError("safetensors: " + file + ": " + where + ": dtype is " + dt.dump());
-  }
-  const std::string dts = dt.get<std::string>();
-  const auto it = std::find_if(std::begin(kDTypes), std::end(kDTypes),
-                               [&](const DTypeName& d) { return dts == d.name; });
-  if (it == std::end(kDTypes)) {
-    throw FormatError("safetensors: " + file + ": " + where + ": unsupported dtype \"" + dts +
-                      "\" (supported: F64, F32, F16, BF16, I64, I32, I8, U8)");
-  }
-  e.dtype = it->dtype;
-  const json& shape = v["shape"];
-  if (!shape.is_array() || shape.size() > kMaxRank) {
-    throw FormatError("safetensors: " + file + ": " + where + ": shape " + shape.dump() +
-                      " is not an array of at most " + std::to_string(kMaxRank) + " sizes");
-  }
-  const json& off = v["data_offsets"];
-  if (!off.is_array() || off.size() != 2) {
-    throw FormatError("safetensors: " + file + ": " + where + ": data_offsets " + off.dump() +
-                      " is not [begin, end]");
-  }
-  e.begin = as_u64(off[0], file, where + " data_offsets[0]");
-  e.end = as_u64(off[1], file, where + " data_offsets[1]");
-  if (e.begin > e.end || e.end > data_size) {
-    throw FormatError("safetensors: " + file + ": " + where + ": data_offsets [" +
-                      std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                      "] lie outside the " + std::to_string(data_size) + " data bytes");
-  }
-  // The element count, bounded by the bytes the offsets give (no overflow, no absurd size).
-  const std::uint64_t elem = element_size(e.dtype);
-  // Saturating product: a count past what 64-bit byte sizes hold cannot match any offsets.
-  const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() / elem;
-  std::uint64_t numel = 1;
-  bool zero = false;
-  bool too_big = false;
-  for (std::size_t d = 0; d < shape.size(); ++d) {
-    const std::uint64_t s = as_u64(shape[d], file, where + " shape[" + std::to_string(d) + "]");
-    if (s > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      throw FormatError("safetensors: " + file + ": " + where + ": absurd size " +
-                        std::to_string(s) + " in shape " + shape.dump());
-    }
-    e.shape.push_back(static_cast<std::int64_t>(s));
-    if (s == 0) {
-      zero = true;
-    } else if (!too_big) {
-      if (numel > limit / s) {
-        too_big = true;
-      } else {
-        numel *= s;
-      }
-    }
-  }
-  if (zero) {
-    numel = 0;
-    too_big = false;
-  }
-  if (too_big) {
-    throw FormatError("safetensors: " + file + ": " + where + ": shape " + shape.dump() + " " +
-                      dts + " needs more bytes than 64 bits can count (data_offsets give " +
-                      std::to_string(e.end - e.begin) + ")");
-  }
-  if (numel * elem != e.end - e.begin) {
-    throw FormatError("safetensors: " + file + ": " + where + ": shape " + shape.dump() + " " +
-                      dts + " needs " + std::to_string(numel * elem) +
-                      " bytes, data_offsets give " + std::to_string(e.end - e.begin));
-  }
-  return e;
-}
-
-TensorFile parse(const std::shared_ptr<const FileBytes>& f, Access access) {
-  const std::string& file = f->path();
-  const std::size_t size = f->size();
-  if (size < 8) {
-    throw FormatError("safetensors: " + file + ": truncated: " + std::to_string(size) +
-                      " bytes, the header length alone needs 8");
-  }
-  const std::uint64_t n = load_u64_le(f->data());
-  if (n > size - 8) {
-    throw FormatError("safetensors: " + file + ": header length " + std::to_string(n) +
-                      " exceeds the " + std::to_string(size - 8) + " bytes that follow it");
-  }
-  if (n > kMaxHeader) {
-    throw FormatError("safetensors: " + file + ": header length " + std::to_string(n) +
-                      " exceeds the format's limit of " + std::to_string(kMaxHeader));
-  }
-  const std::string_view text(reinterpret_cast<const char*>(f->data()) + 8,
-                              static_cast<std::size_t>(n));
-  const json header = parse_header(text, file);
-  if (!header.is_object()) {
-    throw FormatError("safetensors: " + file + ": the header is " +
-                      std::string(header.type_name()) + ", not a JSON object");
-  }
-  const std::uint64_t data_size = size - 8 - n;
-  const std::byte* data = f->data() + 8 + n;
-  TensorFile out;
-  std::vector<Entry> entries;
-  for (const auto& [key, value] : header.items()) {
-    if (key == "__metadata__") {
-      if (!value.is_object()) {
-        throw FormatError("safetensors: " + file + ": __metadata__ is " +
-                          std::string(value.type_name()) + ", not an object of strings");
-      }
-      for (const auto& [mk, mv] : value.items()) {
-        if (!mv.is_string()) {
-          throw FormatError("safetensors: " + file + ": __metadata__ \"" + mk + "\" is " +
-                            mv.dump() + ", not a string");
-        }
-        out.metadata.emplace(mk, mv.get<std::string>());
-      }
-      continue;
-    }
-    entries.push_back(parse_entry(key, value, file, data_size));
-  }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
-    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
-  });
-  for (std::size_t i = 1; i < entries.size(); ++i) {
-    const Entry& a = entries[i - 1];
-    const Entry& b = entries[i];
-    if (b.begin < a.end) {
-      throw FormatError("safetensors: " + file + ": tensors \"" + a.name + "\" [" +
-                        std::to_string(a.begin) + ", " + std::to_string(a.end) + ") and \"" +
-                        b.name + "\" [" + std::to_string(b.begin) + ", " + std::to_string(b.end) +
-                        ") overlap");
-    }
-  }
-  // Everything checked: build the tensors.
-  for (const Entry& e : entries) {
-    const std::byte* p = data + e.begin;
-    out.tensors.emplace_back(e.name, detail::io::make_tensor(f, p, e.shape, e.dtype, access));
-  }
-  return out;
-}
-
-}  // namespace
-
-const Tensor& TensorFile::at(const std::string& name) const {
-  for (const auto& [n, t] : tensors) {
-    if (n == name) return t;
-  }
-  std::string have;
-  for (const auto& [n, t] : tensors) have += (have.empty() ? "\"" : ", \"") + n + "\"";
-  throw ValueError("TensorFile::at: no tensor named \"" + name + "\" (the file has " +
-                   (have.empty() ? std::string("none") : have) + ")");
-}
-
-bool TensorFile::contains(const std::string& name) const {
-  return std::any_of(tensors.begin(), tensors.end(),
-                     [&](const auto& p) { return p.first == name; });
-}
-
-const char* safetensors_dtype_name(DType dtype) {
-  for (const DTypeName& d : kDTypes) {
-    if (d.dtype == dtype) return d.name;
+const char* dtype_tag(DType dtype) {
+  switch (dtype) {
+    case DType::kFloat32:
+      return "F32";
+    case DType::kFloat64:
+      return "F64";
+    case DType::kFloat16:
+      return "F16";
+    case DType::kBFloat16:
+      return "BF16";
+    case DType::kInt32:
+      return "I32";
+    case DType::kInt64:
+      return "I64";
+    case DType::kInt8:
+    case DType::kUInt8:
+      break;  // refused by save_safetensors (write_safetensors writes them)
   }
   return "?";
 }
 
-TensorFile read_safetensors(const std::string& path, Access access) {
-  return parse(FileBytes::open(path, "read_safetensors"), access);
+bool dtype_from_tag(const std::string& tag, DType& out) {
+  for (DType d : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16,
+                  DType::kInt32, DType::kInt64}) {
+    if (tag == dtype_tag(d)) {
+      out = d;
+      return true;
+    }
+  }
+  return false;
 }
 
-TensorFile parse_safetensors(std::span<const std::byte> bytes, const std::string& name) {
-  return parse(FileBytes::borrow(bytes, name), Access::kCopy);
+void put_u64_le(std::uint64_t v, char* out) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
 }
 
-void write_safetensors(const std::string& path,
-                       const std::vector<std::pair<std::string, Tensor>>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
-  const char* op = "write_safetensors";
+std::uint64_t get_u64_le(const unsigned char* in) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | in[i];
+  return v;
+}
+
+// Tensor data are written in the machine's byte order; the format is little-endian.
+static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes little-endian");
+
+}  // namespace
+
+const Tensor& Safetensors::tensor(const std::string& name) const {
+  for (const NamedTensor& t : tensors) {
+    if (t.name == name) return t.tensor;
+  }
+  std::string names;
+  for (const NamedTensor& t : tensors) names += (names.empty() ? "" : ", ") + t.name;
+  throw FormatError("safetensors: no tensor named \"" + name +
+                    "\" (the file has: " + (names.empty() ? "none" : names) + ")");
+}
+
+const std::string& Safetensors::meta(const std::string& key) const {
+  auto it = metadata.find(key);
+  if (it == metadata.end()) {
+    throw FormatError("safetensors: no metadata entry \"" + key + "\"");
+  }
+  return it->second;
+}
+
+void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                      const std::map<std::string, std::string>& metadata) {
+  Json header = Json::object();
   std::set<std::string> names;
-  for (const auto& [name, t] : tensors) {
-    if (!t.defined()) throw ValueError(std::string(op) + ": tensor \"" + name + "\" is undefined");
-    if (name == "__metadata__") {
-      throw ValueError(std::string(op) + ": \"__metadata__\" is reserved, not a tensor name");
-    }
-    if (!names.insert(name).second) {
-      throw ValueError(std::string(op) + ": duplicate tensor name \"" + name + "\"");
-    }
-    if (!detail::io::is_valid_utf8(name)) {
-      throw ValueError(std::string(op) + ": tensor name is not valid UTF-8");
-    }
-  }
-  for (const auto& [k, v] : metadata) {
-    if (!detail::io::is_valid_utf8(k) || !detail::io::is_valid_utf8(v)) {
-      throw ValueError(std::string(op) + ": metadata key or value is not valid UTF-8");
-    }
-  }
-  // Largest elements first: each tensor starts at a multiple of its element size.
-  std::vector<std::size_t> order(tensors.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return element_size(tensors[a].second.dtype()) > element_size(tensors[b].second.dtype());
-  });
-  nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) {
-    nlohmann::ordered_json m = nlohmann::ordered_json::object();
-    for (const auto& [k, v] : metadata) m[k] = v;
-    header["__metadata__"] = m;
-  }
   std::uint64_t offset = 0;
-  for (std::size_t i : order) {
-    const auto& [name, t] = tensors[i];
-    nlohmann::ordered_json e;
-    e["dtype"] = safetensors_dtype_name(t.dtype());
-    e["shape"] = t.shape();
-    e["data_offsets"] = {offset, offset + t.nbytes()};
-    offset += t.nbytes();
-    header[name] = e;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const NamedTensor& t = tensors[i];
+    if (t.name.empty() || t.name == kMetadataKey) {
+      throw ValueError("save_safetensors: tensors[" + std::to_string(i) + "] has the name \"" +
+                       t.name + "\", which is reserved or empty");
+    }
+    if (!names.insert(t.name).second) {
+      throw ValueError("save_safetensors: tensor name \"" + t.name + "\" appears twice");
+    }
+    if (!t.tensor.defined()) {
+      throw ValueError("save_safetensors: tensor \"" + t.name + "\" is undefined");
+    }
+    if (t.tensor.dtype() == DType::kInt8 || t.tensor.dtype() == DType::kUInt8) {
+      throw ValueError("save_safetensors: tensor \"" + t.name + "\" has dtype " +
+                       std::string(dtype_name(t.tensor.dtype())) +
+                       ", which model files do not hold (write_safetensors writes it)");
+    }
+    const std::uint64_t bytes = t.tensor.nbytes();
+    header[t.name] = {{"dtype", dtype_tag(t.tensor.dtype())},
+                      {"shape", t.tensor.shape()},
+                      {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
   }
+  if (!metadata.empty()) header[kMetadataKey] = metadata;
   std::string text = header.dump();
-  text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
-  detail::io::AtomicWriter w(path, op);
-  std::byte len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<std::byte>((text.size() >> (8 * i)) & 0xffu);
-  w.write(len, 8);
-  w.write(text);
-  for (std::size_t i : order) w.write(tensors[i].second.raw_data(), tensors[i].second.nbytes());
-  w.commit();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the data start 8-byte aligned
+
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw IoError("save_safetensors: cannot create " + tmp);
+    char len[8];
+    put_u64_le(text.size(), len);
+    out.write(len, 8);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    for (const NamedTensor& t : tensors) {
+      out.write(static_cast<const char*>(t.tensor.raw_data()),
+                static_cast<std::streamsize>(t.tensor.nbytes()));
+    }
+    out.flush();
+    if (!out) {
+      out.close();
+      std::remove(tmp.c_str());
+      throw IoError("save_safetensors: writing " + tmp + " failed (disk full?)");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string reason = std::strerror(errno);
+    std::remove(tmp.c_str());
+    throw IoError("save_safetensors: cannot rename " + tmp + " to " + path + ": " + reason);
+  }
+}
+
+Safetensors load_safetensors(const std::string& path) {
+  const std::string where = "load_safetensors: " + path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(where + ": cannot open the file");
+  in.seekg(0, std::ios::end);
+  const std::streamoff end = in.tellg();
+  in.seekg(0, std::ios::beg);
+  if (end < 0) throw IoError(where + ": cannot read the file size");
+  const std::uint64_t file_size = static_cast<std::uint64_t>(end);
+  if (file_size < 8) {
+    throw FormatError(where + ": " + std::to_string(file_size) +
+                      " bytes is too short for a safetensors file (8-byte header length)");
+  }
+  unsigned char len_bytes[8];
+  in.read(reinterpret_cast<char*>(len_bytes), 8);
+  if (!in) throw IoError(where + ": cannot read the header length");
+  const std::uint64_t header_len = get_u64_le(len_bytes);
+  if (header_len > file_size - 8) {
+    throw FormatError(where + ": header length " + std::to_string(header_len) +
+                      " exceeds the file (" + std::to_string(file_size) +
+                      " bytes): truncated or not a safetensors file");
+  }
+  if (header_len > kMaxSafetensorsHeader) {
+    throw FormatError(where + ": header length " + std::to_string(header_len) +
+                      " exceeds the limit of " + std::to_string(kMaxSafetensorsHeader) + " bytes");
+  }
+  std::string text(header_len, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(header_len));
+  if (!in) throw IoError(where + ": cannot read the header");
+  const std::uint64_t data_size = file_size - 8 - header_len;
+
+  Json header = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (header.is_discarded() || !header.is_object()) {
+    throw FormatError(where + ": the header is not a JSON object");
+  }
+
+  struct Entry {
+    std::string name;
+    DType dtype;
+    Shape shape;
+    std::uint64_t begin, end;
+  };
+  Safetensors result;
+  std::vector<Entry> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const Json& v = it.value();
+    if (name == kMetadataKey) {
+      if (!v.is_object()) throw FormatError(where + ": __metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string()) {
+          throw FormatError(where + ": __metadata__[\"" + m.key() + "\"] is not a string");
+        }
+        result.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    const std::string what = where + ": tensor \"" + name + "\"";
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets")) {
+      throw FormatError(what + " lacks dtype, shape or data_offsets");
+    }
+    Entry e{name, DType::kFloat32, {}, 0, 0};
+    if (!v["dtype"].is_string() || !dtype_from_tag(v["dtype"].get<std::string>(), e.dtype)) {
+      throw FormatError(what + " has dtype " + v["dtype"].dump() +
+                        " (supported: F32, F64, F16, BF16, I32, I64)");
+    }
+    const Json& shape = v["shape"];
+    if (!shape.is_array() || shape.size() > 64) {
+      throw FormatError(what + " has shape " + shape.dump() + " (an array of sizes expected)");
+    }
+    for (const Json& s : shape) {
+      if (!s.is_number_unsigned() ||
+          s.get<std::uint64_t>() >
+              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        throw FormatError(what + " has shape " + shape.dump() + " (sizes must be integers >= 0)");
+      }
+      e.shape.push_back(static_cast<std::int64_t>(s.get<std::uint64_t>()));
+    }
+    const Json& offsets = v["data_offsets"];
+    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
+        !offsets[1].is_number_unsigned()) {
+      throw FormatError(what + " has data_offsets " + offsets.dump() + " ([begin, end] expected)");
+    }
+    e.begin = offsets[0].get<std::uint64_t>();
+    e.end = offsets[1].get<std::uint64_t>();
+    if (e.begin > e.end || e.end > data_size) {
+      throw FormatError(what + " has data_offsets [" + std::to_string(e.begin) + ", " +
+                        std::to_string(e.end) + "] outside the " + std::to_string(data_size) +
+                        " bytes of data: truncated or corrupted file");
+    }
+    std::int64_t numel = 0;
+    try {
+      numel = checked_numel(e.shape, "load_safetensors");
+    } catch (const ValueError&) {
+      throw FormatError(what + " has shape " + shape.dump() + ", whose size overflows");
+    }
+    const std::uint64_t bytes = e.end - e.begin;
+    if (static_cast<std::uint64_t>(numel) > bytes ||
+        static_cast<std::uint64_t>(numel) * element_size(e.dtype) != bytes) {
+      throw FormatError(what + " has shape " + shape.dump() + " of " + dtype_tag(e.dtype) +
+                        ", which does not fill its " + std::to_string(bytes) + " bytes");
+    }
+    entries.push_back(std::move(e));
+  }
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  std::uint64_t expected = 0;
+  for (const Entry& e : entries) {
+    if (e.begin != expected) {
+      throw FormatError(where + ": tensor \"" + e.name + "\" starts at data byte " +
+                        std::to_string(e.begin) + ", expected " + std::to_string(expected) +
+                        " (the data must be covered without holes or overlaps)");
+    }
+    expected = e.end;
+  }
+  if (expected != data_size) {
+    throw FormatError(where + ": the tensors cover " + std::to_string(expected) + " of the " +
+                      std::to_string(data_size) + " data bytes");
+  }
+  // Every size is now bounded by the file size: allocate and read.
+  for (const Entry& e : entries) {
+    Tensor t = Tensor::empty(e.shape, e.dtype);
+    in.seekg(static_cast<std::streamoff>(8 + header_len + e.begin));
+    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(e.end - e.begin));
+    if (!in) throw IoError(where + ": cannot read the data of tensor \"" + e.name + "\"");
+    result.tensors.push_back({e.name, std::move(t)});
+  }
+  return result;
 }
 
 }  // namespace emb::io

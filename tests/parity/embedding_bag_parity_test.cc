@@ -517,6 +517,64 @@ TEST(EmbeddingBagParity, RandomizedConfigurations) {
   EXPECT_GE(counts.configs, 1000);
 }
 
+// per_sample_weights on every dtype and path, bitwise: ATen's fast path (float32/float16 without
+// padding_idx) fuses the multiply-add, its slow path (float64, any padding_idx) does not; the
+// gradient is the reference BLAS dot (float32, float64) or a float16 dot in half arithmetic.
+// Dims around the vector widths, with and without extreme values. bfloat16 (no 1.13 oracle):
+// against float32 torch rounded to bfloat16, within 1 ulp (2 eps of the magnitudes).
+TEST(EmbeddingBagParity, PerSampleWeightsEveryDtypeAndPath) {
+  ASSERT_TRUE(testing::uses_reference_blas());
+  std::mt19937_64 rng(77);
+  std::int64_t bitwise = 0, bf16 = 0;
+  for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {
+    for (std::int64_t pad : {-1, 0, 3}) {
+      for (std::int64_t dim : {1, 3, 7, 8, 15, 16, 17, 64, 129}) {
+        for (bool extremes : {false, true}) {
+          SCOPED_TRACE(std::string(dtype_name(dt)) + " pad=" + std::to_string(pad) +
+                       " dim=" + std::to_string(dim) + (extremes ? " extremes" : ""));
+          const std::int64_t num = 6, n = 40;
+          const Tensor w = random_values(rng, {num, dim}, dt, false, extremes);
+          std::vector<std::int64_t> ids(n);
+          for (auto& k : ids) k = uniform(rng, 0, num - 1);
+          const Tensor in = Tensor::from_vector<std::int64_t>(ids, {n});
+          const Tensor off = Tensor::from_vector<std::int64_t>({0, 5, 5, 21, 39}, {5});
+          const Tensor psw = random_values(rng, {n}, dt, false, extremes);
+          auto o = EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum);
+          if (pad >= 0) o.padding_idx(pad);
+          const Tensor out = embedding_bag(in, w, off, o, psw);
+          const Tensor grad = random_values(rng, {5, dim}, dt, false, extremes);
+          const Tensor dpsw = embedding_bag_per_sample_weights_backward(grad, w, in, off, o);
+          const torch::ScalarType tt = dt == DType::kBFloat16 ? torch::kFloat : to_torch(dt);
+          const torch::Tensor tw = to_torch(w).to(tt), tg = to_torch(grad).to(tt);
+          auto t = at::_embedding_bag(tw, to_torch(in), to_torch(off), false, 0, false,
+                                      to_torch(psw).to(tt), false, pad);
+          const torch::Tensor tdpsw = at::_embedding_bag_per_sample_weights_backward(
+              tg, tw, to_torch(in), to_torch(off), std::get<1>(t), 0, pad);
+          if (dt == DType::kBFloat16) {
+            EXPECT_TRUE(within_bound(out, std::get<0>(t).to(torch::kBFloat16),
+                                     embedding_bag(in, abs_of(w), off, o, abs_of(psw)), 2.0));
+            EXPECT_TRUE(within_bound(
+                dpsw, tdpsw.to(torch::kBFloat16),
+                embedding_bag_per_sample_weights_backward(abs_of(grad), abs_of(w), in, off, o),
+                2.0));
+            bf16 += 2;
+          } else {
+            EXPECT_TRUE(bitwise_equal(out, std::get<0>(t))) << "output";
+            EXPECT_TRUE(bitwise_equal(dpsw, tdpsw)) << "per_sample_weights gradient";
+            bitwise += 2;
+          }
+        }
+      }
+    }
+  }
+  std::printf(
+      "embedding_bag parity: per_sample_weights sweep: %lld outputs and gradients bitwise "
+      "(float32, float64, float16 x padding_idx none/0/3 x 9 dims x normal/extreme values), "
+      "%lld bfloat16 within 1 ulp of float32 torch\n",
+      static_cast<long long>(bitwise), static_cast<long long>(bf16));
+  RecordProperty("psw_sweep_bitwise", static_cast<int>(bitwise));
+}
+
 // ---------------------------------------------------------------------------------------------
 // PyTorch's own tests (spec §4.1, cases marked A)
 
@@ -939,21 +997,46 @@ TEST(EmbeddingBagDifferences, ScaleGradByFreqCounts) {
   }
 }
 
-// 2-D input with include_last_offset: 1.13 drops the last bag, emb (like 2.x) ignores the flag.
+// 2-D input with include_last_offset: 1.13 drops the last bag, or corrupts memory (double free,
+// segfault), so it never gets that input here; emb (like 2.x) ignores the flag for 2-D input,
+// which torch computes without it.
 TEST(EmbeddingBagDifferences, IncludeLastOffsetWith2DInput) {
   Tensor w = weight_k();
   Tensor in2 = Tensor::from_vector<std::int64_t>({3, 1, 1, 1, 4, 0}, {2, 3});
   namespace F = torch::nn::functional;
-  torch::Tensor t =
-      F::embedding_bag(to_torch(in2), to_torch(w),
-                       F::EmbeddingBagFuncOptions().mode(torch::kSum).include_last_offset(true));
-  EXPECT_EQ(t.size(0), 1);
   Tensor ours = embedding_bag(
       in2, w, {}, EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum).include_last_offset(true));
   EXPECT_EQ(ours.size(0), 2);
   EXPECT_TRUE(
       bitwise_equal(ours, F::embedding_bag(to_torch(in2), to_torch(w),
                                            F::EmbeddingBagFuncOptions().mode(torch::kSum))));
+}
+
+// A 2-D input of shape [B, 0]: B empty bags. libtorch's F::embedding_bag builds the offsets with
+// arange(0, numel, N) and refuses N = 0 ("step must be nonzero"); emb gives B zero rows.
+TEST(EmbeddingBagDifferences, TwoDInputWithEmptyRows) {
+  const Tensor w = weight_k();
+  const Tensor in = Tensor::empty({3, 0}, DType::kInt64);
+  namespace F = torch::nn::functional;
+  for (auto mode : {EmbeddingBagMode::kSum, EmbeddingBagMode::kMean, EmbeddingBagMode::kMax}) {
+    const torch::nn::EmbeddingBagMode tmode =
+        mode == EmbeddingBagMode::kSum    ? torch::nn::EmbeddingBagMode(torch::kSum)
+        : mode == EmbeddingBagMode::kMean ? torch::nn::EmbeddingBagMode(torch::kMean)
+                                          : torch::nn::EmbeddingBagMode(torch::kMax);
+    try {
+      F::embedding_bag(to_torch(in), to_torch(w), F::EmbeddingBagFuncOptions().mode(tmode));
+      ADD_FAILURE() << "libtorch accepted a [3, 0] input";
+    } catch (const c10::Error& e) {
+      EXPECT_NE(std::string(e.what()).find("step must be nonzero"), std::string::npos);
+    }
+    const Tensor out = embedding_bag(in, w, {}, EmbeddingBagFuncOptions().mode(mode));
+    ASSERT_EQ(out.shape(), (Shape{3, 2}));
+    for (std::int64_t i = 0; i < out.numel(); ++i) EXPECT_EQ(out.get_double(i), 0.0);
+    // ... which is what torch gives for 3 empty bags written with offsets.
+    EXPECT_TRUE(bitwise_equal(
+        out, std::get<0>(at::_embedding_bag(to_torch(w), torch::empty({0}, torch::kLong),
+                                            tlongs({0, 0, 0}), false, mode_int(mode)))));
+  }
 }
 
 // bfloat16: 1.13 rejects it; emb pools in float32 and rounds once (what 2.x does).

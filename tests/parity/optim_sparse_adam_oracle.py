@@ -1,5 +1,6 @@
 """Runs torch.optim.SparseAdam on the inputs the C++ parity test wrote; writes the parameter after
-every step. Usage: optim_sparse_adam_oracle.py IN OUT. Exits 77 when torch cannot be imported."""
+every step. Usage: optim_sparse_adam_oracle.py IN OUT [IN OUT ...] (one run per pair). Exits 77
+when torch cannot be imported."""
 import sys
 
 try:
@@ -45,4 +46,8 @@ def main(in_path, out_path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    args = sys.argv[1:]
+    if not args or len(args) % 2:
+        sys.exit("usage: optim_sparse_adam_oracle.py IN OUT [IN OUT ...]")
+    for i in range(0, len(args), 2):
+        main(args[i], args[i + 1])

@@ -1,15 +1,22 @@
-// emb/io/safetensors.h — the safetensors format: several named tensors and a string metadata map.
+// emb/io/safetensors.h — tensors in the safetensors layout: one file, named tensors, metadata.
 //
-// Layout: u64 little-endian N, then N bytes of UTF-8 JSON, then the data bytes:
-//   {"weight": {"dtype": "F32", "shape": [10, 3], "data_offsets": [0, 120]},
-//    "__metadata__": {"format": "pt"}}
-// data_offsets are [begin, end) within the data bytes. See docs/FORMATS.md.
+// Layout (little-endian): 8 bytes N (uint64) | N bytes of JSON header | data.
+//   {"__metadata__": {"key": "value", ...},
+//    "name": {"dtype": "F32", "shape": [2, 3], "data_offsets": [begin, end]}, ...}
+// Offsets are relative to the start of the data and must cover it exactly, without holes or
+// overlaps. dtypes: F32, F64, F16, BF16, I32, I64.
 //
-//   auto f = emb::io::read_safetensors("table.safetensors", emb::io::Access::kMap);
-//   emb::Tensor w = f.at("weight");                 // a read-only view of the file
+//   emb::io::save_safetensors("model.safetensors", {{"weight", w}}, {{"format", "mine"}});
+//   emb::io::Safetensors f = emb::io::load_safetensors("model.safetensors");
+//   const emb::Tensor& w2 = f.tensor("weight");
+//
+// Two interfaces share the format: save_safetensors / load_safetensors (model files of the emb
+// tool: strict, the dtypes above, tensors covering the data exactly), and read_safetensors /
+// write_safetensors (table files, docs/FORMATS.md: also I8 and U8, memory mapping, gaps allowed).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <span>
 #include <string>
@@ -20,6 +27,42 @@
 #include "emb/tensor.h"
 
 namespace emb::io {
+
+struct NamedTensor {
+  std::string name;
+  Tensor tensor;
+};
+
+/// What a safetensors file holds: its tensors (in data order) and its string metadata.
+struct Safetensors {
+  std::vector<NamedTensor> tensors;
+  std::map<std::string, std::string> metadata;
+
+  /// The tensor called name; throws FormatError naming the file's tensors when absent.
+  const Tensor& tensor(const std::string& name) const;
+  /// The metadata value of key; throws FormatError when absent.
+  const std::string& meta(const std::string& key) const;
+};
+
+/// Largest JSON header load_safetensors accepts (bytes).
+inline constexpr std::uint64_t kMaxSafetensorsHeader = 100u << 20;
+
+/// Writes tensors (in the given order) and metadata to path. The file is written beside path
+/// under a temporary name and renamed over path once complete, so path never holds a partial
+/// file. Throws ValueError (empty, duplicate or "__metadata__" name, undefined tensor),
+/// IoError (the write or the rename fails).
+void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
+                      const std::map<std::string, std::string>& metadata = {});
+
+/// Reads a file save_safetensors (or any safetensors writer using the dtypes above) wrote.
+/// Everything in the header is checked against the file size before any tensor is allocated.
+/// Throws IoError (cannot open or read), FormatError (truncated file, header too large or not
+/// JSON, unknown dtype, bad shape, offsets out of the data or with holes or overlaps, sizes
+/// that disagree), naming the file and the tensor.
+Safetensors load_safetensors(const std::string& path);
+
+// ---------------------------------------------------------------------------------------------
+// Table files (docs/FORMATS.md)
 
 /// The tensors of a file (in the order of their data) and its metadata.
 struct TensorFile {

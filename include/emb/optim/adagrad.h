@@ -8,7 +8,8 @@
 //   if weight_decay != 0: g = g + weight_decay * θ             (dense gradients only)
 //   clr = lr / (1 + (t - 1) * lr_decay)
 //   dense:  sum += g * g;             θ -= clr * g / (sqrt(sum) + eps)
-//   sparse: g = coalesce(g)  (duplicate rows summed first); for each row r of g:
+//   sparse: g = coalesce(g)  (duplicate rows summed first, in input order; see OPTIMIZERS.md
+//           for where PyTorch's order differs); for each row r of g:
 //           sum[r] += g[r]^2;         θ[r] -= clr * g[r] / (sqrt(sum[r]) + eps)
 // A sparse step touches only the rows of the gradient.
 #pragma once

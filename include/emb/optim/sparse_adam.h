@@ -4,7 +4,8 @@
 //
 // State per parameter: step t (+1 on every step() in which it has a gradient, even an empty one),
 // "exp_avg" m and "exp_avg_sq" s (zeros of θ's shape, made on the first step). Per step, PyTorch's
-// formulation (bitwise in float64):
+// formulation (bitwise in float32 and float64 whenever coalesce() sums duplicates in PyTorch's
+// order: at most 16 gradient rows, or fewer than 3 rows per id; see OPTIMIZERS.md):
 //   g = coalesce(maximize ? -g : g);  if g has no rows: nothing else happens
 //   for each row r of g, with v = g[r]:
 //     Δm = (v - m[r]) * (1 - β1);      m_new = m[r] + Δm
