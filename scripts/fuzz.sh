@@ -8,7 +8,7 @@ build=${1:-build-fuzz}
 seconds=${2:-600}
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
-for target in state_load_fuzz api_fuzz; do
+for target in state_load_fuzz api_fuzz safetensors_fuzz npy_fuzz text_vectors_fuzz word2vec_binary_fuzz; do
   mkdir -p "$build/corpus/$target" "$build/crashes"
   echo "fuzz: $target for ${seconds}s"
   if ! "$build/tests/fuzz/$target" -max_total_time="$seconds" -max_len=4096 -rss_limit_mb=2048 \

@@ -9,7 +9,7 @@
 namespace emb {
 
 bool is_valid_dtype(DType dtype) {
-  return static_cast<std::uint8_t>(dtype) <= static_cast<std::uint8_t>(DType::kInt64);
+  return static_cast<std::uint8_t>(dtype) <= static_cast<std::uint8_t>(DType::kUInt8);
 }
 
 std::size_t element_size(DType dtype) {
@@ -26,9 +26,12 @@ std::size_t element_size(DType dtype) {
       return 4;
     case DType::kInt64:
       return 8;
+    case DType::kInt8:
+    case DType::kUInt8:
+      return 1;
   }
   throw ValueError("element_size: dtype code " + std::to_string(static_cast<int>(dtype)) +
-                   " is not a DType (valid: 0 to 5)");
+                   " is not a DType (valid: 0 to 7)");
 }
 
 std::string_view dtype_name(DType dtype) {
@@ -45,6 +48,10 @@ std::string_view dtype_name(DType dtype) {
       return "int32";
     case DType::kInt64:
       return "int64";
+    case DType::kInt8:
+      return "int8";
+    case DType::kUInt8:
+      return "uint8";
   }
   return "invalid";
 }
@@ -55,7 +62,8 @@ bool is_floating(DType dtype) {
 }
 
 bool is_integral(DType dtype) {
-  return dtype == DType::kInt32 || dtype == DType::kInt64;
+  return dtype == DType::kInt32 || dtype == DType::kInt64 || dtype == DType::kInt8 ||
+         dtype == DType::kUInt8;
 }
 
 // float32 -> binary16, round to nearest even. Handles overflow to inf, subnormals and NaN.

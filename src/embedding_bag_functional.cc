@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "bag_layout.h"
 #include "emb/embedding.h"
 #include "emb/embedding_bag.h"
 #include "index_check.h"
@@ -348,7 +349,8 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
   const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
   std::vector<std::int64_t> winners;
   if (options.mode() == EmbeddingBagMode::kMax) {
-    if (!max_indices.defined() || !is_integral(max_indices.dtype()) ||
+    if (!max_indices.defined() ||
+        (max_indices.dtype() != DType::kInt32 && max_indices.dtype() != DType::kInt64) ||
         max_indices.shape() != Shape{num_bags, dim}) {
       throw ValueError(std::string(op) + ": mode max needs the forward's max_indices, int64 [" +
                        str(num_bags) + ", " + str(dim) + "], got " +
@@ -486,3 +488,14 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
 }
 
 }  // namespace emb
+
+namespace emb::detail {
+
+BagLayout plan_bag_layout(const char* op, const Tensor& input, const Tensor& offsets,
+                          std::int64_t num_rows, const EmbeddingBagFuncOptions& options,
+                          const Tensor& per_sample_weights, DType psw_dtype) {
+  BagPlan p = plan_bags({op, input, offsets, num_rows, options, &per_sample_weights, psw_dtype});
+  return {p.ids, std::move(p.bounds), p.padding_idx};
+}
+
+}  // namespace emb::detail

@@ -107,6 +107,7 @@ void EmbeddingBag::reset_parameters() {
 
 void EmbeddingBag::reset_parameters(Generator& generator) {
   const Tensor& w = weight_.data();
+  w.check_writable("EmbeddingBag::reset_parameters");
   detail::check_reset_weight(w, options_.padding_idx(), "EmbeddingBag::reset_parameters");
   generator.normal_(w);
   if (options_.padding_idx()) w.select(*options_.padding_idx()).fill_(0.0);

@@ -90,7 +90,10 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
   const std::int64_t num = weight.size(0);
   detail::normalize_padding_idx(options.padding_idx(), num, "embedding");
   detail::check_ids_in_range(input, num, "embedding", "indices");
-  if (options.max_norm()) detail::check_floating(weight, "embedding (max_norm)", "weight");
+  if (options.max_norm()) {
+    detail::check_floating(weight, "embedding (max_norm)", "weight");
+    weight.check_writable("embedding (max_norm)");
+  }
   Shape out_shape = input.shape();
   out_shape.push_back(weight.size(1));
   Tensor out = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
@@ -115,6 +118,7 @@ void embedding_renorm_(const Tensor& weight, const Tensor& indices, double max_n
   detail::check_floating(weight, "embedding_renorm_", "weight");
   detail::check_index_dtype(indices, "embedding_renorm_", "indices");
   detail::check_ids_in_range(indices, weight.size(0), "embedding_renorm_", "indices");
+  weight.check_writable("embedding_renorm_");
   renorm_validated(weight, indices, max_norm, norm_type);
 }
 

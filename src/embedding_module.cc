@@ -74,6 +74,7 @@ void Embedding::reset_parameters() {
 
 void Embedding::reset_parameters(Generator& generator) {
   const Tensor& w = weight_.data();
+  w.check_writable("Embedding::reset_parameters");
   detail::check_reset_weight(w, options_.padding_idx(), "Embedding::reset_parameters");
   generator.normal_(w);
   if (options_.padding_idx()) w.select(*options_.padding_idx()).fill_(0.0);

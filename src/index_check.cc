@@ -17,7 +17,7 @@ std::string position_string(const Shape& shape, std::int64_t flat) {
 
 void check_index_dtype(const Tensor& t, const char* op, const char* arg) {
   if (!t.defined()) throw ValueError(std::string(op) + ": " + arg + " is undefined");
-  if (!is_integral(t.dtype())) {
+  if (t.dtype() != DType::kInt32 && t.dtype() != DType::kInt64) {
     throw ValueError(std::string(op) + ": " + arg + " must be int32 or int64, got " +
                      std::string(dtype_name(t.dtype())));
   }

@@ -85,17 +85,28 @@ void store_from_double(void* p, double v) {
 // Converting NaN, an infinity or an out-of-range double to an integer is undefined in C++:
 // such values are refused before anything is written.
 bool fits(double v, DType dtype) {
-  if (dtype == DType::kInt64) return v >= -9223372036854775808.0 && v < 9223372036854775808.0;
-  if (dtype == DType::kInt32) return v >= -2147483648.0 && v < 2147483648.0;
-  return true;
+  switch (dtype) {
+    case DType::kInt64:
+      return v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+    case DType::kInt32:
+      return v >= -2147483648.0 && v < 2147483648.0;
+    case DType::kInt8:
+      return v >= -128.0 && v < 128.0;
+    case DType::kUInt8:
+      return v >= 0.0 && v < 256.0;
+    default:
+      return true;
+  }
 }
 
 // "Tensor::fill_: value nan does not fit int32 (valid: -2147483648 to 2147483647)";
 // `where` names the element ("element [1][2] = " or "").
 [[noreturn]] void throw_does_not_fit(const char* op, const std::string& where, double v,
                                      DType dtype) {
-  const char* range = dtype == DType::kInt32 ? "-2147483648 to 2147483647"
-                                             : "-9223372036854775808 to 9223372036854775807";
+  const char* range = dtype == DType::kInt32  ? "-2147483648 to 2147483647"
+                      : dtype == DType::kInt8  ? "-128 to 127"
+                      : dtype == DType::kUInt8 ? "0 to 255"
+                                               : "-9223372036854775808 to 9223372036854775807";
   throw ValueError(std::string(op) + ": " + (where.empty() ? "value " : where) +
                    detail::py_float_repr(v) + " does not fit " + std::string(dtype_name(dtype)) +
                    " (valid: " + range + ")");
@@ -103,8 +114,11 @@ bool fits(double v, DType dtype) {
 
 // Throws ValueError unless every element of src can be converted to dtype.
 void check_convertible(const Tensor& src, DType dtype, const char* op) {
-  const bool may_not_fit = (is_integral(dtype) && is_floating(src.dtype())) ||
-                           (dtype == DType::kInt32 && src.dtype() == DType::kInt64);
+  // Floating to integer, or an integer to a narrower (or unsigned) one.
+  const bool may_not_fit =
+      is_integral(dtype) && dtype != src.dtype() &&
+      (is_floating(src.dtype()) || element_size(src.dtype()) >= element_size(dtype) ||
+       dtype == DType::kUInt8);
   if (!may_not_fit) return;
   for (std::int64_t i = 0; i < src.numel(); ++i) {
     const double v = src.get_double(i);
@@ -118,7 +132,7 @@ void check_convertible(const Tensor& src, DType dtype, const char* op) {
 void check_valid_dtype(DType dtype, const char* op) {
   if (!is_valid_dtype(dtype)) {
     throw ValueError(std::string(op) + ": dtype code " + std::to_string(static_cast<int>(dtype)) +
-                     " is not a DType (valid: 0 to 5)");
+                     " is not a DType (valid: 0 to 7)");
   }
 }
 
@@ -217,6 +231,27 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype) {
   return t;
 }
 
+Tensor Tensor::view(void* data, const Shape& shape, DType dtype,
+                    std::shared_ptr<const void> owner) {
+  Tensor t = view(data, shape, dtype);
+  t.owner_ = std::move(owner);
+  return t;
+}
+
+Tensor Tensor::read_only(const std::string& origin) const {
+  check_defined("Tensor::read_only");
+  Tensor t = *this;
+  t.read_only_origin_ = std::make_shared<const std::string>(origin);
+  return t;
+}
+
+void Tensor::check_writable(const char* what) const {
+  if (read_only_origin_) {
+    throw ValueError(std::string(what) + ": the tensor is read-only (" + *read_only_origin_ +
+                     "); load it into memory to modify it");
+  }
+}
+
 void Tensor::check_defined(const char* what) const {
   if (!defined()) throw ValueError(std::string(what) + ": tensor is undefined");
 }
@@ -279,6 +314,7 @@ double Tensor::get_double(std::int64_t i) const {
 
 void Tensor::set_double(std::int64_t i, double value) const {
   check_defined("Tensor::set_double");
+  check_writable("Tensor::set_double");
   if (i < 0 || i >= numel_) {
     throw IndexError("Tensor::set_double: flat index " + std::to_string(i) +
                      " is out of range for " + std::to_string(numel_) + " elements");
@@ -293,7 +329,7 @@ void Tensor::set_double(std::int64_t i, double value) const {
 
 Tensor Tensor::clone() const {
   check_defined("Tensor::clone");
-  Tensor t = empty(shape_, dtype_);
+  Tensor t = empty(shape_, dtype_);  // owning and writable, whatever this tensor is
   if (nbytes() != 0) std::memcpy(t.data_, data_, nbytes());
   return t;
 }
@@ -336,6 +372,7 @@ Tensor Tensor::select(std::int64_t i) const {
 
 const Tensor& Tensor::fill_(double value) const {
   check_defined("Tensor::fill_");
+  check_writable("Tensor::fill_");
   if (!fits(value, dtype_)) throw_does_not_fit("Tensor::fill_", "", value, dtype_);
   visit_dtype(dtype_, [&](auto tag) {
     using T = decltype(tag);
@@ -350,6 +387,7 @@ const Tensor& Tensor::fill_(double value) const {
 const Tensor& Tensor::copy_(const Tensor& src) const {
   check_defined("Tensor::copy_");
   src.check_defined("Tensor::copy_");
+  check_writable("Tensor::copy_");
   if (src.shape_ != shape_) {
     throw ValueError("Tensor::copy_: source shape " + shape_to_string(src.shape_) +
                      " does not match destination shape " + shape_to_string(shape_));

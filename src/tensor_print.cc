@@ -90,8 +90,8 @@ class Formatter {
  private:
   // Integers are read in their own type: a double cannot hold every int64.
   std::string int_str(std::int64_t i) const {
-    return t_.dtype() == DType::kInt32 ? std::to_string(t_.data<std::int32_t>()[i])
-                                       : std::to_string(t_.data<std::int64_t>()[i]);
+    if (t_.dtype() == DType::kInt64) return std::to_string(t_.data<std::int64_t>()[i]);
+    return std::to_string(static_cast<std::int64_t>(t_.get_double(i)));  // int32, int8, uint8
   }
 
   const Tensor& t_;

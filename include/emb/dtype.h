@@ -7,15 +7,25 @@
 
 namespace emb {
 
-enum class DType : std::uint8_t { kFloat32, kFloat64, kFloat16, kBFloat16, kInt32, kInt64 };
+// The enumerators' values are stored in files (optimizer state): append, never reorder.
+enum class DType : std::uint8_t {
+  kFloat32,
+  kFloat64,
+  kFloat16,
+  kBFloat16,
+  kInt32,
+  kInt64,
+  kInt8,
+  kUInt8
+};
 
-/// True when dtype is one of the six enumerators (a DType cast from any other integer is not).
+/// True when dtype is one of the enumerators (a DType cast from any other integer is not).
 /// Every function that takes a DType checks it: ValueError for an invalid one.
 bool is_valid_dtype(DType dtype);
 /// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ... Throws ValueError for an invalid dtype.
 std::size_t element_size(DType dtype);
 /// PyTorch's name without the prefix: "float32", "float64", "float16", "bfloat16", "int32",
-/// "int64"; "invalid" for a value outside the enum.
+/// "int64", "int8", "uint8"; "invalid" for a value outside the enum.
 std::string_view dtype_name(DType dtype);
 bool is_floating(DType dtype);
 bool is_integral(DType dtype);
@@ -60,13 +70,18 @@ inline constexpr DType dtype_of = [] {
     return DType::kBFloat16;
   else if constexpr (std::is_same_v<T, std::int32_t>)
     return DType::kInt32;
+  else if constexpr (std::is_same_v<T, std::int8_t>)
+    return DType::kInt8;
+  else if constexpr (std::is_same_v<T, std::uint8_t>)
+    return DType::kUInt8;
   else {
     static_assert(std::is_same_v<T, std::int64_t>, "emb: unsupported element type");
     return DType::kInt64;
   }
 }();
 
-/// Calls fn(T{}) with T the C++ type of dtype (float, double, Half, BFloat16, int32_t, int64_t).
+/// Calls fn(T{}) with T the C++ type of dtype (float, double, Half, BFloat16, int32_t, int64_t,
+/// int8_t, uint8_t).
 template <typename Fn>
 decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
   switch (dtype) {
@@ -80,6 +95,10 @@ decltype(auto) visit_dtype(DType dtype, Fn&& fn) {
       return fn(BFloat16{});
     case DType::kInt32:
       return fn(std::int32_t{});
+    case DType::kInt8:
+      return fn(std::int8_t{});
+    case DType::kUInt8:
+      return fn(std::uint8_t{});
     case DType::kInt64:
       break;
   }

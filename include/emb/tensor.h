@@ -67,6 +67,18 @@ class Tensor {
   /// Throws ValueError for a null pointer with elements, and for a pointer not aligned to the
   /// element size (copy such data with from_vector() instead).
   static Tensor view(void* data, const Shape& shape, DType dtype);
+  /// Views memory that `owner` keeps alive (a file mapping, a buffer): the tensor and every
+  /// handle copied from it hold a reference to owner, so the memory outlives the last of them.
+  static Tensor view(void* data, const Shape& shape, DType dtype,
+                     std::shared_ptr<const void> owner);
+
+  /// The same tensor marked read-only: emb's writing operations (fill_, copy_, set_double,
+  /// renorm, optimizer steps, ...) throw ValueError naming `origin` (e.g. the mapped file).
+  /// clone() gives a writable copy.
+  Tensor read_only(const std::string& origin) const;
+  bool is_read_only() const { return read_only_origin_ != nullptr; }
+  /// Throws ValueError "<what>: the tensor is read-only (<origin>)..." for a read-only tensor.
+  void check_writable(const char* what) const;
 
   bool defined() const { return storage_ != nullptr || view_; }
   DType dtype() const;
@@ -76,8 +88,9 @@ class Tensor {
   std::int64_t size(std::int64_t d) const;
   std::int64_t numel() const { return numel_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * element_size(dtype_); }
-  /// True when the tensor owns (or shares ownership of) its memory; false for view().
-  bool owns_memory() const { return storage_ != nullptr; }
+  /// True when the tensor owns (or shares ownership of) its memory; false for view() without
+  /// an owner.
+  bool owns_memory() const { return storage_ != nullptr || owner_ != nullptr; }
   /// True when both handles point into the same allocation or caller buffer.
   bool shares_storage_with(const Tensor& other) const;
 
@@ -120,7 +133,9 @@ class Tensor {
   void check_defined(const char* what) const;
 
   std::shared_ptr<std::byte> storage_;  // owning allocation, null for views
-  std::byte* data_ = nullptr;           // first element (inside storage_ or the caller's buffer)
+  std::shared_ptr<const void> owner_;   // what keeps a view's memory alive (null: the caller)
+  std::shared_ptr<const std::string> read_only_origin_;  // null: writable
+  std::byte* data_ = nullptr;  // first element (inside storage_ or the caller's buffer)
   bool view_ = false;
   Shape shape_;
   std::int64_t numel_ = 0;

@@ -36,6 +36,9 @@ const char* dtype_tag(DType dtype) {
       return "I32";
     case DType::kInt64:
       return "I64";
+    case DType::kInt8:
+    case DType::kUInt8:
+      break;  // refused by save_safetensors (write_safetensors writes them)
   }
   return "?";
 }
@@ -100,6 +103,11 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
     }
     if (!t.tensor.defined()) {
       throw ValueError("save_safetensors: tensor \"" + t.name + "\" is undefined");
+    }
+    if (t.tensor.dtype() == DType::kInt8 || t.tensor.dtype() == DType::kUInt8) {
+      throw ValueError("save_safetensors: tensor \"" + t.name + "\" has dtype " +
+                       std::string(dtype_name(t.tensor.dtype())) +
+                       ", which model files do not hold (write_safetensors writes it)");
     }
     const std::uint64_t bytes = t.tensor.nbytes();
     header[t.name] = {{"dtype", dtype_tag(t.tensor.dtype())},

@@ -131,6 +131,7 @@ void Optimizer::step() {
       throw ValueError(prefix + "dtype " + std::string(dtype_name(dt)) +
                        " is not supported (float32 or float64)");
     }
+    p.data().check_writable((std::string(name()) + "::step").c_str());
     if (state_[i].step >= kMaxStep) {
       throw ValueError(prefix + "the step count " + std::to_string(state_[i].step) +
                        " has reached the limit 2^53");
@@ -337,13 +338,32 @@ void Optimizer::load_from(std::istream& in, const std::string& what) {
     }
     check_loaded_state(i, s);
   }
-  // Everything read and checked: commit.
-  try {
-    set_lr(lr_value);  // validates before it stores
-  } catch (const ValueError& e) {
-    throw FormatError(r.what() + ": " + e.what());
+  restore(lr_value, std::move(loaded));
+}
+
+void Optimizer::restore(double lr_value, std::vector<ParamState> states) {
+  const std::string what = std::string(name()) + "::load";
+  if (states.size() != params_.size()) {
+    throw FormatError(what + ": the state has " + std::to_string(states.size()) +
+                      " parameters, the optimizer " + std::to_string(params_.size()));
   }
-  state_ = std::move(loaded);
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    if (states[i].step < 0 || states[i].step > kMaxStep) {
+      throw FormatError(what + ": parameter " + std::to_string(i) + ": step " +
+                        std::to_string(states[i].step) + " is out of range (0 to 2^53)");
+    }
+    for (const auto& [key, t] : states[i].tensors) {
+      if (!t.defined()) throw FormatError(what + ": state \"" + key + "\" is undefined");
+    }
+    check_loaded_state(i, states[i]);
+  }
+  // Everything checked: commit (set_lr validates before it stores).
+  try {
+    set_lr(lr_value);
+  } catch (const ValueError& e) {
+    throw FormatError(what + ": " + e.what());
+  }
+  state_ = std::move(states);
   on_state_loaded();
 }
 

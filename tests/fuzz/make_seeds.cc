@@ -1,5 +1,7 @@
 // Writes the seed corpora of the fuzz targets (checked in under tests/fuzz/corpus/):
-//   make_seeds <dir>  ->  <dir>/state_load_fuzz/*  <dir>/api_fuzz/*
+//   make_seeds <dir>  ->  <dir>/state_load_fuzz/*  <dir>/api_fuzz/*  and the table readers':
+//   <dir>/safetensors_fuzz/*  <dir>/npy_fuzz/*  <dir>/text_vectors_fuzz/*
+//   <dir>/word2vec_binary_fuzz/*
 // state_load_fuzz: for every optimizer, float64 with sparse table gradients and float32 with
 // dense ones, the state saved after 0 and after 2 steps, behind the two bytes the target reads
 // first. api_fuzz: byte strings from a fixed pseudo-random sequence (every byte string decodes
@@ -23,6 +25,41 @@ void write(const std::filesystem::path& path, const std::string& bytes) {
     std::fprintf(stderr, "make_seeds: cannot write %s\n", path.c_str());
     std::exit(1);
   }
+}
+
+// Small valid files of every table format, written by emb's own writers (plus two variants
+// other tools write: fastText's trailing spaces and CRLF, word2vec binary without newlines).
+void write_table_seeds(const std::filesystem::path& root) {
+  namespace io = emb::io;
+  for (const char* d :
+       {"safetensors_fuzz", "npy_fuzz", "text_vectors_fuzz", "word2vec_binary_fuzz"}) {
+    std::filesystem::create_directories(root / d);
+  }
+  const emb::Tensor w =
+      emb::Tensor::from_vector<float>({0.5f, -1.25f, 3.0f, 0.0f, 1e-3f, 7.0f}, {2, 3});
+  io::write_safetensors(root / "safetensors_fuzz" / "f32_2x3", {{"weight", w}}, {{"format", "pt"}});
+  io::write_safetensors(root / "safetensors_fuzz" / "mixed",
+                        {{"a", emb::Tensor::full({2}, 1.0, emb::DType::kFloat64)},
+                         {"b", w.to(emb::DType::kBFloat16)},
+                         {"c", emb::Tensor::from_vector<std::int8_t>({1, -2, 3}, {3})},
+                         {"d", emb::Tensor::zeros({0}, emb::DType::kUInt8)}});
+  const emb::QuantizedTable q = emb::quantize_rowwise(w, emb::QuantType::kInt4);
+  io::write_safetensors(root / "safetensors_fuzz" / "int4_table", {{"weight", q.data}},
+                        {emb::quantized_metadata("weight", q)});
+  io::write_npy(root / "npy_fuzz" / "f32_2x3", w);
+  io::write_npy(root / "npy_fuzz" / "i8_scalar", emb::Tensor::scalar<std::int8_t>(5));
+  io::write_npy(root / "npy_fuzz" / "f16_4", w.reshape({6}).to(emb::DType::kFloat16));
+  io::WordVectors wv;
+  wv.words = {"the", "k\xc3\xb6nig"};
+  wv.vectors = w;
+  io::write_text_vectors(root / "text_vectors_fuzz" / "word2vec", wv);
+  io::write_text_vectors(root / "text_vectors_fuzz" / "glove", wv, io::TextHeader::kNone);
+  write(root / "text_vectors_fuzz" / "fasttext_crlf",
+        "2 3\r\nhello 1 2 3 \r\nworld -1 0.5 1e-3 \r\n");
+  io::write_word2vec_binary(root / "word2vec_binary_fuzz" / "two_words", wv);
+  const float v[3] = {1, 2, 3};
+  write(root / "word2vec_binary_fuzz" / "no_newlines",
+        "1 3\nword " + std::string(reinterpret_cast<const char*>(v), sizeof(v)));
 }
 
 }  // namespace
@@ -65,6 +102,8 @@ int main(int argc, char** argv) {
       }
     }
   }
+
+  write_table_seeds(root);
 
   std::uint64_t x = 0x9e3779b97f4a7c15ULL;
   for (int i = 0; i < 24; ++i) {

@@ -32,6 +32,10 @@ inline at::ScalarType to_torch(DType d) {
       return at::kInt;
     case DType::kInt64:
       return at::kLong;
+    case DType::kInt8:
+      return at::kChar;
+    case DType::kUInt8:
+      return at::kByte;
   }
   return at::kFloat;
 }

@@ -80,6 +80,11 @@ class Optimizer {
   /// opened or read, or is a directory; the message names the path), and then changes nothing.
   void load(std::istream& in);
   void load(const std::string& path);
+  /// Replaces the learning rate and every parameter's state (what a checkpoint stores; see
+  /// emb/io/checkpoint.h) after checking that each state fits its parameter. Throws FormatError
+  /// (a state that does not fit, a bad learning rate, a count that is not parameters().size())
+  /// and then changes nothing.
+  void restore(double lr, std::vector<ParamState> states);
 
  protected:
   /// params: non-null, distinct, float32 or float64. Throws ValueError. `what` names the

@@ -1,0 +1,218 @@
+// Table files and quantized tables, timed:
+//   table_io_bench open DIR        mmap open + first lookup of a 1 GiB safetensors table (and a
+//                                  16 GiB sparse one), page cache dropped for the file first;
+//                                  a full copy-load of the 1 GiB table for contrast
+//   table_io_bench word2vec DIR    loading a generated 1,000,000 x 100 table in word2vec text
+//                                  and binary
+//   table_io_bench quant ROWS DIM  sum bags of 20 random rows over a ROWS x DIM table: float32,
+//                                  int8 and int4 rows, ns per looked-up row
+// Each case checks its result before it is timed.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "emb/emb.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+std::int64_t file_size(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  std::fseek(f, 0, SEEK_END);
+  const long n = std::ftell(f);
+  std::fclose(f);
+  return n;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Drops the file's pages from the page cache (they are clean: written and fsynced).
+void drop_cache(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) std::abort();
+  ::fdatasync(fd);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+}
+
+void open_case(const std::string& dir) {
+  const std::int64_t rows = 262144, dim = 1024;  // 1 GiB of float32
+  const std::string path = dir + "/table_1g.safetensors";
+  {
+    emb::Tensor w = emb::Tensor::empty({rows, dim}, emb::DType::kFloat32);
+    float* x = w.data<float>();
+    for (std::int64_t i = 0; i < w.numel(); ++i) x[i] = static_cast<float>(i % 1000) * 0.001f;
+    emb::io::write_safetensors(path, {{"weight", w}});
+  }
+  const emb::Tensor id = emb::Tensor::from_vector<std::int64_t>({rows - 7}, {1});
+  const float want = static_cast<float>(((rows - 7) * dim + 5) % 1000) * 0.001f;
+  emb::io::LoadTableOptions mapped;
+  mapped.access = emb::io::Access::kMap;
+  std::vector<double> times, opens;
+  for (int rep = 0; rep < 9; ++rep) {
+    drop_cache(path);
+    const auto t0 = Clock::now();
+    const emb::io::Table t = emb::io::load_table(path, mapped);
+    opens.push_back(ms_since(t0));
+    const emb::Tensor out = emb::embedding(id, t.weight);
+    times.push_back(ms_since(t0));
+    if (out.at<float>(0, 5) != want) std::abort();
+  }
+  std::printf(
+      "mmap open + first lookup, 1 GiB safetensors, cold: median %.3f ms (min %.3f, max %.3f); "
+      "of which open: median %.3f ms\n",
+      median(times), *std::min_element(times.begin(), times.end()),
+      *std::max_element(times.begin(), times.end()), median(opens));
+  {
+    drop_cache(path);
+    const auto t0 = Clock::now();
+    const emb::io::Table t = emb::io::load_table(path);
+    const emb::Tensor out = emb::embedding(id, t.weight);
+    if (out.at<float>(0, 5) != want) std::abort();
+    std::printf("copy load + first lookup, 1 GiB safetensors, cold: %.1f ms\n", ms_since(t0));
+  }
+  ::unlink(path.c_str());
+  // 16 GiB sparse: a header and a size; the pages read are holes.
+  const std::int64_t big_rows = 4194304;
+  const std::string big = dir + "/table_16g.safetensors";
+  std::string header = "{\"weight\":{\"dtype\":\"F32\",\"shape\":[" + std::to_string(big_rows) +
+                       "," + std::to_string(dim) + "],\"data_offsets\":[0," +
+                       std::to_string(big_rows * dim * 4) + "]}}";
+  header.append((8 - header.size() % 8) % 8, ' ');
+  {
+    FILE* f = std::fopen(big.c_str(), "wb");
+    const std::uint64_t n = header.size();
+    std::fwrite(&n, 8, 1, f);
+    std::fwrite(header.data(), 1, header.size(), f);
+    std::fclose(f);
+    if (::truncate(big.c_str(), static_cast<off_t>(8 + header.size() + big_rows * dim * 4)) != 0)
+      std::abort();
+  }
+  times.clear();
+  opens.clear();
+  const emb::Tensor far = emb::Tensor::from_vector<std::int64_t>({big_rows - 1}, {1});
+  for (int rep = 0; rep < 9; ++rep) {
+    drop_cache(big);
+    const auto t0 = Clock::now();
+    const emb::io::Table t = emb::io::load_table(big, mapped);
+    opens.push_back(ms_since(t0));
+    const emb::Tensor out = emb::embedding(far, t.weight);
+    times.push_back(ms_since(t0));
+    if (out.at<float>(0, 5) != 0.0f) std::abort();
+  }
+  std::printf(
+      "mmap open + first lookup, 16 GiB sparse safetensors, cold: median %.3f ms (min %.3f, max "
+      "%.3f); "
+      "of which open: median %.3f ms\n",
+      median(times), *std::min_element(times.begin(), times.end()),
+      *std::max_element(times.begin(), times.end()), median(opens));
+  ::unlink(big.c_str());
+}
+
+void word2vec_case(const std::string& dir) {
+  const std::int64_t count = 1000000, dim = 100;
+  emb::io::WordVectors wv;
+  wv.vectors = emb::Tensor::empty({count, dim}, emb::DType::kFloat32);
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 0.3f);
+  float* x = wv.vectors.data<float>();
+  for (std::int64_t i = 0; i < count * dim; ++i) x[i] = normal(rng);
+  wv.words.reserve(count);
+  for (std::int64_t i = 0; i < count; ++i) wv.words.push_back("w" + std::to_string(i));
+  const std::string text = dir + "/w2v_1m_100.txt";
+  const std::string bin = dir + "/w2v_1m_100.bin";
+  emb::io::write_text_vectors(text, wv);
+  emb::io::write_word2vec_binary(bin, wv);
+  for (const auto& [path, is_bin] : {std::pair{text, false}, std::pair{bin, true}}) {
+    const auto size = static_cast<double>(file_size(path));
+    std::vector<double> times;
+    for (int rep = 0; rep < 3; ++rep) {
+      const auto t0 = Clock::now();
+      const emb::io::WordVectors got =
+          is_bin ? emb::io::read_word2vec_binary(path) : emb::io::read_text_vectors(path);
+      times.push_back(ms_since(t0));
+      if (!got.vectors.equal(wv.vectors) || got.words.back() != wv.words.back()) std::abort();
+    }
+    const double ms = median(times);
+    std::printf("word2vec %s 1,000,000 x 100 (%.0f MB), warm cache: median %.0f ms = %.0f MB/s\n",
+                is_bin ? "binary" : "text", size / 1e6, ms, size / 1e6 / (ms / 1e3));
+  }
+  ::unlink(text.c_str());
+  ::unlink(bin.c_str());
+}
+
+void quant_case(std::int64_t rows, std::int64_t dim) {
+  emb::Tensor w = emb::Tensor::empty({rows, dim}, emb::DType::kFloat32);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  float* x = w.data<float>();
+  for (std::int64_t i = 0; i < rows * dim; ++i) x[i] = normal(rng);
+  const emb::QuantizedTable q8 = emb::quantize_rowwise(w, emb::QuantType::kInt8);
+  const emb::QuantizedTable q4 = emb::quantize_rowwise(w, emb::QuantType::kInt4);
+  const std::int64_t bags = 20000, per_bag = 20;
+  std::uniform_int_distribution<std::int64_t> pick(0, rows - 1);
+  std::vector<std::int64_t> ids(bags * per_bag);
+  for (auto& v : ids) v = pick(rng);
+  const emb::Tensor input = emb::Tensor::from_vector<std::int64_t>(ids, {bags, per_bag});
+  emb::EmbeddingBagFuncOptions o;
+  o.mode(emb::EmbeddingBagMode::kSum);
+  // Correct before timed: the quantized bags equal pooling the dequantized tables.
+  if (!emb::quantized_embedding_bag(input, q8, {}, o)
+           .equal(emb::embedding_bag(input, emb::dequantize(q8), {}, o)) ||
+      !emb::quantized_embedding_bag(input, q4, {}, o)
+           .equal(emb::embedding_bag(input, emb::dequantize(q4), {}, o))) {
+    std::abort();
+  }
+  // The three kernels interleaved, 9 rounds, so that the machine's load hits them alike.
+  auto ns_per_row = [&](auto&& run) {
+    const auto t0 = Clock::now();
+    run();
+    return ms_since(t0) * 1e6 / static_cast<double>(bags * per_bag);
+  };
+  std::vector<double> t32, t8, t4;
+  for (int rep = 0; rep < 9; ++rep) {
+    t32.push_back(ns_per_row([&] { (void)emb::embedding_bag(input, w, {}, o); }));
+    t8.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q8, {}, o); }));
+    t4.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q4, {}, o); }));
+  }
+  const double f32 = median(t32), i8 = median(t8), i4 = median(t4);
+  std::printf(
+      "sum bags of %lld rows over %lld x %lld (float32 %.0f MB, int8 %.0f MB, int4 %.0f MB), ns "
+      "per row:\n",
+      static_cast<long long>(per_bag), static_cast<long long>(rows), static_cast<long long>(dim),
+      static_cast<double>(w.nbytes()) / 1e6, static_cast<double>(q8.data.nbytes()) / 1e6,
+      static_cast<double>(q4.data.nbytes()) / 1e6);
+  std::printf("  float32 %.1f   int8 %.1f   int4 %.1f   (ref kernels)\n", f32, i8, i4);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "open" && argc > 2) {
+    open_case(argv[2]);
+  } else if (mode == "word2vec" && argc > 2) {
+    word2vec_case(argv[2]);
+  } else if (mode == "quant" && argc > 3) {
+    quant_case(std::atoll(argv[2]), std::atoll(argv[3]));
+  } else {
+    std::fprintf(stderr, "usage: table_io_bench open DIR | word2vec DIR | quant ROWS DIM\n");
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,244 @@
+#include "io/file_io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "emb/error.h"
+
+namespace emb::detail::io {
+
+namespace {
+
+std::string errno_text(int err) {
+  return std::strerror(err);
+}
+
+// Closes a descriptor on scope exit.
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<const FileBytes> FileBytes::open(const std::string& path, const char* op) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    throw IoError(std::string(op) + ": cannot open " + path + ": " + errno_text(errno));
+  }
+  FdCloser closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    throw IoError(std::string(op) + ": cannot stat " + path + ": " + errno_text(errno));
+  }
+  if (S_ISDIR(st.st_mode)) throw IoError(std::string(op) + ": " + path + " is a directory");
+  std::shared_ptr<FileBytes> f(new FileBytes());
+  f->path_ = path;
+  if (S_ISREG(st.st_mode)) {
+    f->size_ = static_cast<std::size_t>(st.st_size);
+    if (f->size_ == 0) return f;
+    void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, fd, 0);
+    if (p != MAP_FAILED) {
+      f->data_ = static_cast<const std::byte*>(p);
+      f->mapped_ = true;
+      return f;
+    }
+    f->size_ = 0;
+  }
+  // Not mappable: read it all, growing the buffer as the bytes come.
+  std::size_t cap = 1 << 16;
+  std::size_t n = 0;
+  std::unique_ptr<std::byte[]> buf(new std::byte[cap]);
+  for (;;) {
+    if (n == cap) {
+      std::unique_ptr<std::byte[]> bigger(new std::byte[cap * 2]);
+      std::memcpy(bigger.get(), buf.get(), n);
+      buf = std::move(bigger);
+      cap *= 2;
+    }
+    const ssize_t got = ::read(fd, buf.get() + n, cap - n);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(std::string(op) + ": cannot read " + path + ": " + errno_text(errno));
+    }
+    if (got == 0) break;
+    n += static_cast<std::size_t>(got);
+  }
+  f->buffer_ = std::move(buf);
+  f->data_ = f->buffer_.get();
+  f->size_ = n;
+  return f;
+}
+
+std::shared_ptr<const FileBytes> FileBytes::borrow(std::span<const std::byte> bytes,
+                                                   std::string name) {
+  std::shared_ptr<FileBytes> f(new FileBytes());
+  f->data_ = bytes.data();
+  f->size_ = bytes.size();
+  f->path_ = std::move(name);
+  return f;
+}
+
+FileBytes::~FileBytes() {
+  if (mapped_) ::munmap(const_cast<std::byte*>(data_), size_);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::size_t kWriteBuffer = 1 << 20;
+
+std::string directory_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+AtomicWriter::AtomicWriter(const std::string& path, const char* op) : path_(path), op_(op) {
+  const auto slash = path.find_last_of('/');
+  const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty()) throw IoError(op_ + ": " + path + " names no file");
+  // .<name>.tmp-XXXXXX beside the target, so that rename() stays within one file system.
+  std::string tmpl = (slash == std::string::npos ? std::string() : path.substr(0, slash + 1)) +
+                     "." + base + ".tmp-XXXXXX";
+  fd_ = ::mkostemp(tmpl.data(), O_CLOEXEC);
+  if (fd_ < 0) {
+    throw IoError(op_ + ": cannot create a temporary file beside " + path + ": " +
+                  errno_text(errno));
+  }
+  tmp_path_ = tmpl;
+  buffer_.reserve(kWriteBuffer);
+}
+
+AtomicWriter::~AtomicWriter() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!tmp_path_.empty()) ::unlink(tmp_path_.c_str());
+}
+
+void AtomicWriter::fail(const std::string& what) const {
+  throw IoError(op_ + ": " + what + " " + path_ + ": " + errno_text(errno));
+}
+
+void AtomicWriter::flush_buffer() {
+  const char* p = buffer_.data();
+  std::size_t left = buffer_.size();
+  while (left > 0) {
+    const ssize_t n = ::write(fd_, p, left);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail("cannot write");
+    }
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  buffer_.clear();
+}
+
+void AtomicWriter::write(const void* data, std::size_t n) {
+  if (fd_ < 0) throw IoError(op_ + ": write after commit of " + path_);
+  const char* p = static_cast<const char*>(data);
+  if (buffer_.size() + n > kWriteBuffer) flush_buffer();
+  if (n >= kWriteBuffer) {  // large blocks go straight through
+    buffer_.assign(p, n);
+    flush_buffer();
+    return;
+  }
+  buffer_.append(p, n);
+}
+
+void AtomicWriter::commit() {
+  if (fd_ < 0) throw IoError(op_ + ": commit twice of " + path_);
+  flush_buffer();
+  if (::fsync(fd_) != 0) fail("cannot fsync the temporary file of");
+  if (::fchmod(fd_, 0644) != 0) fail("cannot set the mode of");
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    fail("cannot close the temporary file of");
+  }
+  fd_ = -1;
+  if (::rename(tmp_path_.c_str(), path_.c_str()) != 0) fail("cannot rename onto");
+  tmp_path_.clear();
+  // The rename is durable once the directory entry is.
+  const std::string dir = directory_of(path_);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) fail("cannot open the directory of");
+  FdCloser closer{dfd};
+  if (::fsync(dfd) != 0 && errno != EINVAL) fail("cannot fsync the directory of");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+constexpr std::array<std::uint32_t, 256> make_crc32c_table() {
+  std::array<std::uint32_t, 256> t{};
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    std::uint32_t c = i;
+    for (int k = 0; k < 8; ++k) c = (c & 1u) ? (c >> 1) ^ 0x82f63b78u : c >> 1;  // reflected
+    t[i] = c;
+  }
+  return t;
+}
+
+constexpr auto kCrc32cTable = make_crc32c_table();
+
+}  // namespace
+
+std::uint32_t crc32c(std::span<const std::byte> bytes, std::uint32_t crc) {
+  crc = ~crc;
+  for (std::byte b : bytes) {
+    crc = kCrc32cTable[(crc ^ static_cast<std::uint8_t>(b)) & 0xffu] ^ (crc >> 8);
+  }
+  return ~crc;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t len;
+    std::uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    static constexpr std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += len;
+  }
+  return true;
+}
+
+}  // namespace emb::detail::io
