@@ -88,7 +88,7 @@ void ScatterAddRows(const fast::ScatterArgs& a) {
 
 void ScatterAddMax(const fast::ScatterMaxArgs& a) {
   if (a.num_bags == 0 || a.dim == 0) return;
-  visit_float_type(a.dtype, [&](auto t) {
+  visit_floating(a.dtype, [&](auto t) {
     using T = decltype(t);
     using A = Arith<T>;
     const auto* grad = static_cast<const T*>(a.grad);
