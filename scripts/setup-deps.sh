@@ -4,6 +4,7 @@
 # done when all of them are installed and the reference BLAS is selected.
 #   setup-deps.sh          everything `make test` needs
 #   setup-deps.sh --demo   only what `make demo` needs (the library, the emb tool, WordNet)
+#   setup-deps.sh --bench  everything, plus the anchors only the benchmarks compare with (gensim)
 set -euo pipefail
 
 demo_packages=(
@@ -18,8 +19,10 @@ packages=(
   fasttext
   clang-14 libclang-rt-14-dev libomp-14-dev
   libblas3
+  libopenmpi-dev openmpi-bin
 )
 if [ "${1:-}" = "--demo" ]; then packages=("${demo_packages[@]}"); fi
+if [ "${1:-}" = "--bench" ]; then packages+=(python3-gensim); fi
 
 missing=()
 for p in "${packages[@]}"; do
