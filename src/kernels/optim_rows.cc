@@ -13,11 +13,13 @@
 #include <hwy/highway.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/optim_rows.h"
 #include "kernels/parallel.h"
+#include "kernels/ref/optim_ref.h"
 #include "kernels/simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -256,6 +258,190 @@ void SgdTyped(const SparseRows& s, const SgdHyper& h, T* w) {
                   });
 }
 
+// Adam's element update over n elements (ref::adam_elements), vectors along the span; the tail
+// is the twin itself.
+template <typename T>
+void AdamSpan(const AdamHyper& h, bool maximize, T* w, const T* grad, T* m, T* v, T* vmax,
+              std::int64_t n) {
+  const hn::ScalableTag<T> d;
+  const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+  const auto vwd = hn::Set(d, static_cast<T>(h.wd));
+  const auto vdecay = hn::Set(d, static_cast<T>(h.decay));
+  const auto vb1 = hn::Set(d, static_cast<T>(h.beta1));
+  const auto vomb1 = hn::Set(d, static_cast<T>(h.one_minus_beta1));
+  const auto vb2 = hn::Set(d, static_cast<T>(h.beta2));
+  const auto vomb2 = hn::Set(d, static_cast<T>(h.one_minus_beta2));
+  const auto vbc2 = hn::Set(d, static_cast<T>(h.bc2_sqrt));
+  const auto veps = hn::Set(d, static_cast<T>(h.eps));
+  const auto vneg = hn::Set(d, static_cast<T>(h.neg_step_size));
+  const auto vnan = hn::Set(d, std::numeric_limits<T>::quiet_NaN());
+  std::int64_t e = 0;
+  for (; e + lanes <= n; e += lanes) {
+    auto g = hn::LoadU(d, grad + e);
+    if (maximize) g = hn::Neg(g);
+    auto wv = hn::LoadU(d, w + e);
+    if (h.decoupled) wv = hn::Mul(wv, vdecay);            // θ *= 1 - lr * wd
+    if (h.l2) g = FusedMulAdd(d, wv, vwd, g);             // g = fma(θ, wd, g)
+    const auto mv = FusedMulAdd(d, g, vomb1, hn::Mul(hn::LoadU(d, m + e), vb1));
+    hn::StoreU(mv, d, m + e);                              // m = fma(g, 1 - β1, m β1)
+    const auto vv = FusedMulAdd(d, hn::Mul(vomb2, g), g, hn::Mul(hn::LoadU(d, v + e), vb2));
+    hn::StoreU(vv, d, v + e);                              // v = fma((1 - β2) g, g, v β2)
+    auto second = vv;
+    if (h.amsgrad) {  // torch.maximum(vmax, v): NaN if either is
+      const auto a = hn::LoadU(d, vmax + e);
+      const auto larger = hn::IfThenElse(hn::Lt(a, vv), vv, a);
+      second = hn::IfThenElse(hn::Or(hn::IsNaN(a), hn::IsNaN(vv)), vnan, larger);
+      hn::StoreU(second, d, vmax + e);
+    }
+    const auto denom = hn::Add(hn::Div(hn::Sqrt(second), vbc2), veps);
+    hn::StoreU(hn::Add(wv, hn::Div(hn::Mul(vneg, mv), denom)), d, w + e);
+  }
+  if (e < n) {
+    ref::adam_elements(w + e, grad + e, m + e, v + e, vmax ? vmax + e : nullptr, n - e, h,
+                       maximize);
+  }
+}
+
+template <typename T>
+void AdamRowsTyped(const SparseRows& s, const AdamHyper& h, T* w, T* m, T* v, T* vmax) {
+  const Groups<T> groups(s);
+  const std::int64_t dim = s.dim;
+  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
+  parallel_ranges(s.num_groups, s.starts[s.num_groups] * dim,
+                  [&](std::int64_t lo, std::int64_t hi, int, int) {
+                    std::vector<T> cbuf(static_cast<std::size_t>(dim));
+                    for (std::int64_t g = lo; g < hi; ++g) {
+                      if (g + kPrefetchAhead < hi) {
+                        groups.prefetch(g + kPrefetchAhead, w, row_bytes);
+                        groups.prefetch(g + kPrefetchAhead, m, row_bytes);
+                        groups.prefetch(g + kPrefetchAhead, v, row_bytes);
+                      }
+                      const std::int64_t off = s.rows[g] * dim;
+                      AdamSpan(h, false, w + off, groups.row(g, cbuf.data()), m + off, v + off,
+                               vmax ? vmax + off : nullptr, dim);
+                    }
+                  });
+}
+
+template <typename T>
+void SparseAdamRowsTyped(const SparseRows& s, const SparseAdamHyper& h, T* w, T* m, T* sq) {
+  const Groups<T> groups(s);
+  const std::int64_t dim = s.dim;
+  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
+  parallel_ranges(s.num_groups, s.starts[s.num_groups] * dim,
+                  [&](std::int64_t lo, std::int64_t hi, int, int) {
+                    const hn::ScalableTag<T> d;
+                    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+                    const auto vomb1 = hn::Set(d, static_cast<T>(h.one_minus_beta1));
+                    const auto vomb2 = hn::Set(d, static_cast<T>(h.one_minus_beta2));
+                    const auto veps = hn::Set(d, static_cast<T>(h.eps));
+                    const auto vneg = hn::Set(d, static_cast<T>(h.neg_step_size));
+                    std::vector<T> cbuf(static_cast<std::size_t>(dim));
+                    for (std::int64_t g = lo; g < hi; ++g) {
+                      if (g + kPrefetchAhead < hi) {
+                        groups.prefetch(g + kPrefetchAhead, w, row_bytes);
+                        groups.prefetch(g + kPrefetchAhead, m, row_bytes);
+                        groups.prefetch(g + kPrefetchAhead, sq, row_bytes);
+                      }
+                      const std::int64_t off = s.rows[g] * dim;
+                      const T* c = groups.row(g, cbuf.data());
+                      T* wr = w + off;
+                      T* mr = m + off;
+                      T* sr = sq + off;
+                      std::int64_t e = 0;
+                      for (; e + lanes <= dim; e += lanes) {
+                        const auto vc = hn::LoadU(d, c + e);
+                        const auto m_old = hn::LoadU(d, mr + e);
+                        const auto dm = hn::Mul(hn::Sub(vc, m_old), vomb1);
+                        hn::StoreU(hn::Add(m_old, dm), d, mr + e);
+                        const auto s_old = hn::LoadU(d, sr + e);
+                        const auto ds = hn::Mul(hn::Sub(hn::Mul(vc, vc), s_old), vomb2);
+                        hn::StoreU(hn::Add(s_old, ds), d, sr + e);
+                        const auto numer = hn::Add(dm, m_old);
+                        const auto denom = hn::Add(hn::Sqrt(hn::Add(ds, s_old)), veps);
+                        hn::StoreU(hn::Add(hn::LoadU(d, wr + e), hn::Mul(hn::Div(numer, denom), vneg)),
+                                   d, wr + e);
+                      }
+                      if (e < dim) ref::sparse_adam_row(c + e, dim - e, h, wr + e, mr + e, sr + e);
+                    }
+                  });
+}
+
+template <typename T>
+void AdagradDenseTyped(const AdagradDenseHyper& h, std::int64_t n, const T* gp, T* w, T* sum) {
+  parallel_ranges(n, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    const hn::ScalableTag<T> d;
+    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+    const auto vclr = hn::Set(d, static_cast<T>(-h.clr));
+    const auto veps = hn::Set(d, static_cast<T>(h.eps));
+    const auto vwd = hn::Set(d, static_cast<T>(h.weight_decay));
+    const auto one = hn::Set(d, T(1));
+    const bool decay = h.weight_decay != 0.0;
+    std::int64_t k = lo;
+    for (; k + lanes <= hi; k += lanes) {
+      auto g = hn::LoadU(d, gp + k);
+      if (h.maximize) g = hn::Neg(g);
+      const auto wv = hn::LoadU(d, w + k);
+      if (decay) g = FusedMulAdd(d, wv, vwd, g);                               // g += wd θ
+      const auto sv = FusedMulAdd(d, hn::Mul(one, g), g, hn::LoadU(d, sum + k));  // sum += g²
+      hn::StoreU(sv, d, sum + k);
+      const auto vstd = hn::Add(hn::Sqrt(sv), veps);
+      hn::StoreU(hn::Add(wv, hn::Div(hn::Mul(vclr, g), vstd)), d, w + k);  // θ += -clr g / std
+    }
+    if (k < hi) ref::adagrad_dense_typed(h, hi - k, gp + k, w + k, sum + k);
+  });
+}
+
+void AdamRows(const SparseRows& s, const AdamHyper& h, void* w, void* m, void* v, void* vmax) {
+  if (s.num_groups == 0 || s.dim == 0) return;
+  if (s.dtype == DType::kFloat64) {
+    AdamRowsTyped(s, h, static_cast<double*>(w), static_cast<double*>(m), static_cast<double*>(v),
+                  static_cast<double*>(vmax));
+  } else {
+    AdamRowsTyped(s, h, static_cast<float*>(w), static_cast<float*>(m), static_cast<float*>(v),
+                  static_cast<float*>(vmax));
+  }
+}
+
+void SparseAdamRows(const SparseRows& s, const SparseAdamHyper& h, void* w, void* m, void* sq) {
+  if (s.num_groups == 0 || s.dim == 0) return;
+  if (s.dtype == DType::kFloat64) {
+    SparseAdamRowsTyped(s, h, static_cast<double*>(w), static_cast<double*>(m),
+                        static_cast<double*>(sq));
+  } else {
+    SparseAdamRowsTyped(s, h, static_cast<float*>(w), static_cast<float*>(m),
+                        static_cast<float*>(sq));
+  }
+}
+
+void AdamDense(DType dtype, const AdamHyper& h, std::int64_t n, const void* grad, void* w, void* m,
+               void* v, void* vmax) {
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    parallel_ranges(n, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+      T* vm = static_cast<T*>(vmax);
+      AdamSpan(h, h.maximize, static_cast<T*>(w) + lo, static_cast<const T*>(grad) + lo,
+               static_cast<T*>(m) + lo, static_cast<T*>(v) + lo, vm ? vm + lo : nullptr, hi - lo);
+    });
+  };
+  if (dtype == DType::kFloat64) {
+    run(double{});
+  } else {
+    run(float{});
+  }
+}
+
+void AdagradDense(DType dtype, const AdagradDenseHyper& h, std::int64_t n, const void* grad,
+                  void* w, void* sum) {
+  if (dtype == DType::kFloat64) {
+    AdagradDenseTyped(h, n, static_cast<const double*>(grad), static_cast<double*>(w),
+                      static_cast<double*>(sum));
+  } else {
+    AdagradDenseTyped(h, n, static_cast<const float*>(grad), static_cast<float*>(w),
+                      static_cast<float*>(sum));
+  }
+}
+
 void RowWiseAdagradRows(const SparseRows& s, const RowWiseAdagradHyper& h, void* w, void* sum) {
   if (s.num_groups == 0 || s.dim == 0) return;
   if (s.dtype == DType::kFloat64) {
@@ -292,6 +478,30 @@ namespace emb::detail {
 HWY_EXPORT(RowWiseAdagradRows);
 HWY_EXPORT(AdagradRows);
 HWY_EXPORT(SgdRows);
+HWY_EXPORT(AdamRows);
+HWY_EXPORT(SparseAdamRows);
+HWY_EXPORT(AdamDense);
+HWY_EXPORT(AdagradDense);
+
+void fast::adam_rows(const SparseRows& s, const AdamHyper& h, void* w, void* m, void* v,
+                     void* vmax) {
+  EMB_DISPATCH(AdamRows)(s, h, w, m, v, vmax);
+}
+
+void fast::sparse_adam_rows(const SparseRows& s, const SparseAdamHyper& h, void* w, void* m,
+                            void* sq) {
+  EMB_DISPATCH(SparseAdamRows)(s, h, w, m, sq);
+}
+
+void fast::adam_dense(DType dtype, const AdamHyper& h, std::int64_t n, const void* grad, void* w,
+                      void* m, void* v, void* vmax) {
+  EMB_DISPATCH(AdamDense)(dtype, h, n, grad, w, m, v, vmax);
+}
+
+void fast::adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n,
+                         const void* grad, void* w, void* sum) {
+  EMB_DISPATCH(AdagradDense)(dtype, h, n, grad, w, sum);
+}
 
 void fast::rowwise_adagrad_rows(const SparseRows& s, const RowWiseAdagradHyper& h, void* w,
                                 void* sum) {

@@ -56,6 +56,26 @@ struct SgdHyper {
   double lr;
 };
 
+/// Adam / AdamW's element update (emb/optim/adam.h): the per-step constants, computed in double
+/// as the optimizer computes them; each is rounded to the parameter dtype.
+struct AdamHyper {
+  bool maximize, l2, decoupled, amsgrad;
+  double wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
+};
+
+/// SparseAdam's row update (emb/optim/sparse_adam.h).
+struct SparseAdamHyper {
+  double one_minus_beta1, one_minus_beta2, eps, neg_step_size;
+};
+
+/// Adagrad's dense update (emb/optim/adagrad.h): clr as in AdagradHyper.
+struct AdagradDenseHyper {
+  double clr;
+  double eps;
+  double weight_decay;
+  bool maximize;
+};
+
 namespace fast {
 /// w [*, dim], sum [*] (one accumulator per row).
 void rowwise_adagrad_rows(const SparseRows& g, const RowWiseAdagradHyper& h, void* w, void* sum);
@@ -63,6 +83,18 @@ void rowwise_adagrad_rows(const SparseRows& g, const RowWiseAdagradHyper& h, voi
 void adagrad_rows(const SparseRows& g, const AdagradHyper& h, void* w, void* sum);
 /// w [*, dim].
 void sgd_rows(const SparseRows& g, const SgdHyper& h, void* w);
+/// Lazy Adam over the rows of g: w, m, v (and vmax when amsgrad, else null) [*, dim]. The
+/// maximize of h is ignored (g's applies).
+void adam_rows(const SparseRows& g, const AdamHyper& h, void* w, void* m, void* v, void* vmax);
+/// SparseAdam over the rows of g: w, m, s [*, dim].
+void sparse_adam_rows(const SparseRows& g, const SparseAdamHyper& h, void* w, void* m, void* s);
+
+/// Adam over n elements (a dense parameter): grad [n], w, m, v (vmax) [n].
+void adam_dense(DType dtype, const AdamHyper& h, std::int64_t n, const void* grad, void* w, void* m,
+                void* v, void* vmax);
+/// Adagrad over n elements: grad [n], w, sum [n].
+void adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n, const void* grad,
+                   void* w, void* sum);
 }  // namespace fast
 
 }  // namespace emb::detail

@@ -65,26 +65,11 @@ void Adagrad::update(std::size_t i, Parameter& param, ParamState& state) {
     update_rows(i, param, state, g.rows);
     return;
   }
-  const double clr_d =
+  const double clr =
       options_.lr() / (1 + static_cast<double>(state.step - 1) * options_.lr_decay());
-  const Tensor& sum_t = state.tensors.at("sum");
-  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T neg_clr = static_cast<T>(-clr_d);
-    const T eps = static_cast<T>(options_.eps());
-    T* w = theta.data<T>();
-    T* sum = sum_t.data<T>();
-    const T* gp = param.grad().data<T>();
-    const T wd = static_cast<T>(options_.weight_decay());
-    const bool decay = options_.weight_decay() != 0.0;
-    for (std::int64_t k = 0; k < theta.numel(); ++k) {
-      T g = options_.maximize() ? -gp[k] : gp[k];
-      if (decay) g = ops::add_alpha<T>(g, w[k], wd);
-      sum[k] = ops::addcmul<T>(sum[k], g, g, T(1));
-      const T std_v = std::sqrt(sum[k]) + eps;
-      w[k] = ops::addcdiv<T>(w[k], g, std_v, neg_clr);
-    }
-  });
+  detail::fast::adagrad_dense(
+      theta.dtype(), {clr, options_.eps(), options_.weight_decay(), options_.maximize()},
+      theta.numel(), param.grad().raw_data(), theta.raw_data(), state.tensors.at("sum").raw_data());
 }
 
 }  // namespace emb::optim

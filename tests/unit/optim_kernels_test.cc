@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstring>
 #include <random>
 #include <string>
@@ -182,6 +184,113 @@ TYPED_TEST(OptimKernels, SgdMatchesRef) {
         ref::sgd_rows(r, h, w);
       }
     });
+  });
+}
+
+// Adam's constants for a step: L2 (Adam) or decoupled (AdamW) weight decay, amsgrad, maximize.
+std::vector<detail::AdamHyper> adam_variants() {
+  std::vector<detail::AdamHyper> out;
+  for (int v = 0; v < 4; ++v) {
+    detail::AdamHyper h{};
+    h.maximize = v == 3;
+    h.l2 = v == 1;
+    h.decoupled = v == 2 || v == 3;
+    h.amsgrad = v >= 2;
+    h.wd = 0.1;
+    h.decay = 1 - 0.01 * 0.1;
+    h.beta1 = 0.9;
+    h.one_minus_beta1 = 1 - 0.9;
+    h.beta2 = 0.999;
+    h.one_minus_beta2 = 1 - 0.999;
+    h.bc2_sqrt = std::sqrt(1 - 0.999 * 0.999);
+    h.eps = 1e-8;
+    h.neg_step_size = -(0.01 / (1 - 0.9 * 0.9));
+    out.push_back(h);
+  }
+  return out;
+}
+
+TYPED_TEST(OptimKernels, LazyAdamMatchesRef) {
+  using T = TypeParam;
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const Case<T> c(rng, dim, 7, 60, 40, dim);
+    const std::vector<T> m0 = random_values<T>(rng, c.sum.size(), -1.0f, 1.0f);
+    std::vector<T> vmax0 = random_values<T>(rng, c.sum.size(), 0.0f, 2.0f);
+    vmax0[0] = std::numeric_limits<T>::quiet_NaN();  // torch.maximum keeps a NaN
+    for (const detail::AdamHyper& h : adam_variants()) {
+      SCOPED_TRACE("l2=" + std::to_string(h.l2) + " decoupled=" + std::to_string(h.decoupled) +
+                   " amsgrad=" + std::to_string(h.amsgrad));
+      for (bool maximize : {false, true}) {
+        for (bool freq : {false, true}) {
+          const SparseRows r = c.rows(true, freq, maximize);
+          std::vector<T> wf = c.w, mf = m0, vf = c.sum, xf = vmax0;
+          std::vector<T> wr = c.w, mr = m0, vr = c.sum, xr = vmax0;
+          T* xfp = h.amsgrad ? xf.data() : nullptr;
+          T* xrp = h.amsgrad ? xr.data() : nullptr;
+          fast::adam_rows(r, h, wf.data(), mf.data(), vf.data(), xfp);
+          ref::adam_rows(r, h, wr.data(), mr.data(), vr.data(), xrp);
+          EXPECT_TRUE(same_bits(wf, wr) && same_bits(mf, mr) && same_bits(vf, vr) &&
+                      same_bits(xf, xr))
+              << "maximize=" << maximize << " freq=" << freq;
+          EXPECT_FALSE(same_bits(wf, c.w));
+        }
+      }
+    }
+  });
+}
+
+TYPED_TEST(OptimKernels, SparseAdamMatchesRef) {
+  using T = TypeParam;
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const Case<T> c(rng, dim, 7, 60, 40, 2 * dim);  // sum holds m and s side by side
+    const detail::SparseAdamHyper h{0.1, 0.001, 1e-8, -0.03};
+    check_variants(c, [&](const SparseRows& r, T* w, T* ms, bool use_fast) {
+      // m rows at ms, s rows after them: rows of width dim in two [rows + 1, dim] blocks.
+      T* m = ms;
+      T* sq = ms + (c.table_rows + 1) * dim;
+      if (use_fast) {
+        fast::sparse_adam_rows(r, h, w, m, sq);
+      } else {
+        ref::sparse_adam_rows(r, h, w, m, sq);
+      }
+    });
+  });
+}
+
+// Dense updates: every element, split over threads in element ranges.
+TYPED_TEST(OptimKernels, DenseAdamAndAdagradMatchRef) {
+  using T = TypeParam;
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const std::int64_t n = dim * 11;
+    const std::vector<T> grad = random_values<T>(rng, static_cast<std::size_t>(n), -2.0f, 2.0f);
+    const std::vector<T> w0 = random_values<T>(rng, grad.size(), -1.0f, 1.0f);
+    const std::vector<T> a0 = random_values<T>(rng, grad.size(), 0.0f, 1.0f);
+    const std::vector<T> b0 = random_values<T>(rng, grad.size(), 0.0f, 1.0f);
+    const DType dt = std::is_same_v<T, double> ? DType::kFloat64 : DType::kFloat32;
+    for (const detail::AdamHyper& h : adam_variants()) {
+      std::vector<T> wf = w0, mf = a0, vf = b0, xf = a0, wr = w0, mr = a0, vr = b0, xr = a0;
+      fast::adam_dense(dt, h, n, grad.data(), wf.data(), mf.data(), vf.data(),
+                       h.amsgrad ? xf.data() : nullptr);
+      ref::adam_dense(dt, h, n, grad.data(), wr.data(), mr.data(), vr.data(),
+                      h.amsgrad ? xr.data() : nullptr);
+      EXPECT_TRUE(same_bits(wf, wr) && same_bits(mf, mr) && same_bits(vf, vr) && same_bits(xf, xr))
+          << "adam l2=" << h.l2 << " decoupled=" << h.decoupled << " amsgrad=" << h.amsgrad;
+      EXPECT_FALSE(same_bits(wf, w0));
+    }
+    for (double wd : {0.0, 0.2}) {
+      for (bool maximize : {false, true}) {
+        const detail::AdagradDenseHyper h{0.05, 1e-10, wd, maximize};
+        std::vector<T> wf = w0, sf = a0, wr = w0, sr = a0;
+        fast::adagrad_dense(dt, h, n, grad.data(), wf.data(), sf.data());
+        ref::adagrad_dense(dt, h, n, grad.data(), wr.data(), sr.data());
+        EXPECT_TRUE(same_bits(wf, wr) && same_bits(sf, sr))
+            << "adagrad wd=" << wd << " maximize=" << maximize;
+        EXPECT_FALSE(same_bits(wf, w0));
+      }
+    }
   });
 }
 
