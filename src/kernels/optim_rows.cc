@@ -442,6 +442,98 @@ void AdagradDense(DType dtype, const AdagradDenseHyper& h, std::int64_t n, const
   }
 }
 
+template <typename T>
+void RowWiseAdagradDenseTyped(const RowWiseAdagradHyper& h, bool maximize, std::int64_t num_rows,
+                              std::int64_t dim, const T* grad, T* w, T* sum) {
+  const T lr = static_cast<T>(h.lr);
+  const T eps = static_cast<T>(h.eps);
+  const T wd = static_cast<T>(h.weight_decay);
+  const bool decay = h.weight_decay != 0.0;
+  parallel_ranges(num_rows, num_rows * dim, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    const hn::ScalableTag<T> d;
+    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+    const auto vwd = hn::Set(d, wd);
+    std::vector<T> gbuf(static_cast<std::size_t>(dim));
+    T* g = gbuf.data();
+    for (std::int64_t r = lo; r < hi; ++r) {
+      T* row = w + r * dim;
+      const T* c = grad + r * dim;
+      std::int64_t e = 0;
+      for (; e + lanes <= dim; e += lanes) {  // g = ±grad (+ wd θ)
+        auto x = hn::LoadU(d, c + e);
+        if (maximize) x = hn::Neg(x);
+        if (decay) x = hn::Add(x, hn::Mul(vwd, hn::LoadU(d, row + e)));
+        hn::StoreU(x, d, g + e);
+      }
+      for (; e < dim; ++e) {
+        T x = maximize ? -c[e] : c[e];
+        if (decay) x = x + wd * row[e];
+        g[e] = x;
+      }
+      T sq = 0;
+      for (e = 0; e < dim; ++e) sq = sq + g[e] * g[e];  // in element order
+      sum[r] = sum[r] + sq / static_cast<T>(dim);
+      const T mult = lr / (std::sqrt(sum[r]) + eps);
+      const auto vm = hn::Set(d, mult);
+      for (e = 0; e + lanes <= dim; e += lanes) {
+        hn::StoreU(hn::Sub(hn::LoadU(d, row + e), hn::Mul(vm, hn::LoadU(d, g + e))), d, row + e);
+      }
+      for (; e < dim; ++e) row[e] = row[e] - mult * g[e];
+    }
+  });
+}
+
+template <typename T>
+void SgdDenseTyped(const SgdDenseHyper& h, std::int64_t n, const T* gp, T* w, T* buf) {
+  parallel_ranges(n, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    const hn::ScalableTag<T> d;
+    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+    const auto vwd = hn::Set(d, static_cast<T>(h.weight_decay));
+    const auto vmu = hn::Set(d, static_cast<T>(h.momentum));
+    const auto vomd = hn::Set(d, static_cast<T>(1.0 - h.dampening));
+    const auto vlr = hn::Set(d, static_cast<T>(-h.lr));
+    const bool decay = h.weight_decay != 0.0;
+    std::int64_t k = lo;
+    for (; k + lanes <= hi; k += lanes) {
+      auto dv = hn::LoadU(d, gp + k);
+      if (h.maximize) dv = hn::Neg(dv);
+      const auto wv = hn::LoadU(d, w + k);
+      if (decay) dv = FusedMulAdd(d, wv, vwd, dv);  // d = fma(θ, wd, d)
+      if (buf != nullptr) {
+        const auto b = h.first ? dv : FusedMulAdd(d, dv, vomd, hn::Mul(hn::LoadU(d, buf + k), vmu));
+        hn::StoreU(b, d, buf + k);
+        dv = h.nesterov ? FusedMulAdd(d, b, vmu, dv) : b;
+      }
+      hn::StoreU(FusedMulAdd(d, dv, vlr, wv), d, w + k);  // θ = fma(d, -lr, θ)
+    }
+    if (k < hi) ref::sgd_dense_typed(h, hi - k, gp + k, w + k, buf ? buf + k : nullptr);
+  });
+}
+
+void RowWiseAdagradDense(DType dtype, const RowWiseAdagradHyper& h, bool maximize,
+                         std::int64_t num_rows, std::int64_t dim, const void* grad, void* w,
+                         void* sum) {
+  if (num_rows == 0 || dim == 0) return;
+  if (dtype == DType::kFloat64) {
+    RowWiseAdagradDenseTyped(h, maximize, num_rows, dim, static_cast<const double*>(grad),
+                             static_cast<double*>(w), static_cast<double*>(sum));
+  } else {
+    RowWiseAdagradDenseTyped(h, maximize, num_rows, dim, static_cast<const float*>(grad),
+                             static_cast<float*>(w), static_cast<float*>(sum));
+  }
+}
+
+void SgdDense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const void* grad, void* w,
+              void* buf) {
+  if (dtype == DType::kFloat64) {
+    SgdDenseTyped(h, n, static_cast<const double*>(grad), static_cast<double*>(w),
+                  static_cast<double*>(buf));
+  } else {
+    SgdDenseTyped(h, n, static_cast<const float*>(grad), static_cast<float*>(w),
+                  static_cast<float*>(buf));
+  }
+}
+
 void RowWiseAdagradRows(const SparseRows& s, const RowWiseAdagradHyper& h, void* w, void* sum) {
   if (s.num_groups == 0 || s.dim == 0) return;
   if (s.dtype == DType::kFloat64) {
@@ -482,6 +574,19 @@ HWY_EXPORT(AdamRows);
 HWY_EXPORT(SparseAdamRows);
 HWY_EXPORT(AdamDense);
 HWY_EXPORT(AdagradDense);
+HWY_EXPORT(RowWiseAdagradDense);
+HWY_EXPORT(SgdDense);
+
+void fast::rowwise_adagrad_dense(DType dtype, const RowWiseAdagradHyper& h, bool maximize,
+                                 std::int64_t num_rows, std::int64_t dim, const void* grad,
+                                 void* w, void* sum) {
+  EMB_DISPATCH(RowWiseAdagradDense)(dtype, h, maximize, num_rows, dim, grad, w, sum);
+}
+
+void fast::sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const void* grad,
+                     void* w, void* buf) {
+  EMB_DISPATCH(SgdDense)(dtype, h, n, grad, w, buf);
+}
 
 void fast::adam_rows(const SparseRows& s, const AdamHyper& h, void* w, void* m, void* v,
                      void* vmax) {

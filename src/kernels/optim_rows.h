@@ -76,6 +76,13 @@ struct AdagradDenseHyper {
   bool maximize;
 };
 
+/// SGD's dense update (emb/optim/sgd.h); buf (the momentum buffer) null when momentum is 0;
+/// first: the buffer's first step (buf = d).
+struct SgdDenseHyper {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, maximize, first;
+};
+
 namespace fast {
 /// w [*, dim], sum [*] (one accumulator per row).
 void rowwise_adagrad_rows(const SparseRows& g, const RowWiseAdagradHyper& h, void* w, void* sum);
@@ -95,6 +102,13 @@ void adam_dense(DType dtype, const AdamHyper& h, std::int64_t n, const void* gra
 /// Adagrad over n elements: grad [n], w, sum [n].
 void adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n, const void* grad,
                    void* w, void* sum);
+/// RowWiseAdagrad over every row of a dense gradient: grad, w [num_rows, dim], sum [num_rows].
+void rowwise_adagrad_dense(DType dtype, const RowWiseAdagradHyper& h, bool maximize,
+                           std::int64_t num_rows, std::int64_t dim, const void* grad, void* w,
+                           void* sum);
+/// SGD over n elements: grad, w [n], buf [n] or null.
+void sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const void* grad, void* w,
+               void* buf);
 }  // namespace fast
 
 }  // namespace emb::detail

@@ -1,11 +1,8 @@
 #include "emb/optim/rowwise_adagrad.h"
 
-#include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "kernels/optim_rows.h"
-#include "kernels/ref/optim_ref.h"
 #include "optim/ops.h"
 
 namespace emb::optim {
@@ -62,27 +59,12 @@ void RowWiseAdagrad::update(std::size_t i, Parameter& param, ParamState& state) 
     update_rows(i, param, state, g.rows);
     return;
   }
-  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* w = theta.data<T>();
-    T* sum = state.tensors.at("sum").data<T>();
-    std::vector<T> g(static_cast<std::size_t>(theta.numel() / std::max<std::int64_t>(1, num_rows(theta))));
-    // One row: g = grad (+ wd * θ[r]); sum[r] += mean(g²); θ[r] -= lr / (sqrt(sum[r]) + eps) * g.
-    const detail::RowWiseAdagradHyper h{options_.lr(), options_.eps(), options_.weight_decay()};
-    auto update_row = [&](std::int64_t r, const T* grad, std::int64_t dim, bool negate) {
-      const T* c = grad;
-      if (negate) {
-        for (std::int64_t d = 0; d < dim; ++d) g[static_cast<std::size_t>(d)] = -grad[d];
-        c = g.data();
-      }
-      detail::ref::rowwise_adagrad_row(c, dim, h, w + r * dim, sum + r, g.data());
-    };
-    const std::int64_t n = num_rows(theta);
-    const std::int64_t dim = n == 0 ? 0 : theta.numel() / n;
-    const T* gp = param.grad().data<T>();
-    for (std::int64_t r = 0; r < n && dim > 0; ++r)
-      update_row(r, gp + r * dim, dim, options_.maximize());
-  });
+  const std::int64_t n = num_rows(theta);
+  const std::int64_t dim = n == 0 ? 0 : theta.numel() / n;
+  detail::fast::rowwise_adagrad_dense(
+      theta.dtype(), {options_.lr(), options_.eps(), options_.weight_decay()},
+      options_.maximize(), n, dim, param.grad().raw_data(), theta.raw_data(),
+      state.tensors.at("sum").raw_data());
 }
 
 void RowWiseAdagrad::check_rows_update(std::size_t /*i*/) const {}

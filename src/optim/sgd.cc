@@ -257,27 +257,11 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
   }
   const bool first = momentum != 0.0 && state.tensors.count("momentum_buffer") == 0;
   if (first) state.tensors["momentum_buffer"] = Tensor::empty(theta.shape(), theta.dtype());
-  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T wd = static_cast<T>(options_.weight_decay());
-    const T mu = static_cast<T>(momentum);
-    const T one_minus_damp = static_cast<T>(1.0 - options_.dampening());
-    const T neg_lr = static_cast<T>(-options_.lr());
-    const bool maximize = options_.maximize();
-    const bool decay = options_.weight_decay() != 0.0;
-    T* w = theta.data<T>();
-    const T* gp = grad.data<T>();
-    T* buf = momentum != 0.0 ? state.tensors.at("momentum_buffer").data<T>() : nullptr;
-    for (std::int64_t k = 0; k < theta.numel(); ++k) {
-      T d = maximize ? -gp[k] : gp[k];
-      if (decay) d = ops::add_alpha<T>(d, w[k], wd);
-      if (buf != nullptr) {
-        buf[k] = first ? d : ops::add_alpha<T>(buf[k] * mu, d, one_minus_damp);
-        d = options_.nesterov() ? ops::add_alpha<T>(d, buf[k], mu) : buf[k];
-      }
-      w[k] = ops::add_alpha<T>(w[k], d, neg_lr);
-    }
-  });
+  const detail::SgdDenseHyper h{options_.lr(),     momentum,           options_.dampening(),
+                                options_.weight_decay(), options_.nesterov(), options_.maximize(),
+                                first};
+  void* buf = momentum != 0.0 ? state.tensors.at("momentum_buffer").raw_data() : nullptr;
+  detail::fast::sgd_dense(theta.dtype(), h, theta.numel(), grad.raw_data(), theta.raw_data(), buf);
 }
 
 }  // namespace emb::optim

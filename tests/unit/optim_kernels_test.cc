@@ -260,7 +260,7 @@ TYPED_TEST(OptimKernels, SparseAdamMatchesRef) {
 }
 
 // Dense updates: every element, split over threads in element ranges.
-TYPED_TEST(OptimKernels, DenseAdamAndAdagradMatchRef) {
+TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
@@ -289,7 +289,30 @@ TYPED_TEST(OptimKernels, DenseAdamAndAdagradMatchRef) {
         EXPECT_TRUE(same_bits(wf, wr) && same_bits(sf, sr))
             << "adagrad wd=" << wd << " maximize=" << maximize;
         EXPECT_FALSE(same_bits(wf, w0));
+        // RowWiseAdagrad over 11 rows of dim.
+        const detail::RowWiseAdagradHyper rh{0.05, 1e-10, wd};
+        std::vector<T> rwf = w0, rsf = a0, rwr = w0, rsr = a0;
+        fast::rowwise_adagrad_dense(dt, rh, maximize, 11, dim, grad.data(), rwf.data(), rsf.data());
+        ref::rowwise_adagrad_dense(dt, rh, maximize, 11, dim, grad.data(), rwr.data(), rsr.data());
+        EXPECT_TRUE(same_bits(rwf, rwr) && same_bits(rsf, rsr))
+            << "rowwise adagrad wd=" << wd << " maximize=" << maximize;
+        EXPECT_FALSE(same_bits(rwf, w0));
       }
+    }
+    // SGD: plain, momentum (first step and later), dampening, nesterov, weight decay, maximize.
+    const std::vector<detail::SgdDenseHyper> sgd = {
+        {0.1, 0.0, 0.0, 0.0, false, false, false},  {0.1, 0.9, 0.0, 0.0, false, false, true},
+        {0.1, 0.9, 0.3, 0.01, false, true, false},  {0.1, 0.9, 0.0, 0.02, true, false, false},
+    };
+    for (const detail::SgdDenseHyper& h : sgd) {
+      std::vector<T> wf = w0, bf = a0, wr = w0, br = a0;
+      T* bfp = h.momentum != 0.0 ? bf.data() : nullptr;
+      T* brp = h.momentum != 0.0 ? br.data() : nullptr;
+      fast::sgd_dense(dt, h, n, grad.data(), wf.data(), bfp);
+      ref::sgd_dense(dt, h, n, grad.data(), wr.data(), brp);
+      EXPECT_TRUE(same_bits(wf, wr) && same_bits(bf, br))
+          << "sgd momentum=" << h.momentum << " nesterov=" << h.nesterov << " first=" << h.first;
+      EXPECT_FALSE(same_bits(wf, w0));
     }
   });
 }

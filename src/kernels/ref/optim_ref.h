@@ -193,7 +193,66 @@ void adagrad_dense_typed(const AdagradDenseHyper& h, std::int64_t n, const T* gp
   }
 }
 
+/// RowWiseAdagrad's dense update of rows [lo, hi): each row negated first when maximize.
+template <typename T>
+void rowwise_adagrad_dense_typed(const RowWiseAdagradHyper& h, bool maximize, std::int64_t lo,
+                                 std::int64_t hi, std::int64_t dim, const T* grad, T* w, T* sum) {
+  std::vector<T> g(static_cast<std::size_t>(dim));
+  for (std::int64_t r = lo; r < hi; ++r) {
+    const T* c = grad + r * dim;
+    if (maximize) {
+      for (std::int64_t d = 0; d < dim; ++d) g[static_cast<std::size_t>(d)] = -c[d];
+      c = g.data();
+    }
+    rowwise_adagrad_row(c, dim, h, w + r * dim, sum + r, g.data());
+  }
+}
+
+/// SGD's dense element update:
+///   d = ±g (+ wd θ); buf = first ? d : fma(d, 1 - dampening, μ buf);
+///   d = nesterov ? fma(buf, μ, d) : buf; θ = fma(d, -lr, θ).
+template <typename T>
+void sgd_dense_typed(const SgdDenseHyper& h, std::int64_t n, const T* gp, T* w, T* buf) {
+  const T wd = static_cast<T>(h.weight_decay);
+  const T mu = static_cast<T>(h.momentum);
+  const T one_minus_damp = static_cast<T>(1.0 - h.dampening);
+  const T neg_lr = static_cast<T>(-h.lr);
+  const bool decay = h.weight_decay != 0.0;
+  for (std::int64_t k = 0; k < n; ++k) {
+    T d = h.maximize ? -gp[k] : gp[k];
+    if (decay) d = std::fma(w[k], wd, d);
+    if (buf != nullptr) {
+      buf[k] = h.first ? d : std::fma(d, one_minus_damp, buf[k] * mu);
+      d = h.nesterov ? std::fma(buf[k], mu, d) : buf[k];
+    }
+    w[k] = std::fma(d, neg_lr, w[k]);
+  }
+}
+
 // Type-erased entry points: the fast kernels' signatures.
+
+inline void rowwise_adagrad_dense(DType dtype, const RowWiseAdagradHyper& h, bool maximize,
+                                  std::int64_t num_rows, std::int64_t dim, const void* grad,
+                                  void* w, void* sum) {
+  if (dtype == DType::kFloat64) {
+    rowwise_adagrad_dense_typed(h, maximize, 0, num_rows, dim, static_cast<const double*>(grad),
+                                static_cast<double*>(w), static_cast<double*>(sum));
+  } else {
+    rowwise_adagrad_dense_typed(h, maximize, 0, num_rows, dim, static_cast<const float*>(grad),
+                                static_cast<float*>(w), static_cast<float*>(sum));
+  }
+}
+
+inline void sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const void* grad,
+                      void* w, void* buf) {
+  if (dtype == DType::kFloat64) {
+    sgd_dense_typed(h, n, static_cast<const double*>(grad), static_cast<double*>(w),
+                    static_cast<double*>(buf));
+  } else {
+    sgd_dense_typed(h, n, static_cast<const float*>(grad), static_cast<float*>(w),
+                    static_cast<float*>(buf));
+  }
+}
 
 inline void adam_rows(const SparseRows& s, const AdamHyper& h, void* w, void* m, void* v,
                       void* vmax) {
