@@ -232,7 +232,7 @@ class EmbeddingBag {
   /// and updated by the optimizer's row kernel, rows split over threads. Other parameters of the
   /// optimizer are not stepped. Needs sparse(true); modes sum (with or without
   /// per_sample_weights) and mean; padding_idx and scale_grad_by_freq as in backward().
-  /// Optimizers: SGD without momentum, Adagrad, RowWiseAdagrad.
+  /// Optimizers: SGD without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, LazyAdamW.
   ///   input [n] + offsets [B] | [B + 1], or [B, N]; grad_output [B, embedding_dim]
   ///   -> the gradient of per_sample_weights (its shape) when given, else undefined
   /// Returns the per-sample-weight gradient computed from the weight before the update. A frozen
@@ -241,7 +241,7 @@ class EmbeddingBag {
   /// its weight is not one of optimizer's parameters or already holds a gradient, or step()
   /// would refuse it: dtype, read-only, a state that no longer fits), NotImplementedError (an
   /// optimizer or option without a fused update, e.g. SGD with momentum, Adagrad with
-  /// weight_decay). A call that throws changes neither the weight nor the optimizer's state.
+  /// weight_decay, Adam). A call that throws changes neither the weight nor the optimizer's state.
   ///   emb::optim::RowWiseAdagrad opt({&bag.parameter()}, emb::optim::RowWiseAdagradOptions(0.1));
   ///   Tensor out = bag(ids, offsets);
   ///   bag.fused_backward_step(ids, offsets, grad_of(out), opt);

@@ -74,8 +74,26 @@ void AdamBase::check_loaded_state(std::size_t i, const ParamState& state) const 
   Optimizer::check_loaded_state(i, state);
 }
 
-void AdamBase::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
-  const Tensor& theta = param.data();
+void AdamBase::check_rows_update(std::size_t i) const {
+  if (!config_.lazy) {
+    throw NotImplementedError(ops::param_prefix(name(), i) +
+                              "a fused backward + step needs a sparse-aware optimizer (LazyAdam, "
+                              "LazyAdamW, SparseAdam, Adagrad, RowWiseAdagrad, SGD)");
+  }
+}
+
+void AdamBase::update_rows(std::size_t /*i*/, Parameter& param, ParamState& state,
+                           const detail::SparseRows& given) {
+  init_state(param.data(), state);
+  const detail::AdamHyper k = make_hyper(config_, state.step);
+  detail::SparseRows rows = given;
+  rows.maximize = k.maximize;  // the coalesced gradient is negated; the element update is not
+  detail::fast::adam_rows(rows, k, param.data().raw_data(), state.tensors.at("exp_avg").raw_data(),
+                          state.tensors.at("exp_avg_sq").raw_data(),
+                          config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr);
+}
+
+void AdamBase::init_state(const Tensor& theta, ParamState& state) const {
   if (state.tensors.empty()) {
     state.tensors["exp_avg"] = Tensor::zeros(theta.shape(), theta.dtype());
     state.tensors["exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
@@ -84,21 +102,22 @@ void AdamBase::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
   } else if (config_.amsgrad && state.tensors.count("max_exp_avg_sq") == 0) {
     state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
   }
+}
+
+void AdamBase::update(std::size_t i, Parameter& param, ParamState& state) {
+  const Tensor& theta = param.data();
+  if (param.grad_is_sparse()) {  // lazy: only the gradient's rows, each once
+    const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
+    update_rows(i, param, state, g.rows);
+    return;
+  }
+  init_state(theta, state);
   const detail::AdamHyper k = make_hyper(config_, state.step);
   void* m = state.tensors.at("exp_avg").raw_data();
   void* v = state.tensors.at("exp_avg_sq").raw_data();
   void* vmax = config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr;
-  if (!param.grad_is_sparse()) {
-    detail::fast::adam_dense(theta.dtype(), k, theta.numel(), param.grad().raw_data(),
-                             theta.raw_data(), m, v, vmax);
-    return;
-  }
-  // Lazy: only the gradient's rows, each once (duplicates summed first, then negated when
-  // maximize).
-  const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
-  detail::SparseRows rows = g.rows;
-  rows.maximize = k.maximize;
-  detail::fast::adam_rows(rows, k, theta.raw_data(), m, v, vmax);
+  detail::fast::adam_dense(theta.dtype(), k, theta.numel(), param.grad().raw_data(),
+                           theta.raw_data(), m, v, vmax);
 }
 
 Adam::Adam(std::vector<Parameter*> params, const AdamOptions& options)

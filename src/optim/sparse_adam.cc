@@ -48,21 +48,33 @@ void SparseAdam::check_loaded_state(std::size_t i, const ParamState& state) cons
   Optimizer::check_loaded_state(i, state);
 }
 
-void SparseAdam::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
+void SparseAdam::update(std::size_t i, Parameter& param, ParamState& state) {
+  const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
+  update_rows(i, param, state, g.rows);
+}
+
+void SparseAdam::check_rows_update(std::size_t i) const {
+  if (params_[i]->data().dim() != 2) {
+    throw ValueError(ops::param_prefix("SparseAdam", i) +
+                     "a sparse gradient needs a 2-D parameter");
+  }
+}
+
+void SparseAdam::update_rows(std::size_t /*i*/, Parameter& param, ParamState& state,
+                             const detail::SparseRows& g) {
   const Tensor& theta = param.data();
   if (state.tensors.empty()) {
     state.tensors["exp_avg"] = Tensor::zeros(theta.shape(), theta.dtype());
     state.tensors["exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
   }
-  const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
-  if (g.rows.num_groups == 0) return;  // PyTorch skips an empty gradient (the step still counts)
+  if (g.num_groups == 0) return;  // PyTorch skips an empty gradient (the step still counts)
   const double beta1 = std::get<0>(options_.betas());
   const double beta2 = std::get<1>(options_.betas());
   const double t = static_cast<double>(state.step);
   const double bias_correction1 = 1 - std::pow(beta1, t);
   const double bias_correction2 = 1 - std::pow(beta2, t);
   const double step_size = options_.lr() * std::sqrt(bias_correction2) / bias_correction1;
-  detail::SparseRows rows = g.rows;
+  detail::SparseRows rows = g;
   rows.maximize = options_.maximize();
   detail::fast::sparse_adam_rows(rows, {1 - beta1, 1 - beta2, options_.eps(), -step_size},
                                  theta.raw_data(), state.tensors.at("exp_avg").raw_data(),

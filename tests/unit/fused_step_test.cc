@@ -1,7 +1,7 @@
 // The fused backward + step (EmbeddingBag / Embedding ::fused_backward_step) against what it
 // replaces, backward() with a sparse gradient followed by optimizer.step(), bit for bit: the
-// weight, every optimizer state tensor and the step count, over several steps, for SGD, Adagrad
-// and RowWiseAdagrad (maximize, weight decay, lr decay), modes sum (with and without
+// weight, every optimizer state tensor and the step count, over several steps, for SGD, Adagrad,
+// RowWiseAdagrad, SparseAdam, LazyAdam and LazyAdamW (maximize, weight decay, lr decay, amsgrad), modes sum (with and without
 // per_sample_weights) and mean, padding_idx, scale_grad_by_freq, duplicate ids, empty bags, 1-D
 // and 2-D input, int32 and int64 ids, float32 and float64, at 1, 2 and 3 threads. And bad input:
 // every refused call leaves the table and the optimizer state exactly as they were.
@@ -55,6 +55,21 @@ std::vector<NamedOpt> fused_optimizers() {
        [](Parameter* p) {
          return std::make_unique<Adagrad>(std::vector<Parameter*>{p},
                                           AdagradOptions(0.2).maximize(true));
+       }},
+      {"LazyAdam amsgrad",
+       [](Parameter* p) {
+         return std::make_unique<LazyAdam>(std::vector<Parameter*>{p},
+                                           AdamOptions(0.01).amsgrad(true).weight_decay(0.1));
+       }},
+      {"LazyAdamW maximize",
+       [](Parameter* p) {
+         return std::make_unique<LazyAdamW>(std::vector<Parameter*>{p},
+                                            AdamWOptions(0.01).maximize(true));
+       }},
+      {"SparseAdam",
+       [](Parameter* p) {
+         return std::make_unique<SparseAdam>(std::vector<Parameter*>{p},
+                                             SparseAdamOptions(0.01).maximize(true));
        }},
       {"SGD",
        [](Parameter* p) {
@@ -385,10 +400,10 @@ TEST(FusedStepErrors, OptimizerMismatches) {
     Adagrad ada_wd({&f.bag.parameter()}, AdagradOptions(0.1).weight_decay(0.1));
     expect_error<NotImplementedError>(
         [&] { f.bag.fused_backward_step(f.ids, f.offsets, f.grad, ada_wd); }, "weight_decay");
-    LazyAdam adam({&f.bag.parameter()}, AdamOptions(0.1));
+    Adam adam({&f.bag.parameter()}, AdamOptions(0.1));
     expect_error<NotImplementedError>(
         [&] { f.bag.fused_backward_step(f.ids, f.offsets, f.grad, adam); },
-        "not supported by LazyAdam");
+        "needs a sparse-aware optimizer");
     EXPECT_TRUE(adam.state(0).tensors.empty());
     EXPECT_EQ(adam.state(0).step, 0);
   }
