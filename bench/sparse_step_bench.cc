@@ -20,16 +20,16 @@
 // out of both. Before timing, emb's fused step is checked bit for bit against its backward +
 // step on a small table.
 #include <algorithm>
-#include <cstring>
-#include <tuple>
-#include <utility>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "bench_report.h"
@@ -199,9 +199,9 @@ void fused_cases(emb::bench::Report& report, const FusedConfig& cfg) {
     }
     auto emb_step = [&](const Batch& b) { bag.fused_backward_step(b.ids, b.offsets, b.grad, opt); };
     auto torch_step = [&](const Batch& b) {
-      t_weight.mutable_grad() = at::_embedding_bag_backward(
-          b.t_grad, b.t_ids, b.t_offsets, b.offset2bag, b.bag_size, b.max_indices, rows, false, 0,
-          true, {}, -1);
+      t_weight.mutable_grad() =
+          at::_embedding_bag_backward(b.t_grad, b.t_ids, b.t_offsets, b.offset2bag, b.bag_size,
+                                      b.max_indices, rows, false, 0, true, {}, -1);
       t_opt.step();
     };
     for (int threads : {1, 2}) {

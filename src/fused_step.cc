@@ -20,11 +20,11 @@ namespace {
 
 // What the row kernels read, owned here.
 struct FusedGrad {
-  Tensor grad;                      // [sources, dim]: grad_output, or a scaled or private copy
+  Tensor grad;  // [sources, dim]: grad_output, or a scaled or private copy
   std::int64_t sources = 0;
-  detail::RowGroups groups;         // positions grouped by row
-  std::vector<std::int64_t> src;    // [entries] the grad row of each entry
-  Tensor scale;                     // [entries] per-sample weights in entry order, or undefined
+  detail::RowGroups groups;       // positions grouped by row
+  std::vector<std::int64_t> src;  // [entries] the grad row of each entry
+  Tensor scale;                   // [entries] per-sample weights in entry order, or undefined
   bool freq = false;
 
   detail::SparseRows rows(DType dtype, std::int64_t dim) const {
@@ -99,16 +99,14 @@ Tensor EmbeddingBag::fused_backward_step(const Tensor& input, const Tensor& offs
     return psw_grad;
   }
   detail::check_floating(grad_output, op, "grad_output");
-  const detail::BagLayout plan =
-      detail::plan_bag_layout(op, input, offsets, options_.num_embeddings(), fo,
-                              per_sample_weights, grad_output.dtype());
+  const detail::BagLayout plan = detail::plan_bag_layout(
+      op, input, offsets, options_.num_embeddings(), fo, per_sample_weights, grad_output.dtype());
   const auto num_bags = static_cast<std::int64_t>(plan.bounds.size()) - 1;
   const std::int64_t dim = options_.embedding_dim();
   if (grad_output.dim() != 2 || grad_output.size(0) != num_bags) {
     throw ValueError(std::string(op) + ": grad_output has shape " +
                      shape_to_string(grad_output.shape()) + ", expected [" +
-                     std::to_string(num_bags) + ", " + std::to_string(dim) +
-                     "] (one row per bag)");
+                     std::to_string(num_bags) + ", " + std::to_string(dim) + "] (one row per bag)");
   }
   const std::size_t i = detail::FusedStepAccess::check(optimizer, weight_, op);
 

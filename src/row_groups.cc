@@ -29,7 +29,8 @@ template <typename Index>
 RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, std::int64_t skip) {
   RowGroups g;
   const int pos_bits = std::bit_width(static_cast<std::uint64_t>(n));
-  const int id_bits = std::bit_width(static_cast<std::uint64_t>(std::max<std::int64_t>(num_rows, 1) - 1));
+  const int id_bits =
+      std::bit_width(static_cast<std::uint64_t>(std::max<std::int64_t>(num_rows, 1) - 1));
   if (pos_bits + id_bits > 64) {  // beyond any real input: a comparison sort
     std::vector<std::pair<std::int64_t, std::int64_t>> keys;
     for (std::int64_t i = 0; i < n; ++i) {

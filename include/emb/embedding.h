@@ -108,7 +108,8 @@ class Embedding {
   ///   table.backward(input, grad_output);  optimizer.step();
   /// does to the weight and its optimizer state, for a module with sparse(true) (padding_idx and
   /// scale_grad_by_freq as in backward()); see EmbeddingBag::fused_backward_step. Optimizers: SGD
-  /// without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, LazyAdamW. Other parameters of the optimizer are not stepped.
+  /// without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, LazyAdamW. Other parameters
+  /// of the optimizer are not stepped.
   ///   input [*] int32|int64, grad_output [*input.shape, embedding_dim]
   /// Throws as backward() and as EmbeddingBag::fused_backward_step, before anything is written.
   void fused_backward_step(const Tensor& input, const Tensor& grad_output,

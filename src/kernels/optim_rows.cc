@@ -9,6 +9,8 @@
 // and shared by every table row it lands on (a bag of 20 ids: 20 rows, one sum).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/optim_rows.cc"
+#include "kernels/optim_rows.h"
+
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
@@ -17,7 +19,6 @@
 #include <vector>
 
 #include "kernels/dispatch.h"
-#include "kernels/optim_rows.h"
 #include "kernels/parallel.h"
 #include "kernels/ref/optim_ref.h"
 #include "kernels/simd-inl.h"
@@ -56,7 +57,7 @@ struct Groups {
       std::int64_t c = 0;
       for (; c + lanes <= dim; c += lanes) {
         auto x = hn::LoadU(d, v + c);
-        if (scale) x = hn::Mul(x, vs);  // x * scale[e]
+        if (scale) x = hn::Mul(x, vs);   // x * scale[e]
         if (s.freq) x = hn::Mul(x, vf);  // x * T(1 / count)
         hn::StoreU(first ? x : hn::Add(hn::LoadU(d, buf + c), x), d, buf + c);
       }
@@ -202,8 +203,8 @@ void AdagradTyped(const SparseRows& s, const AdagradHyper& h, T* w, T* sum) {
                       for (; e + lanes <= dim; e += lanes) {
                         const auto vc = hn::LoadU(d, c + e);
                         const auto va = hn::Add(hn::LoadU(d, acc + e), hn::Mul(vc, vc));
-                        hn::StoreU(va, d, acc + e);                          // sum += c²
-                        const auto vstd = hn::Add(hn::Sqrt(va), veps);       // sqrt(sum) + eps
+                        hn::StoreU(va, d, acc + e);                     // sum += c²
+                        const auto vstd = hn::Add(hn::Sqrt(va), veps);  // sqrt(sum) + eps
                         const auto vr = FusedMulAdd(d, hn::Div(vc, vstd), vclr,
                                                     hn::LoadU(d, row + e));  // θ += -clr * c/std
                         hn::StoreU(vr, d, row + e);
@@ -229,7 +230,8 @@ void SgdTyped(const SparseRows& s, const SgdHyper& h, T* w) {
                     const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
                     const auto vlr = hn::Set(d, neg_lr);
                     for (std::int64_t g = lo; g < hi; ++g) {
-                      if (g + kPrefetchAhead < hi) groups.prefetch(g + kPrefetchAhead, w, row_bytes);
+                      if (g + kPrefetchAhead < hi)
+                        groups.prefetch(g + kPrefetchAhead, w, row_bytes);
                       T* row = w + s.rows[g] * dim;
                       const T f = static_cast<T>(1.0 / static_cast<double>(groups.count(g)));
                       const auto vf = hn::Set(d, f);
@@ -280,12 +282,12 @@ void AdamSpan(const AdamHyper& h, bool maximize, T* w, const T* grad, T* m, T* v
     auto g = hn::LoadU(d, grad + e);
     if (maximize) g = hn::Neg(g);
     auto wv = hn::LoadU(d, w + e);
-    if (h.decoupled) wv = hn::Mul(wv, vdecay);            // θ *= 1 - lr * wd
-    if (h.l2) g = FusedMulAdd(d, wv, vwd, g);             // g = fma(θ, wd, g)
+    if (h.decoupled) wv = hn::Mul(wv, vdecay);  // θ *= 1 - lr * wd
+    if (h.l2) g = FusedMulAdd(d, wv, vwd, g);   // g = fma(θ, wd, g)
     const auto mv = FusedMulAdd(d, g, vomb1, hn::Mul(hn::LoadU(d, m + e), vb1));
-    hn::StoreU(mv, d, m + e);                              // m = fma(g, 1 - β1, m β1)
+    hn::StoreU(mv, d, m + e);  // m = fma(g, 1 - β1, m β1)
     const auto vv = FusedMulAdd(d, hn::Mul(vomb2, g), g, hn::Mul(hn::LoadU(d, v + e), vb2));
-    hn::StoreU(vv, d, v + e);                              // v = fma((1 - β2) g, g, v β2)
+    hn::StoreU(vv, d, v + e);  // v = fma((1 - β2) g, g, v β2)
     auto second = vv;
     if (h.amsgrad) {  // torch.maximum(vmax, v): NaN if either is
       const auto a = hn::LoadU(d, vmax + e);
@@ -328,43 +330,43 @@ void SparseAdamRowsTyped(const SparseRows& s, const SparseAdamHyper& h, T* w, T*
   const Groups<T> groups(s);
   const std::int64_t dim = s.dim;
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
-  parallel_ranges(s.num_groups, s.starts[s.num_groups] * dim,
-                  [&](std::int64_t lo, std::int64_t hi, int, int) {
-                    const hn::ScalableTag<T> d;
-                    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
-                    const auto vomb1 = hn::Set(d, static_cast<T>(h.one_minus_beta1));
-                    const auto vomb2 = hn::Set(d, static_cast<T>(h.one_minus_beta2));
-                    const auto veps = hn::Set(d, static_cast<T>(h.eps));
-                    const auto vneg = hn::Set(d, static_cast<T>(h.neg_step_size));
-                    std::vector<T> cbuf(static_cast<std::size_t>(dim));
-                    for (std::int64_t g = lo; g < hi; ++g) {
-                      if (g + kPrefetchAhead < hi) {
-                        groups.prefetch(g + kPrefetchAhead, w, row_bytes);
-                        groups.prefetch(g + kPrefetchAhead, m, row_bytes);
-                        groups.prefetch(g + kPrefetchAhead, sq, row_bytes);
-                      }
-                      const std::int64_t off = s.rows[g] * dim;
-                      const T* c = groups.row(g, cbuf.data());
-                      T* wr = w + off;
-                      T* mr = m + off;
-                      T* sr = sq + off;
-                      std::int64_t e = 0;
-                      for (; e + lanes <= dim; e += lanes) {
-                        const auto vc = hn::LoadU(d, c + e);
-                        const auto m_old = hn::LoadU(d, mr + e);
-                        const auto dm = hn::Mul(hn::Sub(vc, m_old), vomb1);
-                        hn::StoreU(hn::Add(m_old, dm), d, mr + e);
-                        const auto s_old = hn::LoadU(d, sr + e);
-                        const auto ds = hn::Mul(hn::Sub(hn::Mul(vc, vc), s_old), vomb2);
-                        hn::StoreU(hn::Add(s_old, ds), d, sr + e);
-                        const auto numer = hn::Add(dm, m_old);
-                        const auto denom = hn::Add(hn::Sqrt(hn::Add(ds, s_old)), veps);
-                        hn::StoreU(hn::Add(hn::LoadU(d, wr + e), hn::Mul(hn::Div(numer, denom), vneg)),
-                                   d, wr + e);
-                      }
-                      if (e < dim) ref::sparse_adam_row(c + e, dim - e, h, wr + e, mr + e, sr + e);
-                    }
-                  });
+  parallel_ranges(
+      s.num_groups, s.starts[s.num_groups] * dim, [&](std::int64_t lo, std::int64_t hi, int, int) {
+        const hn::ScalableTag<T> d;
+        const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+        const auto vomb1 = hn::Set(d, static_cast<T>(h.one_minus_beta1));
+        const auto vomb2 = hn::Set(d, static_cast<T>(h.one_minus_beta2));
+        const auto veps = hn::Set(d, static_cast<T>(h.eps));
+        const auto vneg = hn::Set(d, static_cast<T>(h.neg_step_size));
+        std::vector<T> cbuf(static_cast<std::size_t>(dim));
+        for (std::int64_t g = lo; g < hi; ++g) {
+          if (g + kPrefetchAhead < hi) {
+            groups.prefetch(g + kPrefetchAhead, w, row_bytes);
+            groups.prefetch(g + kPrefetchAhead, m, row_bytes);
+            groups.prefetch(g + kPrefetchAhead, sq, row_bytes);
+          }
+          const std::int64_t off = s.rows[g] * dim;
+          const T* c = groups.row(g, cbuf.data());
+          T* wr = w + off;
+          T* mr = m + off;
+          T* sr = sq + off;
+          std::int64_t e = 0;
+          for (; e + lanes <= dim; e += lanes) {
+            const auto vc = hn::LoadU(d, c + e);
+            const auto m_old = hn::LoadU(d, mr + e);
+            const auto dm = hn::Mul(hn::Sub(vc, m_old), vomb1);
+            hn::StoreU(hn::Add(m_old, dm), d, mr + e);
+            const auto s_old = hn::LoadU(d, sr + e);
+            const auto ds = hn::Mul(hn::Sub(hn::Mul(vc, vc), s_old), vomb2);
+            hn::StoreU(hn::Add(s_old, ds), d, sr + e);
+            const auto numer = hn::Add(dm, m_old);
+            const auto denom = hn::Add(hn::Sqrt(hn::Add(ds, s_old)), veps);
+            hn::StoreU(hn::Add(hn::LoadU(d, wr + e), hn::Mul(hn::Div(numer, denom), vneg)), d,
+                       wr + e);
+          }
+          if (e < dim) ref::sparse_adam_row(c + e, dim - e, h, wr + e, mr + e, sr + e);
+        }
+      });
 }
 
 template <typename T>
@@ -382,7 +384,7 @@ void AdagradDenseTyped(const AdagradDenseHyper& h, std::int64_t n, const T* gp, 
       auto g = hn::LoadU(d, gp + k);
       if (h.maximize) g = hn::Neg(g);
       const auto wv = hn::LoadU(d, w + k);
-      if (decay) g = FusedMulAdd(d, wv, vwd, g);                               // g += wd θ
+      if (decay) g = FusedMulAdd(d, wv, vwd, g);                                  // g += wd θ
       const auto sv = FusedMulAdd(d, hn::Mul(one, g), g, hn::LoadU(d, sum + k));  // sum += g²
       hn::StoreU(sv, d, sum + k);
       const auto vstd = hn::Add(hn::Sqrt(sv), veps);
@@ -578,13 +580,13 @@ HWY_EXPORT(RowWiseAdagradDense);
 HWY_EXPORT(SgdDense);
 
 void fast::rowwise_adagrad_dense(DType dtype, const RowWiseAdagradHyper& h, bool maximize,
-                                 std::int64_t num_rows, std::int64_t dim, const void* grad,
-                                 void* w, void* sum) {
+                                 std::int64_t num_rows, std::int64_t dim, const void* grad, void* w,
+                                 void* sum) {
   EMB_DISPATCH(RowWiseAdagradDense)(dtype, h, maximize, num_rows, dim, grad, w, sum);
 }
 
-void fast::sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const void* grad,
-                     void* w, void* buf) {
+void fast::sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const void* grad, void* w,
+                     void* buf) {
   EMB_DISPATCH(SgdDense)(dtype, h, n, grad, w, buf);
 }
 
@@ -603,8 +605,8 @@ void fast::adam_dense(DType dtype, const AdamHyper& h, std::int64_t n, const voi
   EMB_DISPATCH(AdamDense)(dtype, h, n, grad, w, m, v, vmax);
 }
 
-void fast::adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n,
-                         const void* grad, void* w, void* sum) {
+void fast::adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n, const void* grad,
+                         void* w, void* sum) {
   EMB_DISPATCH(AdagradDense)(dtype, h, n, grad, w, sum);
 }
 

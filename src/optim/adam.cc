@@ -88,9 +88,10 @@ void AdamBase::update_rows(std::size_t /*i*/, Parameter& param, ParamState& stat
   const detail::AdamHyper k = make_hyper(config_, state.step);
   detail::SparseRows rows = given;
   rows.maximize = k.maximize;  // the coalesced gradient is negated; the element update is not
-  detail::fast::adam_rows(rows, k, param.data().raw_data(), state.tensors.at("exp_avg").raw_data(),
-                          state.tensors.at("exp_avg_sq").raw_data(),
-                          config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr);
+  detail::fast::adam_rows(
+      rows, k, param.data().raw_data(), state.tensors.at("exp_avg").raw_data(),
+      state.tensors.at("exp_avg_sq").raw_data(),
+      config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr);
 }
 
 void AdamBase::init_state(const Tensor& theta, ParamState& state) const {

@@ -178,11 +178,12 @@ void Optimizer::step() {
 }
 
 void Optimizer::check_rows_update(std::size_t i) const {
-  throw NotImplementedError(detail::optim::param_prefix(name(), i) +
-                            "a fused backward + step is not supported by " + name() +
-                            " (supported: SGD without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, "
-                            "LazyAdamW); call "
-                            "backward() and step()");
+  throw NotImplementedError(
+      detail::optim::param_prefix(name(), i) + "a fused backward + step is not supported by " +
+      name() +
+      " (supported: SGD without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, "
+      "LazyAdamW); call "
+      "backward() and step()");
 }
 
 void Optimizer::update_rows(std::size_t i, Parameter& /*param*/, ParamState& /*state*/,

@@ -62,9 +62,8 @@ void RowWiseAdagrad::update(std::size_t i, Parameter& param, ParamState& state) 
   const std::int64_t n = num_rows(theta);
   const std::int64_t dim = n == 0 ? 0 : theta.numel() / n;
   detail::fast::rowwise_adagrad_dense(
-      theta.dtype(), {options_.lr(), options_.eps(), options_.weight_decay()},
-      options_.maximize(), n, dim, param.grad().raw_data(), theta.raw_data(),
-      state.tensors.at("sum").raw_data());
+      theta.dtype(), {options_.lr(), options_.eps(), options_.weight_decay()}, options_.maximize(),
+      n, dim, param.grad().raw_data(), theta.raw_data(), state.tensors.at("sum").raw_data());
 }
 
 void RowWiseAdagrad::check_rows_update(std::size_t /*i*/) const {}
@@ -73,9 +72,8 @@ void RowWiseAdagrad::update_rows(std::size_t /*i*/, Parameter& param, ParamState
                                  const detail::SparseRows& given) {
   detail::SparseRows rows = given;
   rows.maximize = options_.maximize();
-  detail::fast::rowwise_adagrad_rows(
-      rows, {options_.lr(), options_.eps(), options_.weight_decay()}, param.data().raw_data(),
-      state.tensors.at("sum").raw_data());
+  detail::fast::rowwise_adagrad_rows(rows, {options_.lr(), options_.eps(), options_.weight_decay()},
+                                     param.data().raw_data(), state.tensors.at("sum").raw_data());
 }
 
 }  // namespace emb::optim

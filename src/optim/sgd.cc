@@ -257,8 +257,12 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
   }
   const bool first = momentum != 0.0 && state.tensors.count("momentum_buffer") == 0;
   if (first) state.tensors["momentum_buffer"] = Tensor::empty(theta.shape(), theta.dtype());
-  const detail::SgdDenseHyper h{options_.lr(),     momentum,           options_.dampening(),
-                                options_.weight_decay(), options_.nesterov(), options_.maximize(),
+  const detail::SgdDenseHyper h{options_.lr(),
+                                momentum,
+                                options_.dampening(),
+                                options_.weight_decay(),
+                                options_.nesterov(),
+                                options_.maximize(),
                                 first};
   void* buf = momentum != 0.0 ? state.tensors.at("momentum_buffer").raw_data() : nullptr;
   detail::fast::sgd_dense(theta.dtype(), h, theta.numel(), grad.raw_data(), theta.raw_data(), buf);

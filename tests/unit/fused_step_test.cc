@@ -1,10 +1,11 @@
 // The fused backward + step (EmbeddingBag / Embedding ::fused_backward_step) against what it
 // replaces, backward() with a sparse gradient followed by optimizer.step(), bit for bit: the
 // weight, every optimizer state tensor and the step count, over several steps, for SGD, Adagrad,
-// RowWiseAdagrad, SparseAdam, LazyAdam and LazyAdamW (maximize, weight decay, lr decay, amsgrad), modes sum (with and without
-// per_sample_weights) and mean, padding_idx, scale_grad_by_freq, duplicate ids, empty bags, 1-D
-// and 2-D input, int32 and int64 ids, float32 and float64, at 1, 2 and 3 threads. And bad input:
-// every refused call leaves the table and the optimizer state exactly as they were.
+// RowWiseAdagrad, SparseAdam, LazyAdam and LazyAdamW (maximize, weight decay, lr decay, amsgrad),
+// modes sum (with and without per_sample_weights) and mean, padding_idx, scale_grad_by_freq,
+// duplicate ids, empty bags, 1-D and 2-D input, int32 and int64 ids, float32 and float64, at 1, 2
+// and 3 threads. And bad input: every refused call leaves the table and the optimizer state exactly
+// as they were.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -289,8 +290,13 @@ INSTANTIATE_TEST_SUITE_P(Threads, FusedEmbeddingStep, ::testing::Values(1, 2, 3)
 // A step whose ids are all padding (or empty input) still counts, as an empty sparse gradient
 // does in step().
 TEST(FusedStep, AllPaddingCountsAsAStep) {
-  EmbeddingBag bag(EmbeddingBagOptions(5, 4).mode(EmbeddingBagMode::kSum).sparse(true).padding_idx(0));
-  EmbeddingBag twin(EmbeddingBagOptions(5, 4).mode(EmbeddingBagMode::kSum).sparse(true).padding_idx(0)._weight(bag.weight().clone()));
+  EmbeddingBag bag(
+      EmbeddingBagOptions(5, 4).mode(EmbeddingBagMode::kSum).sparse(true).padding_idx(0));
+  EmbeddingBag twin(EmbeddingBagOptions(5, 4)
+                        .mode(EmbeddingBagMode::kSum)
+                        .sparse(true)
+                        .padding_idx(0)
+                        ._weight(bag.weight().clone()));
   RowWiseAdagrad opt({&bag.parameter()}, RowWiseAdagradOptions(0.1));
   RowWiseAdagrad opt_twin({&twin.parameter()}, RowWiseAdagradOptions(0.1));
   const Tensor ids = Tensor::from_vector<std::int64_t>({0, 0}, {1, 2});
@@ -347,9 +353,8 @@ TEST(FusedStepErrors, BadInputChangesNothing) {
   f.bag.fused_backward_step(f.ids, f.offsets, f.grad, opt);  // a state worth keeping
   const Snapshot snap(f.bag.weight(), opt);
   const Tensor bad_id = Tensor::from_vector<std::int64_t>({1, 2, 3, 10}, {4});
-  expect_error<IndexError>(
-      [&] { f.bag.fused_backward_step(bad_id, f.offsets, f.grad, opt); },
-      {"EmbeddingBag::fused_backward_step", "input[3] = 10", "10 rows"});
+  expect_error<IndexError>([&] { f.bag.fused_backward_step(bad_id, f.offsets, f.grad, opt); },
+                           {"EmbeddingBag::fused_backward_step", "input[3] = 10", "10 rows"});
   EXPECT_TRUE(snap.unchanged(f.bag.weight(), opt));
   const Tensor bad_offsets = Tensor::from_vector<std::int64_t>({0, 5}, {2});
   expect_error<ValueError>([&] { f.bag.fused_backward_step(f.ids, bad_offsets, f.grad, opt); },
@@ -374,7 +379,9 @@ TEST(FusedStepErrors, EmbeddingBadIdChangesNothing) {
   const Snapshot snap(table.weight(), opt);
   const Tensor ids = Tensor::from_vector<std::int64_t>({0, 6}, {2});
   expect_error<IndexError>(
-      [&] { table.fused_backward_step(ids, Tensor::full({2, 3}, 1.0, DType::kFloat32), opt); },
+      [&] {
+        table.fused_backward_step(ids, Tensor::full({2, 3}, 1.0, DType::kFloat32), opt);
+      },
       {"Embedding::fused_backward_step", "6"});
   EXPECT_TRUE(snap.unchanged(table.weight(), opt));
 }

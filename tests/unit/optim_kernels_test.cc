@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <utility>
@@ -301,8 +301,10 @@ TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
     }
     // SGD: plain, momentum (first step and later), dampening, nesterov, weight decay, maximize.
     const std::vector<detail::SgdDenseHyper> sgd = {
-        {0.1, 0.0, 0.0, 0.0, false, false, false},  {0.1, 0.9, 0.0, 0.0, false, false, true},
-        {0.1, 0.9, 0.3, 0.01, false, true, false},  {0.1, 0.9, 0.0, 0.02, true, false, false},
+        {0.1, 0.0, 0.0, 0.0, false, false, false},
+        {0.1, 0.9, 0.0, 0.0, false, false, true},
+        {0.1, 0.9, 0.3, 0.01, false, true, false},
+        {0.1, 0.9, 0.0, 0.02, true, false, false},
     };
     for (const detail::SgdDenseHyper& h : sgd) {
       std::vector<T> wf = w0, bf = a0, wr = w0, br = a0;
@@ -321,8 +323,8 @@ TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
 TEST(OptimKernelsRef, RowWiseAdagradOneRowByHand) {
   const std::vector<double> grad = {3.0, 4.0};
   const std::vector<std::int64_t> rows = {1}, starts = {0, 1}, src = {0};
-  const SparseRows r{DType::kFloat64, 2, grad.data(), 1, 1, rows.data(), starts.data(),
-                     src.data(), nullptr, false, false};
+  const SparseRows r{DType::kFloat64, 2,          grad.data(), 1,     1,    rows.data(),
+                     starts.data(),   src.data(), nullptr,     false, false};
   std::vector<double> w = {9, 9, 1.0, 2.0}, sum = {7, 0.5};
   ref::rowwise_adagrad_rows(r, {0.5, 0.0, 0.0}, w.data(), sum.data());
   // sum[1] = 0.5 + (9 + 16) / 2 = 13; mult = 0.5 / sqrt(13)

@@ -123,15 +123,15 @@ void adam_elements(T* w, const T* grad, T* m, T* v, T* vmax, std::int64_t n, con
   const T neg_step = static_cast<T>(h.neg_step_size);
   for (std::int64_t e = 0; e < n; ++e) {
     T g = maximize ? -grad[e] : grad[e];
-    if (h.decoupled) w[e] = w[e] * decay;     // θ *= 1 - lr * wd
-    if (h.l2) g = std::fma(w[e], wd, g);      // g += wd * θ
-    m[e] = std::fma(g, omb1, m[e] * beta1);   // m = β1 m + (1 - β1) g
+    if (h.decoupled) w[e] = w[e] * decay;        // θ *= 1 - lr * wd
+    if (h.l2) g = std::fma(w[e], wd, g);         // g += wd * θ
+    m[e] = std::fma(g, omb1, m[e] * beta1);      // m = β1 m + (1 - β1) g
     v[e] = std::fma(omb2 * g, g, v[e] * beta2);  // v = β2 v + (1 - β2) g²
     T second = v[e];
     if (h.amsgrad) {  // torch.maximum: NaN if either is NaN
       const T a = vmax[e], b = v[e];
-      second = vmax[e] = (std::isnan(a) || std::isnan(b)) ? std::numeric_limits<T>::quiet_NaN()
-                                                          : (a < b ? b : a);
+      second = vmax[e] =
+          (std::isnan(a) || std::isnan(b)) ? std::numeric_limits<T>::quiet_NaN() : (a < b ? b : a);
     }
     const T denom = std::sqrt(second) / bc2_sqrt + eps;
     w[e] = w[e] + (neg_step * m[e]) / denom;  // θ.addcdiv_(m, denom, -step_size)
@@ -186,10 +186,10 @@ void adagrad_dense_typed(const AdagradDenseHyper& h, std::int64_t n, const T* gp
   const bool decay = h.weight_decay != 0.0;
   for (std::int64_t k = 0; k < n; ++k) {
     T g = h.maximize ? -gp[k] : gp[k];
-    if (decay) g = std::fma(w[k], wd, g);         // g.add_(θ, alpha=wd)
-    sum[k] = std::fma(T(1) * g, g, sum[k]);       // sum.addcmul_(g, g, value=1)
+    if (decay) g = std::fma(w[k], wd, g);    // g.add_(θ, alpha=wd)
+    sum[k] = std::fma(T(1) * g, g, sum[k]);  // sum.addcmul_(g, g, value=1)
     const T std_v = std::sqrt(sum[k]) + eps;
-    w[k] = w[k] + (neg_clr * g) / std_v;          // θ.addcdiv_(g, std, value=-clr)
+    w[k] = w[k] + (neg_clr * g) / std_v;  // θ.addcdiv_(g, std, value=-clr)
   }
 }
 
@@ -257,8 +257,8 @@ inline void sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const
 inline void adam_rows(const SparseRows& s, const AdamHyper& h, void* w, void* m, void* v,
                       void* vmax) {
   if (s.dtype == DType::kFloat64) {
-    adam_rows_typed(s, h, static_cast<double*>(w), static_cast<double*>(m),
-                    static_cast<double*>(v), static_cast<double*>(vmax));
+    adam_rows_typed(s, h, static_cast<double*>(w), static_cast<double*>(m), static_cast<double*>(v),
+                    static_cast<double*>(vmax));
   } else {
     adam_rows_typed(s, h, static_cast<float*>(w), static_cast<float*>(m), static_cast<float*>(v),
                     static_cast<float*>(vmax));
@@ -288,8 +288,8 @@ inline void adam_dense(DType dtype, const AdamHyper& h, std::int64_t n, const vo
   }
 }
 
-inline void adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n,
-                          const void* grad, void* w, void* sum) {
+inline void adagrad_dense(DType dtype, const AdagradDenseHyper& h, std::int64_t n, const void* grad,
+                          void* w, void* sum) {
   if (dtype == DType::kFloat64) {
     adagrad_dense_typed(h, n, static_cast<const double*>(grad), static_cast<double*>(w),
                         static_cast<double*>(sum));
