@@ -14,6 +14,8 @@ constexpr int kDigitBits = 11;
 template <typename Id, typename Pos>
 void fill_groups(RowGroups& g, std::size_t count, Id&& id_of, Pos&& pos_of) {
   g.positions.resize(count);
+  g.rows.reserve(count);
+  g.starts.reserve(count + 1);
   for (std::size_t k = 0; k < count; ++k) {
     const std::int64_t id = id_of(k);
     if (k == 0 || id != g.rows.back()) {
@@ -53,15 +55,21 @@ RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, s
     }
   }
   std::vector<std::uint64_t> b(a.size());
-  std::vector<std::size_t> hist;
-  for (int shift = pos_bits; shift < pos_bits + id_bits; shift += kDigitBits) {
-    const int bits = std::min(kDigitBits, pos_bits + id_bits - shift);
-    const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
-    hist.assign(std::size_t{1} << bits, 0);
-    for (std::uint64_t k : a) ++hist[(k >> shift) & mask];
+  // Every pass's histogram from one read of the keys, then one scatter per pass.
+  const int passes = (id_bits + kDigitBits - 1) / kDigitBits;
+  constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
+  std::vector<std::size_t> hist(static_cast<std::size_t>(passes) * kBuckets, 0);
+  for (std::uint64_t k : a) {
+    const std::uint64_t id = k >> pos_bits;
+    for (int p = 0; p < passes; ++p)
+      ++hist[p * kBuckets + ((id >> (p * kDigitBits)) & (kBuckets - 1))];
+  }
+  for (int p = 0; p < passes; ++p) {
+    std::size_t* h = hist.data() + p * kBuckets;
     std::size_t sum = 0;
-    for (auto& h : hist) sum += std::exchange(h, sum);
-    for (std::uint64_t k : a) b[hist[(k >> shift) & mask]++] = k;
+    for (std::size_t d = 0; d < kBuckets; ++d) sum += std::exchange(h[d], sum);
+    const int shift = pos_bits + p * kDigitBits;
+    for (std::uint64_t k : a) b[h[(k >> shift) & (kBuckets - 1)]++] = k;
     a.swap(b);
   }
   const std::uint64_t pos_mask = pos_bits == 0 ? 0 : (~std::uint64_t{0} >> (64 - pos_bits));
