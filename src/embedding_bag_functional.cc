@@ -412,33 +412,17 @@ SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor
   check_num_weights(num_weights, dim_hint, op);
   const BagPlan plan = plan_bags(
       {op, input, offsets, num_weights, options, &per_sample_weights, grad_output.dtype()});
-  const std::int64_t dim = check_grad_output(grad_output, plan.num_bags(), op);
+  check_grad_output(grad_output, plan.num_bags(), op);
   const std::vector<std::int64_t> o2b = offset2bag_of(plan);
   const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
-  // index_grad[i] = grad_output[bag(i)] (times T(1 / bag_size) in mode mean, times psw[i]),
-  // then the sparse backward of a plain lookup (which drops padding and applies sgf).
-  Tensor index_grad = Tensor::zeros({plan.n(), dim}, grad_output.dtype());
+  // Row i = grad_output[bag(i)] (times T(1 / bag_size) in mode mean, times psw[i]), as the
+  // sparse backward of a plain lookup over those rows (which drops padding and applies sgf).
+  std::vector<std::int64_t> counts;  // per position
+  if (options.scale_grad_by_freq()) counts = detail::position_counts(plan.ids, num_weights);
   const bool mean = options.mode() == EmbeddingBagMode::kMean;
-  visit_floating(grad_output.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    using A = detail::ref::acc_t<T>;
-    const T* g = grad_output.data<T>();
-    const T* psw = per_sample_weights.defined() ? per_sample_weights.data<T>() : nullptr;
-    T* out = index_grad.data<T>();
-    for (std::int64_t i = 0; i < plan.n(); ++i) {
-      const std::int64_t b = o2b[static_cast<std::size_t>(i)];
-      const std::int64_t size = bag_size[static_cast<std::size_t>(b)];
-      if (mean && size == 0) continue;  // an all-padding bag: its positions are dropped
-      const A scale = mean ? A(T(A(1) / A(T(static_cast<A>(size))))) : psw ? A(psw[i]) : A(1);
-      for (std::int64_t d = 0; d < dim; ++d) {
-        out[i * dim + d] = (mean || psw) ? T(A(g[b * dim + d]) * scale) : g[b * dim + d];
-      }
-    }
-  });
-  return embedding_sparse_backward(
-      index_grad, plan.ids, num_weights,
-      plan.padding_idx >= 0 ? std::optional(plan.padding_idx) : std::nullopt,
-      options.scale_grad_by_freq());
+  return detail::sparse_grad_of(grad_output, plan.ids, plan.padding_idx, counts, o2b.data(),
+                                mean ? Tensor() : per_sample_weights,
+                                mean ? bag_size.data() : nullptr, num_weights);
 }
 
 std::variant<Tensor, SparseGrad> embedding_bag_backward(const Tensor& grad_output,

@@ -6,48 +6,50 @@
 #include "emb/embedding.h"
 #include "index_check.h"
 #include "kernels/fast.h"
+#include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
 #include "runtime_internal.h"
 #include "sparse_grad_access.h"
 
 namespace emb {
 
-namespace {
+using detail::visit_floating;
+using detail::visit_ids;
+namespace fast = detail::fast;
 
-// Sorted distinct ids of a validated index tensor: [2, 0, 2, 1] -> [0, 1, 2].
-std::vector<std::int64_t> sorted_unique_ids(const Tensor& ids) {
-  std::vector<std::int64_t> out = detail::visit_ids(
-      ids, [&](const auto* p) { return std::vector<std::int64_t>(p, p + ids.numel()); });
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
+namespace {
 
 // Renorm on validated input (weight 2-D floating, ids valid).
 void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, double norm_type) {
   detail::resolve_runtime_settings();  // may throw for a bad environment: before any write
-  const std::vector<std::int64_t> rows = sorted_unique_ids(ids);
+  const std::vector<std::int64_t> rows = detail::visit_ids(ids, [&](const auto* p) {
+    return detail::fast::sorted_unique_ids(p, ids.numel(), weight.size(0));
+  });
   detail::visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    detail::ref::renorm_rows(weight.data<T>(), weight.size(1), rows.data(),
-                             static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
+    detail::fast::renorm_rows(weight.data<T>(), weight.size(1), rows.data(),
+                              static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
   });
 }
 
+}  // namespace
+
 // counts[i] = number of positions with the id of position i (all positions, padding included):
 // [4, 1, 4] -> [2, 1, 2]. Memory O(n), whatever the table's size.
-std::vector<std::int64_t> position_counts(const Tensor& ids) {
-  const std::vector<std::int64_t> at = detail::visit_ids(
-      ids, [&](const auto* p) { return std::vector<std::int64_t>(p, p + ids.numel()); });
-  std::vector<std::int64_t> sorted = at;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<std::int64_t> counts(at.size());
-  for (std::size_t i = 0; i < at.size(); ++i) {
-    const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), at[i]);
-    counts[i] = hi - lo;
+std::vector<std::int64_t> detail::position_counts(const Tensor& ids, std::int64_t num_weights) {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(ids.numel()));
+  const fast::RowGroups groups = visit_ids(
+      ids, [&](const auto* p) { return fast::group_rows_by_id(p, ids.numel(), -1, num_weights); });
+  for (std::int64_t g = 0; g < groups.groups(); ++g) {
+    const std::int64_t size = groups.starts[g + 1] - groups.starts[g];
+    for (std::int64_t j = groups.starts[g]; j < groups.starts[g + 1]; ++j) {
+      counts[static_cast<std::size_t>(groups.order[j])] = size;
+    }
   }
   return counts;
 }
+
+namespace {
 
 // counts[k] = number of positions with id k (all positions, padding included); for the dense
 // backward, whose output has num_weights rows anyway.
@@ -153,44 +155,49 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
   const char* op = "embedding_sparse_backward";
   const std::int64_t pad =
       detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
-  const std::int64_t dim = grad_output.size(-1);
   std::vector<std::int64_t> counts;  // per position
-  if (scale_grad_by_freq) counts = position_counts(indices);
+  if (scale_grad_by_freq) counts = detail::position_counts(indices, num_weights);
+  return detail::sparse_grad_of(grad_output, indices, pad, counts, nullptr, Tensor(), nullptr,
+                                num_weights);
+}
 
-  std::vector<std::int64_t> keep;  // positions whose id is not the padding row
-  detail::visit_ids(indices, [&](const auto* ids) {
-    for (std::int64_t i = 0; i < indices.numel(); ++i) {
-      if (ids[i] != pad) keep.push_back(i);
+SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::int64_t padding_idx,
+                                  const std::vector<std::int64_t>& counts,
+                                  const std::int64_t* src_row, const Tensor& psw,
+                                  const std::int64_t* bag_size, std::int64_t num_weights) {
+  const std::int64_t n = ids.numel();
+  const std::int64_t dim = grad.size(-1);
+  // The positions whose id is not the padding row (all of them: no list).
+  std::vector<std::int64_t> keep;
+  const std::int64_t nnz = visit_ids(ids, [&](const auto* p) {
+    std::int64_t kept = 0;
+    for (std::int64_t i = 0; i < n; ++i) kept += p[i] != padding_idx;
+    if (kept != n) {
+      keep.reserve(static_cast<std::size_t>(kept));
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (p[i] != padding_idx) keep.push_back(i);
+      }
     }
+    return kept;
   });
   // Like PyTorch: no rows left (all padding, empty input) or zero-width rows -> an empty gradient.
-  if (keep.empty() || dim == 0) return SparseGrad(num_weights, dim, grad_output.dtype());
-
-  const auto nnz = static_cast<std::int64_t>(keep.size());
+  if (nnz == 0 || dim == 0) return SparseGrad(num_weights, dim, grad.dtype());
   Tensor ids_out = Tensor::empty({nnz}, DType::kInt64);
-  Tensor values = Tensor::empty({nnz, dim}, grad_output.dtype());
-  detail::visit_floating(grad_output.dtype(), [&](auto tag) {
+  Tensor values = Tensor::empty({nnz, dim}, grad.dtype());
+  visit_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    using A = detail::ref::acc_t<T>;
-    const T* g = grad_output.data<T>();
-    T* v = values.data<T>();
-    std::int64_t* out_ids = ids_out.data<std::int64_t>();
-    detail::visit_ids(indices, [&](const auto* ids) {
-      for (std::int64_t j = 0; j < nnz; ++j) {
-        const std::int64_t i = keep[static_cast<std::size_t>(j)];
-        out_ids[j] = ids[i];
-        const T* src = g + i * dim;
-        T* dst = v + j * dim;
-        if (scale_grad_by_freq) {  // dst = g / count, as g * (T)(1 / count)
-          const A alpha = static_cast<A>(T(static_cast<A>(1.0 / counts[i])));
-          for (std::int64_t d = 0; d < dim; ++d) dst[d] = T(A(src[d]) * alpha);
-        } else {
-          std::copy(src, src + dim, dst);
-        }
-      }
+    const fast::SparseRowsSource<T> source{grad.data<T>(),
+                                           dim,
+                                           src_row,
+                                           psw.defined() ? psw.data<T>() : nullptr,
+                                           bag_size,
+                                           counts.empty() ? nullptr : counts.data()};
+    visit_ids(ids, [&](const auto* p) {
+      fast::sparse_grad_rows(source, p, keep.empty() ? nullptr : keep.data(), nullptr, nnz,
+                             ids_out.data<std::int64_t>(), values.data<T>());
     });
   });
-  return detail::SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights);
+  return SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights);
 }
 
 }  // namespace emb
