@@ -266,10 +266,12 @@ namespace {
 
 // The forward; with_aux false leaves offset2bag, bag_size and max_indices undefined (and skips
 // computing them where the kernel does not need them).
+// into: the caller's output (embedding_bag_out), checked with the rest; null: a new tensor.
 EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                                const EmbeddingBagFuncOptions& options,
-                               const Tensor& per_sample_weights, bool with_aux) {
-  const char* op = "embedding_bag";
+                               const Tensor& per_sample_weights, bool with_aux,
+                               const Tensor* into = nullptr) {
+  const char* op = into ? "embedding_bag_out" : "embedding_bag";
   check_weight(weight, op);
   BagPlan plan =
       plan_bags({op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
@@ -278,7 +280,14 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
   const std::int64_t num_bags = plan.num_bags();
   const std::int64_t dim = weight.size(1);
   EmbeddingBagResult r;
-  r.output = Tensor::empty({num_bags, dim}, weight.dtype());
+  if (into) {
+    detail::check_out(*into, weight.dtype(), {num_bags, dim}, op,
+                      {&weight, &input, &offsets, &per_sample_weights},
+                      {"weight", "input", "offsets", "per_sample_weights"});
+    r.output = *into;
+  } else {
+    r.output = Tensor::empty({num_bags, dim}, weight.dtype());
+  }
   if (options.mode() == EmbeddingBagMode::kMax) {
     r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
   }
@@ -320,6 +329,12 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
 }
 
 }  // namespace
+
+void embedding_bag_out(const Tensor& input, const Tensor& weight, const Tensor& offsets,
+                       const Tensor& out, const EmbeddingBagFuncOptions& options,
+                       const Tensor& per_sample_weights) {
+  bag_forward(input, weight, offsets, options, per_sample_weights, false, &out);
+}
 
 EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
                                          const Tensor& offsets,

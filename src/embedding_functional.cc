@@ -86,19 +86,31 @@ std::int64_t detail::check_embedding_backward_args(const char* op, const Tensor&
   return pad;
 }
 
-Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
-  detail::check_weight_2d(weight, "embedding");
-  detail::check_index_dtype(input, "embedding", "indices");
+namespace {
+
+// embedding() into `out` when given (checked with the rest), else into a new tensor.
+Tensor lookup(const char* op, const Tensor& input, const Tensor& weight,
+              const EmbeddingFuncOptions& options, const Tensor* into) {
+  detail::check_weight_2d(weight, op);
+  detail::check_index_dtype(input, op, "indices");
   const std::int64_t num = weight.size(0);
-  detail::normalize_padding_idx(options.padding_idx(), num, "embedding");
-  detail::check_ids_in_range(input, num, "embedding", "indices");
+  detail::normalize_padding_idx(options.padding_idx(), num, op);
+  detail::check_ids_in_range(input, num, op, "indices");
   if (options.max_norm()) {
-    detail::check_floating(weight, "embedding (max_norm)", "weight");
-    weight.check_writable("embedding (max_norm)");
+    const std::string what = std::string(op) + " (max_norm)";
+    detail::check_floating(weight, what.c_str(), "weight");
+    weight.check_writable(what.c_str());
   }
   Shape out_shape = input.shape();
   out_shape.push_back(weight.size(1));
-  Tensor out = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
+  Tensor out;
+  if (into) {
+    detail::check_out(*into, weight.dtype(), out_shape, op, {&weight, &input},
+                      {"weight", "indices"});
+    out = *into;
+  } else {
+    out = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
+  }
   Tensor ids = input;
   if (options.max_norm()) {
     // Ids that live inside the weight would change under the renorm: read them first.
@@ -112,6 +124,17 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
                               ids.numel(), static_cast<std::byte*>(out.raw_data()));
   });
   return out;
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
+  return lookup("embedding", input, weight, options, nullptr);
+}
+
+void embedding_out(const Tensor& input, const Tensor& weight, const Tensor& out,
+                   const EmbeddingFuncOptions& options) {
+  lookup("embedding_out", input, weight, options, &out);
 }
 
 void embedding_renorm_(const Tensor& weight, const Tensor& indices, double max_norm,

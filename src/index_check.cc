@@ -58,6 +58,30 @@ void check_weight_2d(const Tensor& weight, const char* op) {
   }
 }
 
+void check_out(const Tensor& out, DType dtype, const Shape& shape, const char* op,
+               std::initializer_list<const Tensor*> inputs,
+               std::initializer_list<const char*> names) {
+  const std::string o = op;
+  if (!out.defined()) throw ValueError(o + ": out is undefined");
+  if (out.dtype() != dtype) {
+    throw ValueError(o + ": out has dtype " + std::string(dtype_name(out.dtype())) +
+                     ", expected " + std::string(dtype_name(dtype)) + " (the weight's)");
+  }
+  if (out.shape() != shape) {
+    throw ValueError(o + ": out has shape " + shape_to_string(out.shape()) + ", expected " +
+                     shape_to_string(shape));
+  }
+  out.check_writable((o + ": out").c_str());
+  const char* const* name = names.begin();
+  for (const Tensor* t : inputs) {
+    if (t->defined() && out.shares_storage_with(*t)) {
+      throw ValueError(o + ": out shares memory with " + *name +
+                       " (the output must be a separate tensor)");
+    }
+    ++name;
+  }
+}
+
 void check_floating(const Tensor& t, const char* op, const char* arg) {
   if (!t.defined()) throw ValueError(std::string(op) + ": " + arg + " is undefined");
   if (!is_floating(t.dtype())) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -62,6 +63,13 @@ SparseGrad sparse_grad_of(const Tensor& grad, const Tensor& ids, std::int64_t pa
                           const std::vector<std::int64_t>& counts, const std::int64_t* src_row,
                           const Tensor& psw, const std::int64_t* bag_size,
                           std::int64_t num_weights);
+
+/// The checks of a caller's output tensor (the *_out ops): defined, writable, of dtype and
+/// shape, sharing memory with none of `inputs` (named by `names`, in order). Throws ValueError:
+///   "embedding_out: out shares memory with weight"
+void check_out(const Tensor& out, DType dtype, const Shape& shape, const char* op,
+               std::initializer_list<const Tensor*> inputs,
+               std::initializer_list<const char*> names);
 
 /// Throws ValueError unless weight is defined and 2-D.
 void check_weight_2d(const Tensor& weight, const char* op);
