@@ -50,9 +50,18 @@ std::vector<std::int64_t> offsets_as_int64(const Tensor& offsets) {
       offsets, [&](const auto* p) { return std::vector<std::int64_t>(p, p + offsets.numel()); });
 }
 
+// An op's name in messages: a std::string is made only when a message is (a call that passes
+// its checks allocates nothing for it).
+struct OpName {
+  const char* name;
+};
+std::string operator+(OpName op, const char* s) {
+  return std::string(op.name) + s;
+}
+
 // Every check of the bag arguments, in the order PyTorch makes them; returns the layout.
 BagPlan plan_bags(const PlanRequest& r) {
-  const std::string op = r.op;
+  const OpName op{r.op};
   const EmbeddingBagFuncOptions& o = r.options;
   detail::check_bag_mode(o.mode(), r.op);
   detail::check_index_dtype(r.input, r.op, "input");
@@ -281,7 +290,8 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
   const std::int64_t dim = weight.size(1);
   EmbeddingBagResult r;
   if (into) {
-    detail::check_out(*into, weight.dtype(), {num_bags, dim}, op,
+    const std::int64_t prefix[] = {num_bags};
+    detail::check_out(*into, weight.dtype(), prefix, dim, op,
                       {&weight, &input, &offsets, &per_sample_weights},
                       {"weight", "input", "offsets", "per_sample_weights"});
     r.output = *into;

@@ -101,29 +101,33 @@ Tensor lookup(const char* op, const Tensor& input, const Tensor& weight,
     detail::check_floating(weight, what.c_str(), "weight");
     weight.check_writable(what.c_str());
   }
-  Shape out_shape = input.shape();
-  out_shape.push_back(weight.size(1));
-  Tensor out;
+  Tensor fresh;
   if (into) {
-    detail::check_out(*into, weight.dtype(), out_shape, op, {&weight, &input},
+    detail::check_out(*into, weight.dtype(), input.shape(), weight.size(1), op, {&weight, &input},
                       {"weight", "indices"});
-    out = *into;
   } else {
-    out = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
+    Shape out_shape;
+    out_shape.reserve(input.shape().size() + 1);
+    out_shape = input.shape();
+    out_shape.push_back(weight.size(1));
+    fresh = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
   }
-  Tensor ids = input;
+  const Tensor& out = into ? *into : fresh;
+  Tensor copied_ids;
   if (options.max_norm()) {
     // Ids that live inside the weight would change under the renorm: read them first.
-    if (input.shares_storage_with(weight)) ids = input.clone();
-    renorm_validated(weight, ids, *options.max_norm(), options.norm_type());
+    if (input.shares_storage_with(weight)) copied_ids = input.clone();
+    renorm_validated(weight, copied_ids.defined() ? copied_ids : input, *options.max_norm(),
+                     options.norm_type());
   }
+  const Tensor& ids = copied_ids.defined() ? copied_ids : input;
   const std::size_t row_bytes =
       static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
   detail::visit_ids(ids, [&](const auto* p) {
     detail::fast::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, p,
                               ids.numel(), static_cast<std::byte*>(out.raw_data()));
   });
-  return out;
+  return fresh;  // undefined for `into`
 }
 
 }  // namespace
@@ -184,29 +188,48 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
                                 num_weights);
 }
 
+SparseGrad embedding_sparse_backward_coalesced(const Tensor& grad_output, const Tensor& indices,
+                                               std::int64_t num_weights,
+                                               std::optional<std::int64_t> padding_idx,
+                                               bool scale_grad_by_freq) {
+  const char* op = "embedding_sparse_backward_coalesced";
+  const std::int64_t pad =
+      detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
+  std::vector<std::int64_t> counts;  // per position
+  if (scale_grad_by_freq) counts = detail::position_counts(indices, num_weights);
+  return detail::sparse_grad_of(grad_output, indices, pad, counts, nullptr, Tensor(), nullptr,
+                                num_weights, true);
+}
+
 SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::int64_t padding_idx,
                                   const std::vector<std::int64_t>& counts,
                                   const std::int64_t* src_row, const Tensor& psw,
-                                  const std::int64_t* bag_size, std::int64_t num_weights) {
+                                  const std::int64_t* bag_size, std::int64_t num_weights,
+                                  bool coalesced) {
   const std::int64_t n = ids.numel();
   const std::int64_t dim = grad.size(-1);
-  // The positions whose id is not the padding row (all of them: no list).
-  std::vector<std::int64_t> keep;
-  const std::int64_t nnz = visit_ids(ids, [&](const auto* p) {
-    std::int64_t kept = 0;
-    for (std::int64_t i = 0; i < n; ++i) kept += p[i] != padding_idx;
-    if (kept != n) {
-      keep.reserve(static_cast<std::size_t>(kept));
+  // Coalesced: the kept positions grouped by id. Else the positions whose id is not the padding
+  // row, one group each (all of them: no list).
+  fast::RowGroups groups;
+  std::int64_t rows_out = 0;
+  visit_ids(ids, [&](const auto* p) {
+    if (coalesced) {
+      groups = fast::group_rows_by_id(p, n, padding_idx, num_weights);
+      rows_out = groups.groups();
+      return;
+    }
+    for (std::int64_t i = 0; i < n; ++i) rows_out += p[i] != padding_idx;
+    if (rows_out != n) {
+      groups.order.reserve(static_cast<std::size_t>(rows_out));
       for (std::int64_t i = 0; i < n; ++i) {
-        if (p[i] != padding_idx) keep.push_back(i);
+        if (p[i] != padding_idx) groups.order.push_back(i);
       }
     }
-    return kept;
   });
   // Like PyTorch: no rows left (all padding, empty input) or zero-width rows -> an empty gradient.
-  if (nnz == 0 || dim == 0) return SparseGrad(num_weights, dim, grad.dtype());
-  Tensor ids_out = Tensor::empty({nnz}, DType::kInt64);
-  Tensor values = Tensor::empty({nnz, dim}, grad.dtype());
+  if (rows_out == 0 || dim == 0) return SparseGrad(num_weights, dim, grad.dtype());
+  Tensor ids_out = Tensor::empty({rows_out}, DType::kInt64);
+  Tensor values = Tensor::empty({rows_out, dim}, grad.dtype());
   visit_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const fast::SparseRowsSource<T> source{grad.data<T>(),
@@ -216,11 +239,12 @@ SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::in
                                            bag_size,
                                            counts.empty() ? nullptr : counts.data()};
     visit_ids(ids, [&](const auto* p) {
-      fast::sparse_grad_rows(source, p, keep.empty() ? nullptr : keep.data(), nullptr, nnz,
+      fast::sparse_grad_rows(source, p, groups.order.empty() ? nullptr : groups.order.data(),
+                             coalesced ? groups.starts.data() : nullptr, rows_out,
                              ids_out.data<std::int64_t>(), values.data<T>());
     });
   });
-  return SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights);
+  return SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights, coalesced);
 }
 
 }  // namespace emb

@@ -1,5 +1,6 @@
 #include "index_check.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace emb::detail {
@@ -58,24 +59,27 @@ void check_weight_2d(const Tensor& weight, const char* op) {
   }
 }
 
-void check_out(const Tensor& out, DType dtype, const Shape& shape, const char* op,
-               std::initializer_list<const Tensor*> inputs,
+void check_out(const Tensor& out, DType dtype, std::span<const std::int64_t> prefix,
+               std::int64_t last, const char* op, std::initializer_list<const Tensor*> inputs,
                std::initializer_list<const char*> names) {
-  const std::string o = op;
-  if (!out.defined()) throw ValueError(o + ": out is undefined");
+  if (!out.defined()) throw ValueError(std::string(op) + ": out is undefined");
   if (out.dtype() != dtype) {
-    throw ValueError(o + ": out has dtype " + std::string(dtype_name(out.dtype())) +
+    throw ValueError(std::string(op) + ": out has dtype " + std::string(dtype_name(out.dtype())) +
                      ", expected " + std::string(dtype_name(dtype)) + " (the weight's)");
   }
-  if (out.shape() != shape) {
-    throw ValueError(o + ": out has shape " + shape_to_string(out.shape()) + ", expected " +
-                     shape_to_string(shape));
+  const Shape& shape = out.shape();
+  if (shape.size() != prefix.size() + 1 || shape.back() != last ||
+      !std::equal(prefix.begin(), prefix.end(), shape.begin())) {
+    Shape expected(prefix.begin(), prefix.end());
+    expected.push_back(last);
+    throw ValueError(std::string(op) + ": out has shape " + shape_to_string(shape) +
+                     ", expected " + shape_to_string(expected));
   }
-  out.check_writable((o + ": out").c_str());
+  if (out.is_read_only()) out.check_writable((std::string(op) + ": out").c_str());
   const char* const* name = names.begin();
   for (const Tensor* t : inputs) {
     if (t->defined() && out.shares_storage_with(*t)) {
-      throw ValueError(o + ": out shares memory with " + *name +
+      throw ValueError(std::string(op) + ": out shares memory with " + *name +
                        " (the output must be a separate tensor)");
     }
     ++name;

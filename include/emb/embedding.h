@@ -79,6 +79,14 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
                                      std::optional<std::int64_t> padding_idx,
                                      bool scale_grad_by_freq);
 
+/// embedding_sparse_backward(...).coalesce() in one pass, bit for bit: sorted distinct ids, each
+/// row the sum of its positions' rows in input order, without building the uncoalesced rows
+/// first (what an optimizer step consumes).
+SparseGrad embedding_sparse_backward_coalesced(const Tensor& grad_output, const Tensor& indices,
+                                               std::int64_t num_weights,
+                                               std::optional<std::int64_t> padding_idx,
+                                               bool scale_grad_by_freq);
+
 // ---------------------------------------------------------------------------------------------
 // Module
 //

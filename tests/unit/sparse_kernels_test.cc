@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "emb/embedding.h"
 #include "emb/runtime.h"
 #include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
@@ -297,3 +298,51 @@ TYPED_TEST(SparseKernels, RenormRows) {
 }
 
 }  // namespace
+
+// ---- The functional ops on top -----------------------------------------------------------------
+
+namespace emb {
+namespace {
+
+// embedding_sparse_backward_coalesced: the bits of embedding_sparse_backward(...).coalesce(), with
+// and without padding and scale_grad_by_freq, int32 and int64 ids, small and radix-sized inputs,
+// at 1 and 3 threads.
+TEST(SparseBackwardCoalesced, SameBitsAsBackwardThenCoalesce) {
+  detail::set_min_work_per_thread(1);
+  const int saved_threads = get_num_threads();
+  for (int threads : {1, 3}) {
+    set_num_threads(threads);
+    for (std::int64_t n : {0, 1, 40, 3000}) {
+      for (DType dt : {DType::kFloat32, DType::kFloat64, DType::kFloat16, DType::kBFloat16}) {
+        std::mt19937_64 rng(static_cast<std::uint64_t>(n) + 17);
+        const std::int64_t rows = 50, dim = 5;
+        const std::vector<std::int64_t> v = random_ids(rng, n, rows);
+        const Tensor grad =
+            Tensor::from_vector(random_values<float>(rng, n * dim), {n, dim}).to(dt);
+        for (DType it : {DType::kInt32, DType::kInt64}) {
+          const Tensor ids = Tensor::from_vector(v, {n}).to(it);
+          for (const std::optional<std::int64_t> pad :
+               {std::optional<std::int64_t>(), std::optional<std::int64_t>(7)}) {
+            for (bool sgf : {false, true}) {
+              SCOPED_TRACE("threads " + std::to_string(threads) + " n " + std::to_string(n) +
+                           " " + std::string(dtype_name(dt)) + " sgf " + std::to_string(sgf));
+              const SparseGrad a = embedding_sparse_backward(grad, ids, rows, pad, sgf).coalesce();
+              const SparseGrad b = embedding_sparse_backward_coalesced(grad, ids, rows, pad, sgf);
+              EXPECT_TRUE(b.is_coalesced());
+              EXPECT_TRUE(a.indices().equal(b.indices()));
+              ASSERT_EQ(a.values().nbytes(), b.values().nbytes());
+              EXPECT_EQ(std::memcmp(a.values().raw_data(), b.values().raw_data(),
+                                    a.values().nbytes()),
+                        0);
+            }
+          }
+        }
+      }
+    }
+  }
+  set_num_threads(saved_threads);
+  detail::set_min_work_per_thread(std::int64_t{1} << 15);
+}
+
+}  // namespace
+}  // namespace emb
