@@ -10,6 +10,7 @@
 #include <omp.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -64,6 +65,30 @@ emb::Tensor uniform_ids(std::int64_t n, std::int64_t rows, std::uint64_t seed) {
   for (std::int64_t i = 0; i < n; ++i) {
     p[i] = static_cast<std::int64_t>(mix(seed + static_cast<std::uint64_t>(i)) %
                                      static_cast<std::uint64_t>(rows));
+  }
+  return t;
+}
+
+// n ids of a Zipf(s) law over the rows: rank r (0 = the most frequent) has weight 1 / (r + 1)^s,
+// drawn by inverting the CDF; ranks are spread over the table by an odd multiplier (rows is a
+// power of 2), so that the frequent rows are not neighbours.
+emb::Tensor zipf_ids(std::int64_t n, std::int64_t rows, double s, std::uint64_t seed) {
+  std::vector<double> cdf(static_cast<std::size_t>(rows));
+  double total = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    total += std::pow(static_cast<double>(r + 1), -s);
+    cdf[static_cast<std::size_t>(r)] = total;
+  }
+  emb::Tensor t = emb::Tensor::empty({n}, emb::DType::kInt64);
+  std::int64_t* p = t.data<std::int64_t>();
+  const auto mask = static_cast<std::uint64_t>(rows - 1);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double u = static_cast<double>(mix(seed + static_cast<std::uint64_t>(i)) >> 11) *
+                     0x1.0p-53 * total;
+    const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), u) -
+                                                 cdf.begin());
+    p[i] = static_cast<std::int64_t>(
+        (std::min<std::uint64_t>(rank, mask) * 0x9E3779B97F4A7C15ull) & mask);
   }
   return t;
 }
@@ -166,32 +191,50 @@ void set_threads(int t) {
   omp_set_num_threads(t);
 }
 
-// Forward and backward cases on one [rows, dim] float32 table.
+// Which ids a case draws.
+enum class Dist { kUniform, kZipf };
+
+// Forward (and, with `full`, every other) case on one [rows, dim] float32 table (rows a power of
+// 2), at 1 and 2 threads. Case names: op_tag[_zipf]_dD_tT.
 void table_cases(Report& report, const Config& cfg, const std::string& tag, std::int64_t rows,
-                 std::int64_t dim, bool full) {
-  const std::int64_t n = cfg.n_ids;
+                 std::int64_t dim, Dist dist, bool full) {
+  // At most 256 MiB of output per call (D = 256 looks up a quarter of the ids).
+  const std::int64_t n =
+      std::min(cfg.n_ids, ((std::int64_t{256} << 20) / (dim * 4)) / cfg.bag * cfg.bag);
   const emb::Tensor table = random_floats({rows, dim}, 1);
-  const emb::Tensor ids = uniform_ids(n, rows, 2);
+  const emb::Tensor ids = dist == Dist::kZipf ? zipf_ids(n, rows, 1.05, 2) : uniform_ids(n, rows, 2);
   const emb::Tensor offsets = bag_offsets(n, cfg.bag);
   const std::int64_t bags = n / cfg.bag;
   torch::Tensor t_table = as_torch(table);  // not const: embedding_renorm_ takes Tensor&
   const torch::Tensor t_ids = as_torch(ids), t_offsets = as_torch(offsets);
   emb::Tensor probe_out = emb::Tensor::zeros({n, dim}, emb::DType::kFloat32);
+  // Preallocated outputs (embedding_out; libtorch's index_select_out, which its embedding runs).
+  const emb::Tensor out = emb::Tensor::zeros({n, dim}, emb::DType::kFloat32);
+  torch::Tensor t_out = torch::zeros({n, dim});
   for (int threads : {1, 2}) {
     if (cfg.quick && threads == 2 && !full) continue;
     set_threads(threads);
-    const std::string sfx = "_" + tag + "_d" + std::to_string(dim) + "_t" + std::to_string(threads);
+    const std::string sfx = "_" + tag + (dist == Dist::kZipf ? "_zipf" : "") + "_d" +
+                            std::to_string(dim) + "_t" + std::to_string(threads);
 
-    // Forward gather.
+    // Forward gather: into a new tensor (as embedding() returns one), and into a preallocated one.
     check(same_bits(emb::embedding(ids, table), torch::embedding(t_table, t_ids)), "gather" + sfx);
     probe_gather(table.data<float>(), dim, ids.data<std::int64_t>(), n, probe_out.data<float>());
     check(same_bits(emb::embedding(ids, table), as_torch(probe_out)), "probe gather" + sfx);
     auto emb_gather = [&] { emb::embedding(ids, table); };
     compare(report, cfg, "gather" + sfx, double(n), emb_gather, "libtorch",
             [&] { torch::embedding(t_table, t_ids); });
-    compare(report, cfg, "gather" + sfx, double(n), emb_gather, "probe", [&] {
+    auto probe = [&] {
       probe_gather(table.data<float>(), dim, ids.data<std::int64_t>(), n, probe_out.data<float>());
-    });
+    };
+    compare(report, cfg, "gather" + sfx, double(n), emb_gather, "probe", probe);
+    emb::embedding_out(ids, table, out);
+    at::index_select_out(t_out, t_table, 0, t_ids);
+    check(same_bits(out, t_out), "gather_out" + sfx);
+    auto emb_gather_out = [&] { emb::embedding_out(ids, table, out); };
+    compare(report, cfg, "gather_out" + sfx, double(n), emb_gather_out, "libtorch",
+            [&] { at::index_select_out(t_out, t_table, 0, t_ids); });
+    compare(report, cfg, "gather_out" + sfx, double(n), emb_gather_out, "probe", probe);
 
     // Bag sum, against libtorch and the probe.
     const auto bag_opts = [](emb::EmbeddingBagMode m) {
@@ -213,6 +256,18 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
       probe_bag_sum(table.data<float>(), dim, ids.data<std::int64_t>(), n, cfg.bag,
                     probe_out.data<float>());
     });
+    if (full && threads == 1 && dim == 64 && tag == "cold") {
+      // Shaped like FBGEMM's own benchmark: a 4M x 64 table (this one), bags of 100, 1 thread.
+      const emb::Tensor offsets100 = bag_offsets(n, 100);
+      const torch::Tensor t_offsets100 = as_torch(offsets100);
+      check(same_bits(emb::embedding_bag(ids, table, offsets100, sum),
+                      std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets100, false, 0))),
+            "bag_sum_fbgemm_shape");
+      compare(
+          report, cfg, "bag_sum_bags100" + sfx, double(n),
+          [&] { emb::embedding_bag(ids, table, offsets100, sum); }, "libtorch",
+          [&] { at::embedding_bag(t_table, t_ids, t_offsets100, false, 0); });
+    }
     if (!full) continue;
 
     // The other bag modes.
@@ -270,7 +325,7 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
         [&] { at::embedding_dense_backward(t_grad, t_ids, rows, -1, false); });
     {  // the sparse gradient, coalesced (what an optimizer step consumes)
       const emb::SparseGrad s =
-          emb::embedding_sparse_backward(grad, ids, rows, std::nullopt, false).coalesce();
+          emb::embedding_sparse_backward_coalesced(grad, ids, rows, std::nullopt, false);
       const torch::Tensor ts =
           at::embedding_sparse_backward(t_grad, t_ids, rows, -1, false).coalesce();
       // libtorch sums a row's duplicates in its own order: equal within rounding.
@@ -281,11 +336,19 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
                   same_bits(s.values(), ts._values()) ? "bitwise equal to libtorch"
                                                       : "equal within rounding");
     }
+    // emb's one-pass coalesced gradient, and its two steps (the uncoalesced rows, then
+    // coalesce()), each against libtorch's two steps.
+    auto torch_sparse = [&] {
+      at::embedding_sparse_backward(t_grad, t_ids, rows, -1, false).coalesce();
+    };
     compare(
         report, cfg, "sparse_backward_coalesced" + sfx, double(n),
+        [&] { emb::embedding_sparse_backward_coalesced(grad, ids, rows, std::nullopt, false); },
+        "libtorch", torch_sparse);
+    compare(
+        report, cfg, "sparse_backward_then_coalesce" + sfx, double(n),
         [&] { emb::embedding_sparse_backward(grad, ids, rows, std::nullopt, false).coalesce(); },
-        "libtorch",
-        [&] { at::embedding_sparse_backward(t_grad, t_ids, rows, -1, false).coalesce(); });
+        "libtorch", torch_sparse);
     const emb::Tensor bag_grad = random_floats({bags, dim}, 5);
     const torch::Tensor t_bag_grad = as_torch(bag_grad);
     const auto fwd = at::_embedding_bag(t_table, t_ids, t_offsets, false, 0);
@@ -355,6 +418,19 @@ void single_calls(Report& report, const Config& cfg) {
           [&] {
             for (int c = 0; c < calls; ++c) torch::embedding(t_table, t_ids);
           });
+      // A serving loop's call: into the same output each time (libtorch's call as above).
+      const emb::Tensor out = emb::Tensor::empty({1, dim}, emb::DType::kFloat32);
+      emb::embedding_out(ids, table, out);
+      check(same_bits(out, torch::embedding(t_table, t_ids)), "call_out_1");
+      compare(
+          report, cfg, "call_embedding_out_1id", double(calls),
+          [&] {
+            for (int c = 0; c < calls; ++c) emb::embedding_out(ids, table, out);
+          },
+          "libtorch",
+          [&] {
+            for (int c = 0; c < calls; ++c) torch::embedding(t_table, t_ids);
+          });
       continue;
     }
     check(same_bits(emb::embedding_bag(ids, table, offsets, sum),
@@ -365,6 +441,19 @@ void single_calls(Report& report, const Config& cfg) {
         report, cfg, "call_bag_sum_" + std::to_string(k) + "ids", double(calls),
         [&] {
           for (int c = 0; c < calls; ++c) emb::embedding_bag(ids, table, offsets, sum);
+        },
+        "libtorch",
+        [&] {
+          for (int c = 0; c < calls; ++c) at::embedding_bag(t_table, t_ids, t_offsets, false, 0);
+        });
+    const emb::Tensor out = emb::Tensor::empty({1, dim}, emb::DType::kFloat32);
+    emb::embedding_bag_out(ids, table, offsets, out, sum);
+    check(same_bits(out, std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 0))),
+          "call_bag_out");
+    compare(
+        report, cfg, "call_bag_sum_out_" + std::to_string(k) + "ids", double(calls),
+        [&] {
+          for (int c = 0; c < calls; ++c) emb::embedding_bag_out(ids, table, offsets, out, sum);
         },
         "libtorch",
         [&] {
@@ -403,16 +492,18 @@ int main(int argc, char** argv) {
       emb::version(), emb::simd_target().c_str(), TORCH_VERSION, static_cast<long long>(cfg.n_ids),
       static_cast<long long>(cfg.bag), cfg.reps);
   constexpr std::int64_t kGiB = std::int64_t{1} << 30;
-  // Cold: a 1 GiB table; hot: 16 MiB (in cache after the first pass).
-  for (std::int64_t dim : {64, 128}) {
+  constexpr std::int64_t kHot = std::int64_t{16} << 20;
+  // Cold: a 1 GiB table (every lookup a cache and TLB miss); hot: 16 MiB (in cache after the
+  // first pass). The gather and the bag sum: D 32..256, uniform and Zipf(1.05) ids; every other
+  // operation: D 64 and 128, cold, uniform. Quick: D 64 only, fewer ids and repetitions.
+  for (std::int64_t dim : {64, 128, 32, 256}) {
     if (cfg.quick && dim != 64) continue;
-    table_cases(report, cfg, "cold", kGiB / (dim * 4), dim, true);
+    const bool full = dim == 64 || dim == 128;
+    table_cases(report, cfg, "cold", kGiB / (dim * 4), dim, Dist::kUniform, full);
+    table_cases(report, cfg, "cold", kGiB / (dim * 4), dim, Dist::kZipf, false);
+    table_cases(report, cfg, "hot", kHot / (dim * 4), dim, Dist::kUniform, false);
+    table_cases(report, cfg, "hot", kHot / (dim * 4), dim, Dist::kZipf, false);
   }
-  for (std::int64_t dim : {32, 256}) {  // gather and bag sum only
-    if (cfg.quick) continue;
-    table_cases(report, cfg, "cold", kGiB / (dim * 4), dim, false);
-  }
-  table_cases(report, cfg, "hot", (std::int64_t{16} << 20) / (64 * 4), 64, false);
   single_calls(report, cfg);
   return 0;
 }

@@ -50,9 +50,18 @@ std::vector<std::int64_t> offsets_as_int64(const Tensor& offsets) {
       offsets, [&](const auto* p) { return std::vector<std::int64_t>(p, p + offsets.numel()); });
 }
 
+// An op's name in messages: a std::string is made only when a message is (a call that passes
+// its checks allocates nothing for it).
+struct OpName {
+  const char* name;
+};
+std::string operator+(OpName op, const char* s) {
+  return std::string(op.name) + s;
+}
+
 // Every check of the bag arguments, in the order PyTorch makes them; returns the layout.
 BagPlan plan_bags(const PlanRequest& r) {
-  const std::string op = r.op;
+  const OpName op{r.op};
   const EmbeddingBagFuncOptions& o = r.options;
   detail::check_bag_mode(o.mode(), r.op);
   detail::check_index_dtype(r.input, r.op, "input");
@@ -266,10 +275,12 @@ namespace {
 
 // The forward; with_aux false leaves offset2bag, bag_size and max_indices undefined (and skips
 // computing them where the kernel does not need them).
+// into: the caller's output (embedding_bag_out), checked with the rest; null: a new tensor.
 EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                                const EmbeddingBagFuncOptions& options,
-                               const Tensor& per_sample_weights, bool with_aux) {
-  const char* op = "embedding_bag";
+                               const Tensor& per_sample_weights, bool with_aux,
+                               const Tensor* into = nullptr) {
+  const char* op = into ? "embedding_bag_out" : "embedding_bag";
   check_weight(weight, op);
   BagPlan plan =
       plan_bags({op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
@@ -278,7 +289,15 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
   const std::int64_t num_bags = plan.num_bags();
   const std::int64_t dim = weight.size(1);
   EmbeddingBagResult r;
-  r.output = Tensor::empty({num_bags, dim}, weight.dtype());
+  if (into) {
+    const std::int64_t prefix[] = {num_bags};
+    detail::check_out(*into, weight.dtype(), prefix, dim, op,
+                      {&weight, &input, &offsets, &per_sample_weights},
+                      {"weight", "input", "offsets", "per_sample_weights"});
+    r.output = *into;
+  } else {
+    r.output = Tensor::empty({num_bags, dim}, weight.dtype());
+  }
   if (options.mode() == EmbeddingBagMode::kMax) {
     r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
   }
@@ -320,6 +339,12 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
 }
 
 }  // namespace
+
+void embedding_bag_out(const Tensor& input, const Tensor& weight, const Tensor& offsets,
+                       const Tensor& out, const EmbeddingBagFuncOptions& options,
+                       const Tensor& per_sample_weights) {
+  bag_forward(input, weight, offsets, options, per_sample_weights, false, &out);
+}
 
 EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
                                          const Tensor& offsets,
@@ -412,33 +437,17 @@ SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor
   check_num_weights(num_weights, dim_hint, op);
   const BagPlan plan = plan_bags(
       {op, input, offsets, num_weights, options, &per_sample_weights, grad_output.dtype()});
-  const std::int64_t dim = check_grad_output(grad_output, plan.num_bags(), op);
+  check_grad_output(grad_output, plan.num_bags(), op);
   const std::vector<std::int64_t> o2b = offset2bag_of(plan);
   const std::vector<std::int64_t> bag_size = bag_sizes_of(plan);
-  // index_grad[i] = grad_output[bag(i)] (times T(1 / bag_size) in mode mean, times psw[i]),
-  // then the sparse backward of a plain lookup (which drops padding and applies sgf).
-  Tensor index_grad = Tensor::zeros({plan.n(), dim}, grad_output.dtype());
+  // Row i = grad_output[bag(i)] (times T(1 / bag_size) in mode mean, times psw[i]), as the
+  // sparse backward of a plain lookup over those rows (which drops padding and applies sgf).
+  std::vector<std::int64_t> counts;  // per position
+  if (options.scale_grad_by_freq()) counts = detail::position_counts(plan.ids, num_weights);
   const bool mean = options.mode() == EmbeddingBagMode::kMean;
-  visit_floating(grad_output.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    using A = detail::ref::acc_t<T>;
-    const T* g = grad_output.data<T>();
-    const T* psw = per_sample_weights.defined() ? per_sample_weights.data<T>() : nullptr;
-    T* out = index_grad.data<T>();
-    for (std::int64_t i = 0; i < plan.n(); ++i) {
-      const std::int64_t b = o2b[static_cast<std::size_t>(i)];
-      const std::int64_t size = bag_size[static_cast<std::size_t>(b)];
-      if (mean && size == 0) continue;  // an all-padding bag: its positions are dropped
-      const A scale = mean ? A(T(A(1) / A(T(static_cast<A>(size))))) : psw ? A(psw[i]) : A(1);
-      for (std::int64_t d = 0; d < dim; ++d) {
-        out[i * dim + d] = (mean || psw) ? T(A(g[b * dim + d]) * scale) : g[b * dim + d];
-      }
-    }
-  });
-  return embedding_sparse_backward(
-      index_grad, plan.ids, num_weights,
-      plan.padding_idx >= 0 ? std::optional(plan.padding_idx) : std::nullopt,
-      options.scale_grad_by_freq());
+  return detail::sparse_grad_of(grad_output, plan.ids, plan.padding_idx, counts, o2b.data(),
+                                mean ? Tensor() : per_sample_weights,
+                                mean ? bag_size.data() : nullptr, num_weights);
 }
 
 std::variant<Tensor, SparseGrad> embedding_bag_backward(const Tensor& grad_output,

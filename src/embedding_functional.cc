@@ -6,48 +6,50 @@
 #include "emb/embedding.h"
 #include "index_check.h"
 #include "kernels/fast.h"
+#include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
 #include "runtime_internal.h"
 #include "sparse_grad_access.h"
 
 namespace emb {
 
-namespace {
+using detail::visit_floating;
+using detail::visit_ids;
+namespace fast = detail::fast;
 
-// Sorted distinct ids of a validated index tensor: [2, 0, 2, 1] -> [0, 1, 2].
-std::vector<std::int64_t> sorted_unique_ids(const Tensor& ids) {
-  std::vector<std::int64_t> out = detail::visit_ids(
-      ids, [&](const auto* p) { return std::vector<std::int64_t>(p, p + ids.numel()); });
-  std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
-  return out;
-}
+namespace {
 
 // Renorm on validated input (weight 2-D floating, ids valid).
 void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, double norm_type) {
   detail::resolve_runtime_settings();  // may throw for a bad environment: before any write
-  const std::vector<std::int64_t> rows = sorted_unique_ids(ids);
+  const std::vector<std::int64_t> rows = detail::visit_ids(ids, [&](const auto* p) {
+    return detail::fast::sorted_unique_ids(p, ids.numel(), weight.size(0));
+  });
   detail::visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    detail::ref::renorm_rows(weight.data<T>(), weight.size(1), rows.data(),
-                             static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
+    detail::fast::renorm_rows(weight.data<T>(), weight.size(1), rows.data(),
+                              static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
   });
 }
 
+}  // namespace
+
 // counts[i] = number of positions with the id of position i (all positions, padding included):
 // [4, 1, 4] -> [2, 1, 2]. Memory O(n), whatever the table's size.
-std::vector<std::int64_t> position_counts(const Tensor& ids) {
-  const std::vector<std::int64_t> at = detail::visit_ids(
-      ids, [&](const auto* p) { return std::vector<std::int64_t>(p, p + ids.numel()); });
-  std::vector<std::int64_t> sorted = at;
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<std::int64_t> counts(at.size());
-  for (std::size_t i = 0; i < at.size(); ++i) {
-    const auto [lo, hi] = std::equal_range(sorted.begin(), sorted.end(), at[i]);
-    counts[i] = hi - lo;
+std::vector<std::int64_t> detail::position_counts(const Tensor& ids, std::int64_t num_weights) {
+  std::vector<std::int64_t> counts(static_cast<std::size_t>(ids.numel()));
+  const fast::RowGroups groups = visit_ids(
+      ids, [&](const auto* p) { return fast::group_rows_by_id(p, ids.numel(), -1, num_weights); });
+  for (std::int64_t g = 0; g < groups.groups(); ++g) {
+    const std::int64_t size = groups.starts[g + 1] - groups.starts[g];
+    for (std::int64_t j = groups.starts[g]; j < groups.starts[g + 1]; ++j) {
+      counts[static_cast<std::size_t>(groups.order[j])] = size;
+    }
   }
   return counts;
 }
+
+namespace {
 
 // counts[k] = number of positions with id k (all positions, padding included); for the dense
 // backward, whose output has num_weights rows anyway.
@@ -84,32 +86,59 @@ std::int64_t detail::check_embedding_backward_args(const char* op, const Tensor&
   return pad;
 }
 
-Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
-  detail::check_weight_2d(weight, "embedding");
-  detail::check_index_dtype(input, "embedding", "indices");
+namespace {
+
+// embedding() into `out` when given (checked with the rest), else into a new tensor.
+Tensor lookup(const char* op, const Tensor& input, const Tensor& weight,
+              const EmbeddingFuncOptions& options, const Tensor* into) {
+  detail::check_weight_2d(weight, op);
+  detail::check_index_dtype(input, op, "indices");
   const std::int64_t num = weight.size(0);
-  detail::normalize_padding_idx(options.padding_idx(), num, "embedding");
-  detail::check_ids_in_range(input, num, "embedding", "indices");
+  detail::normalize_padding_idx(options.padding_idx(), num, op);
+  detail::check_ids_in_range(input, num, op, "indices");
   if (options.max_norm()) {
-    detail::check_floating(weight, "embedding (max_norm)", "weight");
-    weight.check_writable("embedding (max_norm)");
+    const std::string what = std::string(op) + " (max_norm)";
+    detail::check_floating(weight, what.c_str(), "weight");
+    weight.check_writable(what.c_str());
   }
-  Shape out_shape = input.shape();
-  out_shape.push_back(weight.size(1));
-  Tensor out = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
-  Tensor ids = input;
+  Tensor fresh;
+  if (into) {
+    detail::check_out(*into, weight.dtype(), input.shape(), weight.size(1), op, {&weight, &input},
+                      {"weight", "indices"});
+  } else {
+    Shape out_shape;
+    out_shape.reserve(input.shape().size() + 1);
+    out_shape = input.shape();
+    out_shape.push_back(weight.size(1));
+    fresh = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
+  }
+  const Tensor& out = into ? *into : fresh;
+  Tensor copied_ids;
   if (options.max_norm()) {
     // Ids that live inside the weight would change under the renorm: read them first.
-    if (input.shares_storage_with(weight)) ids = input.clone();
-    renorm_validated(weight, ids, *options.max_norm(), options.norm_type());
+    if (input.shares_storage_with(weight)) copied_ids = input.clone();
+    renorm_validated(weight, copied_ids.defined() ? copied_ids : input, *options.max_norm(),
+                     options.norm_type());
   }
+  const Tensor& ids = copied_ids.defined() ? copied_ids : input;
   const std::size_t row_bytes =
       static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
   detail::visit_ids(ids, [&](const auto* p) {
     detail::fast::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, p,
                               ids.numel(), static_cast<std::byte*>(out.raw_data()));
   });
-  return out;
+  return fresh;  // undefined for `into`
+}
+
+}  // namespace
+
+Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
+  return lookup("embedding", input, weight, options, nullptr);
+}
+
+void embedding_out(const Tensor& input, const Tensor& weight, const Tensor& out,
+                   const EmbeddingFuncOptions& options) {
+  lookup("embedding_out", input, weight, options, &out);
 }
 
 void embedding_renorm_(const Tensor& weight, const Tensor& indices, double max_norm,
@@ -153,44 +182,69 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
   const char* op = "embedding_sparse_backward";
   const std::int64_t pad =
       detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
-  const std::int64_t dim = grad_output.size(-1);
   std::vector<std::int64_t> counts;  // per position
-  if (scale_grad_by_freq) counts = position_counts(indices);
+  if (scale_grad_by_freq) counts = detail::position_counts(indices, num_weights);
+  return detail::sparse_grad_of(grad_output, indices, pad, counts, nullptr, Tensor(), nullptr,
+                                num_weights);
+}
 
-  std::vector<std::int64_t> keep;  // positions whose id is not the padding row
-  detail::visit_ids(indices, [&](const auto* ids) {
-    for (std::int64_t i = 0; i < indices.numel(); ++i) {
-      if (ids[i] != pad) keep.push_back(i);
+SparseGrad embedding_sparse_backward_coalesced(const Tensor& grad_output, const Tensor& indices,
+                                               std::int64_t num_weights,
+                                               std::optional<std::int64_t> padding_idx,
+                                               bool scale_grad_by_freq) {
+  const char* op = "embedding_sparse_backward_coalesced";
+  const std::int64_t pad =
+      detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
+  std::vector<std::int64_t> counts;  // per position
+  if (scale_grad_by_freq) counts = detail::position_counts(indices, num_weights);
+  return detail::sparse_grad_of(grad_output, indices, pad, counts, nullptr, Tensor(), nullptr,
+                                num_weights, true);
+}
+
+SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::int64_t padding_idx,
+                                  const std::vector<std::int64_t>& counts,
+                                  const std::int64_t* src_row, const Tensor& psw,
+                                  const std::int64_t* bag_size, std::int64_t num_weights,
+                                  bool coalesced) {
+  const std::int64_t n = ids.numel();
+  const std::int64_t dim = grad.size(-1);
+  // Coalesced: the kept positions grouped by id. Else the positions whose id is not the padding
+  // row, one group each (all of them: no list).
+  fast::RowGroups groups;
+  std::int64_t rows_out = 0;
+  visit_ids(ids, [&](const auto* p) {
+    if (coalesced) {
+      groups = fast::group_rows_by_id(p, n, padding_idx, num_weights);
+      rows_out = groups.groups();
+      return;
+    }
+    for (std::int64_t i = 0; i < n; ++i) rows_out += p[i] != padding_idx;
+    if (rows_out != n) {
+      groups.order.reserve(static_cast<std::size_t>(rows_out));
+      for (std::int64_t i = 0; i < n; ++i) {
+        if (p[i] != padding_idx) groups.order.push_back(i);
+      }
     }
   });
   // Like PyTorch: no rows left (all padding, empty input) or zero-width rows -> an empty gradient.
-  if (keep.empty() || dim == 0) return SparseGrad(num_weights, dim, grad_output.dtype());
-
-  const auto nnz = static_cast<std::int64_t>(keep.size());
-  Tensor ids_out = Tensor::empty({nnz}, DType::kInt64);
-  Tensor values = Tensor::empty({nnz, dim}, grad_output.dtype());
-  detail::visit_floating(grad_output.dtype(), [&](auto tag) {
+  if (rows_out == 0 || dim == 0) return SparseGrad(num_weights, dim, grad.dtype());
+  Tensor ids_out = Tensor::empty({rows_out}, DType::kInt64);
+  Tensor values = Tensor::empty({rows_out, dim}, grad.dtype());
+  visit_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    using A = detail::ref::acc_t<T>;
-    const T* g = grad_output.data<T>();
-    T* v = values.data<T>();
-    std::int64_t* out_ids = ids_out.data<std::int64_t>();
-    detail::visit_ids(indices, [&](const auto* ids) {
-      for (std::int64_t j = 0; j < nnz; ++j) {
-        const std::int64_t i = keep[static_cast<std::size_t>(j)];
-        out_ids[j] = ids[i];
-        const T* src = g + i * dim;
-        T* dst = v + j * dim;
-        if (scale_grad_by_freq) {  // dst = g / count, as g * (T)(1 / count)
-          const A alpha = static_cast<A>(T(static_cast<A>(1.0 / counts[i])));
-          for (std::int64_t d = 0; d < dim; ++d) dst[d] = T(A(src[d]) * alpha);
-        } else {
-          std::copy(src, src + dim, dst);
-        }
-      }
+    const fast::SparseRowsSource<T> source{grad.data<T>(),
+                                           dim,
+                                           src_row,
+                                           psw.defined() ? psw.data<T>() : nullptr,
+                                           bag_size,
+                                           counts.empty() ? nullptr : counts.data()};
+    visit_ids(ids, [&](const auto* p) {
+      fast::sparse_grad_rows(source, p, groups.order.empty() ? nullptr : groups.order.data(),
+                             coalesced ? groups.starts.data() : nullptr, rows_out,
+                             ids_out.data<std::int64_t>(), values.data<T>());
     });
   });
-  return detail::SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights);
+  return SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights, coalesced);
 }
 
 }  // namespace emb

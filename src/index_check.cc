@@ -1,5 +1,6 @@
 #include "index_check.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace emb::detail {
@@ -55,6 +56,33 @@ void check_weight_2d(const Tensor& weight, const char* op) {
   if (weight.dim() != 2) {
     throw ValueError(std::string(op) + ": weight must be 2-D, got shape " +
                      shape_to_string(weight.shape()));
+  }
+}
+
+void check_out(const Tensor& out, DType dtype, std::span<const std::int64_t> prefix,
+               std::int64_t last, const char* op, std::initializer_list<const Tensor*> inputs,
+               std::initializer_list<const char*> names) {
+  if (!out.defined()) throw ValueError(std::string(op) + ": out is undefined");
+  if (out.dtype() != dtype) {
+    throw ValueError(std::string(op) + ": out has dtype " + std::string(dtype_name(out.dtype())) +
+                     ", expected " + std::string(dtype_name(dtype)) + " (the weight's)");
+  }
+  const Shape& shape = out.shape();
+  if (shape.size() != prefix.size() + 1 || shape.back() != last ||
+      !std::equal(prefix.begin(), prefix.end(), shape.begin())) {
+    Shape expected(prefix.begin(), prefix.end());
+    expected.push_back(last);
+    throw ValueError(std::string(op) + ": out has shape " + shape_to_string(shape) +
+                     ", expected " + shape_to_string(expected));
+  }
+  if (out.is_read_only()) out.check_writable((std::string(op) + ": out").c_str());
+  const char* const* name = names.begin();
+  for (const Tensor* t : inputs) {
+    if (t->defined() && out.shares_storage_with(*t)) {
+      throw ValueError(std::string(op) + ": out shares memory with " + *name +
+                       " (the output must be a separate tensor)");
+    }
+    ++name;
   }
 }
 

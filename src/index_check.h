@@ -3,9 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
+#include "emb/sparse_grad.h"
 #include "emb/tensor.h"
 
 namespace emb {
@@ -48,6 +52,28 @@ std::int64_t normalize_padding_idx(std::optional<std::int64_t> padding_idx, std:
 std::int64_t check_embedding_backward_args(const char* op, const Tensor& grad_output,
                                            const Tensor& indices, std::int64_t num_weights,
                                            std::optional<std::int64_t> padding_idx);
+
+/// counts[i] = number of positions with the id of position i (all positions, padding included):
+/// [4, 1, 4] -> [2, 1, 2] (scale_grad_by_freq of a sparse gradient). ids valid for num_weights.
+std::vector<std::int64_t> position_counts(const Tensor& ids, std::int64_t num_weights);
+
+/// The uncoalesced sparse gradient of validated arguments: one row per position of ids (flat)
+/// whose id is not padding_idx, in order, the value row grad[src_row[i]] (src_row null: row i of
+/// grad seen as [n, dim]) scaled as ref::sparse_grad_rows says (psw or bag_size, then counts).
+/// coalesced: those rows summed per id (SparseGrad::coalesce of the result), in one pass.
+SparseGrad sparse_grad_of(const Tensor& grad, const Tensor& ids, std::int64_t padding_idx,
+                          const std::vector<std::int64_t>& counts, const std::int64_t* src_row,
+                          const Tensor& psw, const std::int64_t* bag_size,
+                          std::int64_t num_weights, bool coalesced = false);
+
+/// The checks of a caller's output tensor (the *_out ops): defined, writable, of dtype and
+/// shape prefix + [last], sharing memory with none of `inputs` (named by `names`, in order).
+/// Allocates nothing unless it throws ValueError:
+///   "embedding_out: out shares memory with weight"
+void check_out(const Tensor& out, DType dtype, std::span<const std::int64_t> prefix,
+               std::int64_t last, const char* op,
+               std::initializer_list<const Tensor*> inputs,
+               std::initializer_list<const char*> names);
 
 /// Throws ValueError unless weight is defined and 2-D.
 void check_weight_2d(const Tensor& weight, const char* op);

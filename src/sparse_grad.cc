@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "index_check.h"
+#include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
 #include "sparse_grad_access.h"
 
@@ -102,33 +103,17 @@ SparseGrad::SparseGrad(Adopt, Tensor ids, Tensor values, std::int64_t num_rows, 
 }
 
 SparseGrad SparseGrad::coalesce() const {
-  const std::int64_t n = nnz();
   const std::int64_t* ids = ids_.data<std::int64_t>();
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids[a] < ids[b]; });
-  std::int64_t unique = 0;
-  for (std::int64_t j = 0; j < n; ++j) {
-    if (j == 0 || ids[order[j]] != ids[order[j - 1]]) ++unique;
-  }
+  const detail::fast::RowGroups groups = detail::fast::group_rows_by_id(ids, nnz(), -1, num_rows_);
+  const std::int64_t unique = groups.groups();
   Tensor out_ids = Tensor::empty({unique}, DType::kInt64);
   Tensor out_values = Tensor::empty({unique, dim_}, dtype());
   detail::visit_floating(dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* v = values_.data<T>();
-    T* ov = out_values.data<T>();
-    std::int64_t* oid = out_ids.data<std::int64_t>();
-    std::int64_t u = -1;
-    for (std::int64_t j = 0; j < n; ++j) {
-      const std::int64_t src = order[static_cast<std::size_t>(j)];
-      if (j == 0 || ids[src] != oid[u]) {
-        ++u;
-        oid[u] = ids[src];
-        std::copy(v + src * dim_, v + (src + 1) * dim_, ov + u * dim_);
-      } else {
-        add_row(ov + u * dim_, v + src * dim_, dim_);
-      }
-    }
+    const detail::fast::SparseRowsSource<T> source{values_.data<T>(), dim_, nullptr,
+                                                   nullptr,           nullptr, nullptr};
+    detail::fast::sparse_grad_rows(source, ids, groups.order.data(), groups.starts.data(), unique,
+                                   out_ids.data<std::int64_t>(), out_values.data<T>());
   });
   return detail::SparseGradAccess::adopt(std::move(out_ids), std::move(out_values), num_rows_,
                                          true);

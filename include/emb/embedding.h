@@ -51,6 +51,14 @@ class EmbeddingFromPretrainedOptions
 Tensor embedding(const Tensor& input, const Tensor& weight,
                  const EmbeddingFuncOptions& options = {});
 
+/// embedding() written into the caller's tensor instead of a new one (a serving loop allocates
+/// nothing): out must be defined, writable, of the weight's dtype and shape input.shape + [dim],
+/// and share no memory with weight or input. Everything, out included, is checked before
+/// anything is written (with max_norm: before the renorm). Throws as embedding(), and
+/// ValueError for a bad out ("embedding_out: out has shape [2, 3], expected [2, 4] ...").
+void embedding_out(const Tensor& input, const Tensor& weight, const Tensor& out,
+                   const EmbeddingFuncOptions& options = {});
+
 /// Renormalizes in place each distinct row k named by indices whose norm_type-norm exceeds
 /// max_norm (strictly): weight[k] *= max_norm / (norm + 1e-7). Every id is validated before
 /// any row is touched.
@@ -74,6 +82,14 @@ SparseGrad embedding_sparse_backward(const Tensor& grad_output, const Tensor& in
                                      std::int64_t num_weights,
                                      std::optional<std::int64_t> padding_idx,
                                      bool scale_grad_by_freq);
+
+/// embedding_sparse_backward(...).coalesce() in one pass, bit for bit: sorted distinct ids, each
+/// row the sum of its positions' rows in input order, without building the uncoalesced rows
+/// first (what an optimizer step consumes).
+SparseGrad embedding_sparse_backward_coalesced(const Tensor& grad_output, const Tensor& indices,
+                                               std::int64_t num_weights,
+                                               std::optional<std::int64_t> padding_idx,
+                                               bool scale_grad_by_freq);
 
 // ---------------------------------------------------------------------------------------------
 // Module

@@ -127,6 +127,14 @@ Tensor embedding_bag(const Tensor& input, const Tensor& weight, const Tensor& of
                      const EmbeddingBagFuncOptions& options = {},
                      const Tensor& per_sample_weights = {});
 
+/// embedding_bag() written into the caller's out [B, dim] (the weight's dtype, writable, sharing
+/// no memory with weight, input, offsets or per_sample_weights), checked before anything is
+/// written. Modes sum and mean allocate nothing but the bag bounds; mode max also a [B, dim]
+/// scratch of winners. Throws as embedding_bag(), and ValueError for a bad out.
+void embedding_bag_out(const Tensor& input, const Tensor& weight, const Tensor& offsets,
+                       const Tensor& out, const EmbeddingBagFuncOptions& options = {},
+                       const Tensor& per_sample_weights = {});
+
 /// embedding_bag() with the auxiliary outputs the backward of mode max needs.
 EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
                                          const Tensor& offsets = {},

@@ -1,0 +1,80 @@
+// Fast kernels of the sparse gradient and of the renorm (see kernels/fast.h for the rules: each
+// has a twin in kernels/ref/ with the same signature and the same result bit for bit, whatever
+// the SIMD target and the thread count).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "emb/dtype.h"
+#include "kernels/ref/sparse_ref.h"
+
+namespace emb::detail::fast {
+
+using ref::RowGroups;
+using ref::SparseRowsSource;
+
+// ---- Type-erased arguments ----------------------------------------------------------------------
+
+struct SparseRowsArgs {
+  DType dtype;
+  bool ids64;
+  const void* grad;
+  std::int64_t dim;
+  const std::int64_t* src_row;
+  const void* psw;
+  const std::int64_t* bag_size;
+  const std::int64_t* counts;
+  const void* ids;
+  const std::int64_t* order;
+  const std::int64_t* starts;
+  std::int64_t groups;
+  std::int64_t* out_ids;
+  void* out_values;
+};
+
+struct RenormArgs {
+  DType dtype;
+  void* table;
+  std::int64_t dim;
+  const std::int64_t* rows;
+  std::int64_t n;
+  double max_norm;
+  double norm_type;
+};
+
+void sparse_grad_rows_any(const SparseRowsArgs& a);
+void renorm_rows_any(const RenormArgs& a);
+
+// ---- Typed entry points: the ref twins' signatures ----------------------------------------------
+
+/// ref::group_rows_by_id: a radix sort of (id, position) keys (no SIMD, one thread).
+RowGroups group_rows_by_id(const std::int32_t* ids, std::int64_t n, std::int64_t padding_idx,
+                           std::int64_t num_rows);
+RowGroups group_rows_by_id(const std::int64_t* ids, std::int64_t n, std::int64_t padding_idx,
+                           std::int64_t num_rows);
+
+/// ref::sorted_unique_ids: a bitmap of the rows when the table is not much larger than the ids,
+/// else a radix sort.
+std::vector<std::int64_t> sorted_unique_ids(const std::int32_t* ids, std::int64_t n,
+                                            std::int64_t num_rows);
+std::vector<std::int64_t> sorted_unique_ids(const std::int64_t* ids, std::int64_t n,
+                                            std::int64_t num_rows);
+
+/// ref::sparse_grad_rows.
+template <typename T, typename Index>
+void sparse_grad_rows(const SparseRowsSource<T>& s, const Index* ids, const std::int64_t* order,
+                      const std::int64_t* starts, std::int64_t groups, std::int64_t* out_ids,
+                      T* out_values) {
+  sparse_grad_rows_any({dtype_of<T>, sizeof(Index) == 8, s.grad, s.dim, s.src_row, s.psw,
+                        s.bag_size, s.counts, ids, order, starts, groups, out_ids, out_values});
+}
+
+/// ref::renorm_rows (the rows distinct).
+template <typename T>
+void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_ids, std::int64_t n,
+                 double max_norm, double norm_type) {
+  renorm_rows_any({dtype_of<T>, table, dim, sorted_unique_ids, n, max_norm, norm_type});
+}
+
+}  // namespace emb::detail::fast

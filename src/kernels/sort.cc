@@ -1,0 +1,121 @@
+// Fast index sorts of the sparse gradient and the renorm: least-significant-digit radix sorts
+// (11-bit digits, stable) of 64-bit keys, and a bitmap of the rows for the renorm's distinct ids.
+// A stable sort's result is unique, so these equal their twins (ref::group_rows_by_id,
+// ref::sorted_unique_ids) exactly. One thread, no SIMD.
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/fast_sparse.h"
+
+namespace emb::detail::fast {
+
+namespace {
+
+// Below this many keys a comparison sort is quicker than the radix passes.
+constexpr std::int64_t kRadixMin = 1024;
+
+// Sorts keys by their bits [lo, hi), stably; the other bits ride along.
+void radix_sort(std::vector<std::uint64_t>& keys, int lo, int hi) {
+  constexpr int kDigit = 11;
+  std::vector<std::uint64_t> tmp(keys.size());
+  std::vector<std::size_t> count((std::size_t{1} << kDigit) + 1);
+  for (int b = lo; b < hi; b += kDigit) {
+    const int w = std::min(kDigit, hi - b);
+    const std::uint64_t mask = (std::uint64_t{1} << w) - 1;
+    std::fill(count.begin(), count.end(), 0);
+    for (std::uint64_t k : keys) ++count[((k >> b) & mask) + 1];
+    if (std::find(count.begin(), count.end(), keys.size()) != count.end()) continue;  // 1 bucket
+    for (std::size_t d = 1; d < count.size(); ++d) count[d] += count[d - 1];
+    for (std::uint64_t k : keys) tmp[count[(k >> b) & mask]++] = k;
+    keys.swap(tmp);
+  }
+}
+
+// Bits needed for values in [0, v].
+int bits_for(std::uint64_t v) {
+  return static_cast<int>(std::bit_width(v));
+}
+
+template <typename Index>
+RowGroups group_rows(const Index* ids, std::int64_t n, std::int64_t padding_idx,
+                     std::int64_t num_rows) {
+  const int pbits = bits_for(static_cast<std::uint64_t>(n));
+  const int ibits = bits_for(static_cast<std::uint64_t>(std::max<std::int64_t>(num_rows, 1) - 1));
+  if (pbits + ibits > 64) return ref::group_rows_by_id(ids, n, padding_idx, num_rows);
+  // key = id above the position: sorting whole keys sorts by id, then by position (stable).
+  std::vector<std::uint64_t> keys;
+  keys.reserve(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (ids[i] == padding_idx) continue;
+    keys.push_back((static_cast<std::uint64_t>(ids[i]) << pbits) | static_cast<std::uint64_t>(i));
+  }
+  if (static_cast<std::int64_t>(keys.size()) < kRadixMin) {
+    std::sort(keys.begin(), keys.end());
+  } else {
+    radix_sort(keys, pbits, pbits + ibits);  // the positions are in order already
+  }
+  const std::uint64_t pmask = pbits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << pbits) - 1;
+  RowGroups r;
+  r.order.resize(keys.size());
+  r.starts.push_back(0);
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    r.order[j] = static_cast<std::int64_t>(keys[j] & pmask);
+    if (j > 0 && (keys[j] >> pbits) != (keys[j - 1] >> pbits)) {
+      r.starts.push_back(static_cast<std::int64_t>(j));
+    }
+  }
+  if (!keys.empty()) r.starts.push_back(static_cast<std::int64_t>(keys.size()));
+  return r;
+}
+
+template <typename Index>
+std::vector<std::int64_t> unique_ids(const Index* ids, std::int64_t n, std::int64_t num_rows) {
+  if (n < 64) return ref::sorted_unique_ids(ids, n, num_rows);
+  std::vector<std::int64_t> out;
+  if (num_rows / 64 <= n) {  // a bitmap no larger than the ids
+    std::vector<std::uint64_t> bits(static_cast<std::size_t>(num_rows / 64 + 1), 0);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const auto k = static_cast<std::uint64_t>(ids[i]);
+      bits[k >> 6] |= std::uint64_t{1} << (k & 63);
+    }
+    for (std::size_t w = 0; w < bits.size(); ++w) {
+      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1) {
+        out.push_back(static_cast<std::int64_t>(w * 64 + std::countr_zero(word)));
+      }
+    }
+    return out;
+  }
+  std::vector<std::uint64_t> keys(ids, ids + n);
+  radix_sort(keys, 0, bits_for(static_cast<std::uint64_t>(num_rows - 1)));
+  out.reserve(keys.size());
+  for (std::size_t j = 0; j < keys.size(); ++j) {
+    if (j == 0 || keys[j] != keys[j - 1]) out.push_back(static_cast<std::int64_t>(keys[j]));
+  }
+  return out;
+}
+
+}  // namespace
+
+RowGroups group_rows_by_id(const std::int32_t* ids, std::int64_t n, std::int64_t padding_idx,
+                           std::int64_t num_rows) {
+  return group_rows(ids, n, padding_idx, num_rows);
+}
+
+RowGroups group_rows_by_id(const std::int64_t* ids, std::int64_t n, std::int64_t padding_idx,
+                           std::int64_t num_rows) {
+  return group_rows(ids, n, padding_idx, num_rows);
+}
+
+std::vector<std::int64_t> sorted_unique_ids(const std::int32_t* ids, std::int64_t n,
+                                            std::int64_t num_rows) {
+  return unique_ids(ids, n, num_rows);
+}
+
+std::vector<std::int64_t> sorted_unique_ids(const std::int64_t* ids, std::int64_t n,
+                                            std::int64_t num_rows) {
+  return unique_ids(ids, n, num_rows);
+}
+
+}  // namespace emb::detail::fast
