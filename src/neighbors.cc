@@ -32,19 +32,18 @@ Tensor row_inverse_norms(const Tensor& table) {
   return out;
 }
 
-CosineNeighbors cosine_top_k(const Tensor& table, const Tensor& inverse_norms,
-                             const Tensor& query, std::int64_t k, std::int64_t exclude) {
+CosineNeighbors cosine_top_k(const Tensor& table, const Tensor& inverse_norms, const Tensor& query,
+                             std::int64_t k, std::int64_t exclude) {
   const char* op = "cosine_top_k";
   check_table(table, op);
   const std::int64_t rows = table.size(0);
   const std::int64_t dim = table.size(1);
   if (!inverse_norms.defined() || inverse_norms.dtype() != DType::kFloat32 ||
       inverse_norms.shape() != Shape{rows}) {
-    throw ValueError(std::string(op) + ": inverse_norms must be float32 [" +
-                     std::to_string(rows) + "] (row_inverse_norms of the table)");
+    throw ValueError(std::string(op) + ": inverse_norms must be float32 [" + std::to_string(rows) +
+                     "] (row_inverse_norms of the table)");
   }
-  if (!query.defined() || query.numel() != dim || query.dim() != 1 ||
-      !is_floating(query.dtype())) {
+  if (!query.defined() || query.numel() != dim || query.dim() != 1 || !is_floating(query.dtype())) {
     throw ValueError(std::string(op) + ": query must be a floating [" + std::to_string(dim) +
                      "] tensor" +
                      (query.defined() ? ", got " + shape_to_string(query.shape()) : ""));

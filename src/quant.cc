@@ -115,7 +115,7 @@ Tensor quantized_embedding(const Tensor& input, const QuantizedTable& table) {
   visit_bits(table.type, [&](auto bits) {
     detail::visit_ids(input, [&](const auto* ids) {
       detail::fast::quant_gather_rows<decltype(bits)::value>(table_bytes(table), table.dim, ids,
-                                                            input.numel(), out.data<float>());
+                                                             input.numel(), out.data<float>());
     });
   });
   return out;
@@ -143,7 +143,7 @@ Tensor quantized_embedding_bag(const Tensor& input, const QuantizedTable& table,
     detail::visit_ids(plan.ids, [&](const auto* ids) {
       if (options.mode() == EmbeddingBagMode::kMax) {
         detail::fast::quant_bag_max<kBits>(table_bytes(table), dim, ids, plan.bounds.data(),
-                                          num_bags, plan.padding_idx, out.data<float>());
+                                           num_bags, plan.padding_idx, out.data<float>());
         return;
       }
       detail::fast::quant_bag_sum<kBits>(

@@ -34,7 +34,7 @@ struct CosineNeighbors {
 ///   table [rows, dim] float32, inverse_norms [rows] float32 (row_inverse_norms(table)),
 ///   query [dim] float32 (any floating dtype is converted)
 /// Throws ValueError naming the argument (shapes, dtypes, k < 0, exclude out of range).
-CosineNeighbors cosine_top_k(const Tensor& table, const Tensor& inverse_norms,
-                             const Tensor& query, std::int64_t k, std::int64_t exclude = -1);
+CosineNeighbors cosine_top_k(const Tensor& table, const Tensor& inverse_norms, const Tensor& query,
+                             std::int64_t k, std::int64_t exclude = -1);
 
 }  // namespace emb

@@ -24,8 +24,7 @@ HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
 
 // ref::dot16 with vectors.
-HWY_INLINE float Dot16(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b,
-                       std::int64_t dim) {
+HWY_INLINE float Dot16(const float* HWY_RESTRICT a, const float* HWY_RESTRICT b, std::int64_t dim) {
   const hn::CappedTag<float, ref::kDotPartials> d;
   constexpr std::size_t kLanes = hn::MaxLanes(d);
   constexpr std::size_t kVecs = ref::kDotPartials / kLanes;
@@ -120,8 +119,7 @@ namespace emb::detail {
 HWY_EXPORT(RowInverseNorms);
 HWY_EXPORT(CosineTopK);
 
-void fast::row_inverse_norms(const float* table, std::int64_t rows, std::int64_t dim,
-                             float* out) {
+void fast::row_inverse_norms(const float* table, std::int64_t rows, std::int64_t dim, float* out) {
   EMB_DISPATCH(RowInverseNorms)(table, rows, dim, out);
 }
 

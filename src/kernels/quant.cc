@@ -130,28 +130,26 @@ template <int Bits, typename Index, QuantCombine kMode>
 void QuantBagTyped(const fast::QuantBagArgs& a) {
   const auto* ids = static_cast<const Index*>(a.ids);
   const std::int64_t n = a.bounds[a.num_bags];
-  parallel_ranges(a.num_bags, (n + a.num_bags) * a.dim,
-                  [&](std::int64_t begin, std::int64_t end, int, int) {
-                    QuantRows<Bits> rows(a.table, a.dim);
-                    const std::int64_t last = a.bounds[end];
-                    for (std::int64_t b = begin; b < end; ++b) {
-                      float* o = a.out + b * a.dim;
-                      std::fill(o, o + a.dim, 0.0f);
-                      bool first = true;
-                      for (std::int64_t i = a.bounds[b]; i < a.bounds[b + 1]; ++i) {
-                        if (i + kPrefetchAhead < last) {
-                          PrefetchBytes(
-                              rows.Row(static_cast<std::int64_t>(ids[i + kPrefetchAhead])),
-                              rows.RowBytes());
-                        }
-                        if (ids[i] == a.padding_idx) continue;
-                        const float w = a.psw ? a.psw[i] : 0.0f;
-                        rows.template Combine<kMode>(static_cast<std::int64_t>(ids[i]), w, first,
-                                                     o);
-                        first = false;
-                      }
-                    }
-                  });
+  parallel_ranges(
+      a.num_bags, (n + a.num_bags) * a.dim, [&](std::int64_t begin, std::int64_t end, int, int) {
+        QuantRows<Bits> rows(a.table, a.dim);
+        const std::int64_t last = a.bounds[end];
+        for (std::int64_t b = begin; b < end; ++b) {
+          float* o = a.out + b * a.dim;
+          std::fill(o, o + a.dim, 0.0f);
+          bool first = true;
+          for (std::int64_t i = a.bounds[b]; i < a.bounds[b + 1]; ++i) {
+            if (i + kPrefetchAhead < last) {
+              PrefetchBytes(rows.Row(static_cast<std::int64_t>(ids[i + kPrefetchAhead])),
+                            rows.RowBytes());
+            }
+            if (ids[i] == a.padding_idx) continue;
+            const float w = a.psw ? a.psw[i] : 0.0f;
+            rows.template Combine<kMode>(static_cast<std::int64_t>(ids[i]), w, first, o);
+            first = false;
+          }
+        }
+      });
 }
 
 template <int Bits, typename Index>

@@ -1,6 +1,8 @@
 // Exact cosine neighbours: the fast kernels against their scalar ref twins bit for bit (every
 // SIMD target this CPU has, 1, 2 and 3 threads, dims around the vector widths, zero rows, tied
 // rows, NaN rows), and the public functions against an independent double-precision brute force.
+#include "emb/neighbors.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <vector>
 
 #include "emb/error.h"
-#include "emb/neighbors.h"
 #include "emb/runtime.h"
 #include "kernels/fast.h"
 #include "kernels/ref/neighbors_ref.h"

@@ -57,7 +57,8 @@ std::vector<std::uint8_t> random_table(std::mt19937_64& rng, std::int64_t rows, 
   std::vector<float> w(static_cast<std::size_t>(rows * dim));
   for (std::int64_t r = 0; r < rows; ++r) {
     const float m = std::pow(10.0f, magnitude(rng));  // rows of magnitudes 1e-3 .. 1e3
-    for (std::int64_t d = 0; d < dim; ++d) w[static_cast<std::size_t>(r * dim + d)] = m * normal(rng);
+    for (std::int64_t d = 0; d < dim; ++d)
+      w[static_cast<std::size_t>(r * dim + d)] = m * normal(rng);
   }
   std::vector<std::uint8_t> q(static_cast<std::size_t>(rows * ref::quant_row_bytes<Bits>(dim)));
   ref::quantize_rows<Bits>(w.data(), rows, dim, q.data());
@@ -95,7 +96,8 @@ void check_all(std::int64_t dim, std::uint64_t seed) {
   std::vector<std::int64_t> bounds{0};
   for (std::int64_t b = 0; b < kBags; ++b) {
     const std::int64_t s = size(rng);
-    for (std::int64_t j = 0; j < s; ++j) ids.push_back(static_cast<Index>(j % 4 == 1 ? 3 : row(rng)));
+    for (std::int64_t j = 0; j < s; ++j)
+      ids.push_back(static_cast<Index>(j % 4 == 1 ? 3 : row(rng)));
     bounds.push_back(static_cast<std::int64_t>(ids.size()));
   }
   const auto n = static_cast<std::int64_t>(ids.size());

@@ -184,15 +184,19 @@ int main(int argc, char** argv) {
   info->add_option("FILE", table_path, "table file (any supported format)")->required();
   add_table_options(info);
   CLI::App* convert = app.add_subcommand(
-      "convert", "Convert a table between formats (safetensors, .npy, word2vec .bin, .vec/.txt, "
-                 ".glove) and dtypes");
+      "convert",
+      "Convert a table between formats (safetensors, .npy, word2vec .bin, .vec/.txt, "
+      ".glove) and dtypes");
   convert->add_option("IN", table_path, "input table file (any supported format)")->required();
-  convert->add_option("OUT", convert_out,
-                      "output file; the format follows the extension (.safetensors, .npy, .bin, "
-                      ".vec, .txt, .glove)")
+  convert
+      ->add_option("OUT", convert_out,
+                   "output file; the format follows the extension (.safetensors, .npy, .bin, "
+                   ".vec, .txt, .glove)")
       ->required();
-  convert->add_option("--dtype", convert_dtype, "store the table as f32, f64, f16, bf16, int8 or int4 "
-                                                "(int8/int4: row-wise quantized, safetensors only)")
+  convert
+      ->add_option("--dtype", convert_dtype,
+                   "store the table as f32, f64, f16, bf16, int8 or int4 "
+                   "(int8/int4: row-wise quantized, safetensors only)")
       ->check(CLI::IsMember({"f32", "f64", "f16", "bf16", "int8", "int4"}));
   convert->add_option("--format", convert_format,
                       "output format instead of the extension's: safetensors, npy, "
@@ -213,8 +217,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   neighbors->add_flag("--ids", table_options.ids, "the queries are row ids");
-  neighbors->add_option("--threads", table_threads,
-                        "threads (default: EMB_NUM_THREADS, else all cores)")
+  neighbors
+      ->add_option("--threads", table_threads, "threads (default: EMB_NUM_THREADS, else all cores)")
       ->check(CLI::Range(1, 4096));
   add_table_options(neighbors);
 

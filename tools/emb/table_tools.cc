@@ -114,8 +114,8 @@ Loaded load(const std::string& path, const TableToolOptions& o, Progress::Style 
 
 // Rows [begin, end) of t (a view, no copy).
 emb::Tensor row_view(const emb::Tensor& t, std::int64_t begin, std::int64_t end) {
-  const std::size_t row_bytes = t.nbytes() / static_cast<std::size_t>(std::max<std::int64_t>(
-                                                 1, t.size(0)));
+  const std::size_t row_bytes =
+      t.nbytes() / static_cast<std::size_t>(std::max<std::int64_t>(1, t.size(0)));
   auto* base = static_cast<std::byte*>(t.raw_data()) + static_cast<std::size_t>(begin) * row_bytes;
   return emb::Tensor::view(base, {end - begin, t.size(1)}, t.dtype());
 }
@@ -168,8 +168,10 @@ std::string format_double(double v) {
 std::vector<std::int64_t> resolve(const Loaded& l, const std::vector<std::string>& queries,
                                   const TableToolOptions& o, const char* op) {
   const bool by_id = o.ids || l.table.vocab.empty();
+  // A few queries scan the vocabulary; more build a hash index first.
+  const bool scan = queries.size() <= 4;
   std::unordered_map<std::string_view, std::int64_t> index;
-  if (!by_id) {
+  if (!by_id && !scan) {
     index.reserve(l.table.vocab.size());
     for (std::size_t i = 0; i < l.table.vocab.size(); ++i) {
       index.emplace(l.table.vocab[i], static_cast<std::int64_t>(i));
@@ -184,18 +186,23 @@ std::vector<std::int64_t> resolve(const Loaded& l, const std::vector<std::string
       if (r.ec != std::errc() || r.ptr != q.data() + q.size() || id < 0 || id >= l.rows()) {
         throw emb::ValueError(fmt::format(
             "{}: query {} \"{}\" is not a row id of {} (0 to {}){}", op, i + 1, q, l.path,
-            l.rows() - 1,
-            l.table.vocab.empty() ? " (the file has no vocabulary)" : ""));
+            l.rows() - 1, l.table.vocab.empty() ? " (the file has no vocabulary)" : ""));
       }
       rows.push_back(id);
     } else {
-      const auto it = index.find(q);
-      if (it == index.end()) {
+      std::int64_t found = -1;
+      if (scan) {
+        const auto it = std::find(l.table.vocab.begin(), l.table.vocab.end(), q);
+        if (it != l.table.vocab.end()) found = it - l.table.vocab.begin();
+      } else if (const auto it = index.find(q); it != index.end()) {
+        found = it->second;
+      }
+      if (found < 0) {
         throw emb::ValueError(fmt::format(
             "{}: query {} \"{}\" is not in the vocabulary of {} ({} words; --ids takes row ids)",
             op, i + 1, q, l.path, l.table.vocab.size()));
       }
-      rows.push_back(it->second);
+      rows.push_back(found);
     }
   }
   return rows;
@@ -234,8 +241,8 @@ int run_info(const std::string& path, const TableToolOptions& o) {
     const emb::io::TensorFile f = emb::io::read_safetensors(path, emb::io::Access::kMap);
     for (const auto& [name, t] : f.tensors) {
       std::printf("tensor: %s %s %s %zu bytes\n", name.c_str(),
-                  emb::io::safetensors_dtype_name(t.dtype()), emb::shape_to_string(t.shape()).c_str(),
-                  t.nbytes());
+                  emb::io::safetensors_dtype_name(t.dtype()),
+                  emb::shape_to_string(t.shape()).c_str(), t.nbytes());
     }
     for (const auto& [key, value] : f.metadata) {
       if (key == "emb.vocab") {
@@ -318,14 +325,14 @@ int run_convert(const std::string& in, const std::string& out, const std::string
   } else if (!dtype.empty()) {
     float_to = parse_float_dtype(dtype);
     if (!float_to) {
-      throw emb::ValueError(fmt::format(
-          "convert: --dtype {} is not one of f32, f64, f16, bf16, int8, int4", dtype));
+      throw emb::ValueError(
+          fmt::format("convert: --dtype {} is not one of f32, f64, f16, bf16, int8, int4", dtype));
     }
   }
   if (quant_to && out_format != emb::io::Format::kSafetensors) {
     throw emb::ValueError(
-        fmt::format("convert: {} tables are stored in safetensors files only, not {} ({})",
-                    dtype, emb::io::format_name(out_format), out));
+        fmt::format("convert: {} tables are stored in safetensors files only, not {} ({})", dtype,
+                    emb::io::format_name(out_format), out));
   }
   const Loaded l = load(in, o, style);
   if (!l.floating() && (quant_to || float_to || out_format != emb::io::Format::kSafetensors)) {
@@ -334,8 +341,8 @@ int run_convert(const std::string& in, const std::string& out, const std::string
                                         in, l.dtype_text()));
     }
     if (quant_to || float_to) {
-      throw emb::ValueError(fmt::format("convert: {}: the table is {}, not floating", in,
-                                        l.dtype_text()));
+      throw emb::ValueError(
+          fmt::format("convert: {}: the table is {}, not floating", in, l.dtype_text()));
     }
   }
   emb::io::Table t;
@@ -354,8 +361,8 @@ int run_convert(const std::string& in, const std::string& out, const std::string
     } else {
       q.type = *quant_to;
       q.dim = dim;
-      q.data = emb::Tensor::empty({rows, emb::quantized_row_bytes(q.type, dim)},
-                                  emb::DType::kUInt8);
+      q.data =
+          emb::Tensor::empty({rows, emb::quantized_row_bytes(q.type, dim)}, emb::DType::kUInt8);
       Stage stage(style, fmt::format("quantizing to {}", dtype), rows);
       for (std::int64_t b = 0; b < rows; b += kChunkRows) {
         const std::int64_t e = std::min(rows, b + kChunkRows);
@@ -392,8 +399,8 @@ int run_lookup(const std::string& path, const std::vector<std::string>& queries,
   const Loaded l = load(path, o, Progress::detect(o.quiet));
   const std::vector<std::int64_t> rows = resolve(l, queries, o, "lookup");
   if (!l.floating()) {
-    throw emb::ValueError(fmt::format("lookup: {}: the table is {}, not a floating table", path,
-                                      l.dtype_text()));
+    throw emb::ValueError(
+        fmt::format("lookup: {}: the table is {}, not a floating table", path, l.dtype_text()));
   }
   const emb::Tensor ids = emb::Tensor::from_vector(rows, {static_cast<std::int64_t>(rows.size())});
   const std::int64_t dim = l.dim();
@@ -416,8 +423,8 @@ int run_lookup(const std::string& path, const std::vector<std::string>& queries,
   return 0;
 }
 
-int run_neighbors(const std::string& path, const std::vector<std::string>& queries,
-                  std::int64_t k, const TableToolOptions& o) {
+int run_neighbors(const std::string& path, const std::vector<std::string>& queries, std::int64_t k,
+                  const TableToolOptions& o) {
   const Progress::Style style = Progress::detect(o.quiet);
   const auto t0 = Clock::now();
   const Loaded l = load(path, o, style);
@@ -440,8 +447,8 @@ int run_neighbors(const std::string& path, const std::vector<std::string>& queri
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const emb::CosineNeighbors& n = results[i];
     for (std::size_t j = 0; j < n.ids.size(); ++j) {
-      line = fmt::format("{} {} {}\n", queries[i], row_name(l, n.ids[j]),
-                         format_float(n.scores[j]));
+      line =
+          fmt::format("{} {} {}\n", queries[i], row_name(l, n.ids[j]), format_float(n.scores[j]));
       std::fwrite(line.data(), 1, line.size(), stdout);
     }
   }

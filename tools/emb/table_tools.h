@@ -30,7 +30,7 @@ int run_lookup(const std::string& path, const std::vector<std::string>& queries,
 
 /// Prints "<query> <neighbour> <cosine>" for the k rows most similar to each query (the query
 /// itself left out), best first; timings on stderr.
-int run_neighbors(const std::string& path, const std::vector<std::string>& queries,
-                  std::int64_t k, const TableToolOptions& options);
+int run_neighbors(const std::string& path, const std::vector<std::string>& queries, std::int64_t k,
+                  const TableToolOptions& options);
 
 }  // namespace emb_cli

@@ -40,8 +40,7 @@ inline float inverse_norm(float squared) {
 
 /// out[r] = inverse_norm(dot16(row r, row r)).
 ///   table [rows, dim] float32 -> out [rows]
-inline void row_inverse_norms(const float* table, std::int64_t rows, std::int64_t dim,
-                              float* out) {
+inline void row_inverse_norms(const float* table, std::int64_t rows, std::int64_t dim, float* out) {
   for (std::int64_t r = 0; r < rows; ++r) {
     out[r] = inverse_norm(dot16(table + r * dim, table + r * dim, dim));
   }
