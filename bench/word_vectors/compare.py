@@ -5,8 +5,9 @@
 Writes DIR/w2v.bin (random vectors, seeded) and DIR/w2v.txt (the same vectors as text, written
 by `emb convert`), then times:
   - loading: gensim's KeyedVectors.load_word2vec_format (in this process) against the whole
-    `emb lookup FILE w0` process (load, vocabulary index, one lookup, exit); both results are
-    checked to be the same table, bit for bit (through `emb convert FILE x.npy`);
+    `emb lookup FILE w0` process (start, load, find the word, one lookup, exit), wall time and
+    CPU time (user + system); both results are checked to be the same table, bit for bit
+    (through `emb convert FILE x.npy`);
   - exact cosine top-10: gensim's most_similar against `emb neighbors -k 10`, per query,
     excluding loading and the one-time norm computation (gensim's fill_norms, timed apart; emb
     prints its own norm time); the neighbour lists are checked to agree.
@@ -15,6 +16,7 @@ Prints one line per measurement; medians over --repeat runs.
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +52,17 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
+def cpu_timed(fn):
+    """(wall s, CPU s of this process and its finished children, result)."""
+    def cpu():
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + ch.ru_utime + ch.ru_stime
+    c0, t0 = cpu(), time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, cpu() - c0, out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("emb")
@@ -59,6 +72,8 @@ def main():
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="emb threads (0: its default)")
+    ap.add_argument("--skip-load", action="store_true",
+                    help="time neighbours only (the binary file loaded once, untimed)")
     a = ap.parse_args()
     os.makedirs(a.dir, exist_ok=True)
     b = os.path.join(a.dir, "w2v.bin")
@@ -70,15 +85,17 @@ def main():
 
     # ---- loading ----
     kv = None
-    for path, binary in ((t, False), (b, True)):
-        g_times, e_times = [], []
+    for path, binary in () if a.skip_load else ((t, False), (b, True)):
+        g_times, e_times, g_cpu, e_cpu = [], [], [], []
         for _ in range(a.repeat):
             kv = None
-            s, kv = timed(lambda: KeyedVectors.load_word2vec_format(path, binary=binary))
+            s, c, kv = cpu_timed(lambda: KeyedVectors.load_word2vec_format(path, binary=binary))
             g_times.append(s)
-            s, _ = timed(lambda: subprocess.run([a.emb, "lookup", path, "w0", "--quiet"],
-                                                check=True, stdout=subprocess.DEVNULL))
+            g_cpu.append(c)
+            s, c, _ = cpu_timed(lambda: subprocess.run([a.emb, "lookup", path, "w0", "--quiet"],
+                                                       check=True, stdout=subprocess.DEVNULL))
             e_times.append(s)
+            e_cpu.append(c)
         # The same table on both sides.
         npy = os.path.join(a.dir, "check.npy")
         subprocess.run([a.emb, "convert", path, npy, "--quiet"], check=True)
@@ -87,12 +104,16 @@ def main():
             sys.exit(f"FAIL: gensim and emb read different tables from {path}")
         os.unlink(npy)
         g, e = statistics.median(g_times), statistics.median(e_times)
+        gc, ec = statistics.median(g_cpu), statistics.median(e_cpu)
         size = os.path.getsize(path) / 1e6
-        log(f"load {'binary' if binary else 'text  '}: gensim {g:.3f} s ({size / g:.0f} MB/s), "
-            f"emb {e:.3f} s ({size / e:.0f} MB/s): emb {g / e:.1f}x faster "
-            f"(runs: gensim {['%.2f' % x for x in g_times]}, emb {['%.2f' % x for x in e_times]})")
+        log(f"load {'binary' if binary else 'text  '}: wall gensim {g:.2f} s ({size / g:.0f} MB/s), "
+            f"emb {e:.2f} s ({size / e:.0f} MB/s): emb {g / e:.1f}x faster; "
+            f"CPU gensim {gc:.2f} s, emb {ec:.2f} s: {gc / ec:.1f}x "
+            f"(wall runs: gensim {['%.2f' % x for x in g_times]}, emb {['%.2f' % x for x in e_times]})")
 
     # ---- neighbours ----
+    if kv is None:
+        kv = KeyedVectors.load_word2vec_format(b, binary=True)
     rng = np.random.default_rng(7)
     queries = ["w%d" % i for i in rng.choice(a.rows, size=a.queries, replace=False)]
     fill_s, _ = timed(kv.fill_norms)

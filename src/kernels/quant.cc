@@ -50,13 +50,7 @@ class QuantRows {
     ref::quant_scale_bias<Bits>(row, dim_, scale, bias);
     const std::uint8_t* codes = row;
     if constexpr (Bits == 4) {
-      std::uint8_t* c = codes_.data();
-      for (std::int64_t j = 0; j < dim_ / 2; ++j) {
-        c[2 * j] = row[j] & 0xf;
-        c[2 * j + 1] = row[j] >> 4;
-      }
-      if (dim_ % 2) c[dim_ - 1] = row[dim_ / 2] & 0xf;
-      codes = c;
+      codes = Unpack4(row);
     }
     const V vs = hn::Set(d, scale), vb = hn::Set(d, bias), vw = hn::Set(d, w);
     std::int64_t c = 0;
@@ -104,6 +98,33 @@ class QuantRows {
   }
 
  private:
+  // The int4 codes of a row, one byte each, in element order. Vectors of bytes b are widened to
+  // 16-bit lanes (b & 0xf) | (b >> 4) << 8, whose little-endian bytes are the two codes in order.
+  const std::uint8_t* Unpack4(const std::uint8_t* HWY_RESTRICT row) {
+    std::uint8_t* HWY_RESTRICT c = codes_.data();
+    const std::int64_t bytes = dim_ / 2;
+    std::int64_t j = 0;
+#if HWY_TARGET != HWY_SCALAR
+    const D d;
+    const hn::Rebind<std::uint8_t, D> d8;
+    const hn::Rebind<std::uint16_t, D> d16;
+    const hn::Repartition<std::uint8_t, decltype(d16)> d8x2;
+    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+    const auto low = hn::Set(d16, 0xf);
+    for (; j + lanes <= bytes; j += lanes) {
+      const auto b = hn::PromoteTo(d16, hn::LoadU(d8, row + j));
+      const auto pair = hn::Or(hn::And(b, low), hn::ShiftLeft<8>(hn::ShiftRight<4>(b)));
+      hn::StoreU(hn::BitCast(d8x2, pair), d8x2, c + 2 * j);
+    }
+#endif
+    for (; j < bytes; ++j) {
+      c[2 * j] = row[j] & 0xf;
+      c[2 * j + 1] = row[j] >> 4;
+    }
+    if (dim_ % 2) c[dim_ - 1] = row[bytes] & 0xf;
+    return c;
+  }
+
   const std::uint8_t* table_;
   std::int64_t dim_;
   std::int64_t row_bytes_;

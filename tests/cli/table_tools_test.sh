@@ -64,6 +64,13 @@ all_words() { awk 'NR > 1 { printf "%s ", $1 }' v.vec; }
 
 case "$case_name" in
 info)
+  expect_exit 0 "$emb" --help
+  for sub in info convert lookup neighbors; do contains out.txt "^ *$sub "; done
+  expect_exit 0 "$emb" convert --help
+  for opt in --dtype --format --tensor --quiet; do contains out.txt -- "$opt"; done
+  expect_exit 0 "$emb" neighbors --help
+  for opt in -k --ids --threads --tensor --quiet; do contains out.txt -- "$opt"; done
+  expect_error 'No such file' "$emb" info missing.safetensors
   expect_exit 0 "$emb" info v.vec --quiet
   contains out.txt '^format: text$'
   contains out.txt "^size: $(wc -c <v.vec) bytes$"

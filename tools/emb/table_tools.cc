@@ -224,11 +224,20 @@ std::optional<emb::DType> parse_float_dtype(const std::string& s) {
 
 int run_info(const std::string& path, const TableToolOptions& o) {
   const Progress::Style style = Progress::detect(o.quiet);
+  // Printed once everything has been read: a bad file prints nothing on stdout.
+  std::string text;
+  const auto say = [&text](const char* format, auto... args) {
+    const int n = std::snprintf(nullptr, 0, format, args...);
+    if (n <= 0) return;
+    const std::size_t at = text.size();
+    text.resize(at + static_cast<std::size_t>(n) + 1);
+    std::snprintf(text.data() + at, static_cast<std::size_t>(n) + 1, format, args...);
+    text.resize(at + static_cast<std::size_t>(n));
+  };
   const emb::io::Format format = emb::io::detect_format(path);
-  std::printf("file: %s\n", path.c_str());
-  std::printf("format: %s\n", std::string(emb::io::format_name(format)).c_str());
-  std::printf("size: %llu bytes\n",
-              static_cast<unsigned long long>(std::filesystem::file_size(path)));
+  say("file: %s\n", path.c_str());
+  say("format: %s\n", std::string(emb::io::format_name(format)).c_str());
+  say("size: %llu bytes\n", static_cast<unsigned long long>(std::filesystem::file_size(path)));
   std::optional<Loaded> loaded;
   std::string no_table;
   try {
@@ -240,36 +249,35 @@ int run_info(const std::string& path, const TableToolOptions& o) {
   if (format == emb::io::Format::kSafetensors) {
     const emb::io::TensorFile f = emb::io::read_safetensors(path, emb::io::Access::kMap);
     for (const auto& [name, t] : f.tensors) {
-      std::printf("tensor: %s %s %s %zu bytes\n", name.c_str(),
-                  emb::io::safetensors_dtype_name(t.dtype()),
-                  emb::shape_to_string(t.shape()).c_str(), t.nbytes());
+      say("tensor: %s %s %s %zu bytes\n", name.c_str(), emb::io::safetensors_dtype_name(t.dtype()),
+          emb::shape_to_string(t.shape()).c_str(), t.nbytes());
     }
     for (const auto& [key, value] : f.metadata) {
       if (key == "emb.vocab") {
-        std::printf("metadata: %s (%zu bytes: the vocabulary)\n", key.c_str(), value.size());
+        say("metadata: %s (%zu bytes: the vocabulary)\n", key.c_str(), value.size());
       } else {
-        std::printf("metadata: %s = %s\n", key.c_str(),
-                    value.size() <= 200 ? value.c_str() : (value.substr(0, 200) + "...").c_str());
+        say("metadata: %s = %s\n", key.c_str(),
+            value.size() <= 200 ? value.c_str() : (value.substr(0, 200) + "...").c_str());
       }
     }
   } else if (loaded) {
-    std::printf("tensor: %s %s %zu bytes\n",
-                std::string(emb::dtype_name(loaded->table.weight.dtype())).c_str(),
-                emb::shape_to_string(loaded->table.weight.shape()).c_str(),
-                loaded->table.weight.nbytes());
+    say("tensor: %s %s %zu bytes\n",
+        std::string(emb::dtype_name(loaded->table.weight.dtype())).c_str(),
+        emb::shape_to_string(loaded->table.weight.shape()).c_str(), loaded->table.weight.nbytes());
   }
   if (!loaded) {
-    std::printf("table: none (%s; choose one with --tensor)\n", no_table.c_str());
+    say("table: none (%s; choose one with --tensor)\n", no_table.c_str());
+    std::fputs(text.c_str(), stdout);
     return 0;
   }
   const Loaded& l = *loaded;
-  std::printf("table: %s%lld rows x %lld, %s\n",
-              l.table.name.empty() ? "" : ("\"" + l.table.name + "\" ").c_str(),
-              static_cast<long long>(l.rows()), static_cast<long long>(l.dim()),
-              l.dtype_text().c_str());
-  std::printf("vocabulary: %zu words\n", l.table.vocab.size());
+  say("table: %s%lld rows x %lld, %s\n",
+      l.table.name.empty() ? "" : ("\"" + l.table.name + "\" ").c_str(),
+      static_cast<long long>(l.rows()), static_cast<long long>(l.dim()), l.dtype_text().c_str());
+  say("vocabulary: %zu words\n", l.table.vocab.size());
   if (!l.floating()) {
-    std::printf("norms: none (not a floating table)\n");
+    say("norms: none (not a floating table)\n");
+    std::fputs(text.c_str(), stdout);
     return 0;
   }
   // L2 norms of the rows (float32; quantized rows dequantized).
@@ -300,13 +308,14 @@ int run_info(const std::string& path, const TableToolOptions& o) {
   stage.finish();
   const std::int64_t counted = rows - zero - nonfinite;
   if (counted == 0) {
-    std::printf("norms: none (zero rows %lld, not finite %lld)\n", static_cast<long long>(zero),
-                static_cast<long long>(nonfinite));
+    say("norms: none (zero rows %lld, not finite %lld)\n", static_cast<long long>(zero),
+        static_cast<long long>(nonfinite));
   } else {
-    std::printf("norms: min %.6g mean %.6g max %.6g (zero rows %lld, not finite %lld)\n", lo,
-                sum / static_cast<double>(counted), hi, static_cast<long long>(zero),
-                static_cast<long long>(nonfinite));
+    say("norms: min %.6g mean %.6g max %.6g (zero rows %lld, not finite %lld)\n", lo,
+        sum / static_cast<double>(counted), hi, static_cast<long long>(zero),
+        static_cast<long long>(nonfinite));
   }
+  std::fputs(text.c_str(), stdout);
   return 0;
 }
 
