@@ -276,7 +276,7 @@ int run_info(const std::string& path, const TableToolOptions& o) {
       static_cast<long long>(l.rows()), static_cast<long long>(l.dim()), l.dtype_text().c_str());
   say("vocabulary: %zu words\n", l.table.vocab.size());
   if (!l.floating()) {
-    say("norms: none (not a floating table)\n");
+    say("%s", "norms: none (not a floating table)\n");
     std::fputs(text.c_str(), stdout);
     return 0;
   }
