@@ -4,8 +4,9 @@
 //                                  a full copy-load of the 1 GiB table for contrast
 //   table_io_bench word2vec DIR    loading a generated 1,000,000 x 100 table in word2vec text
 //                                  and binary
-//   table_io_bench quant ROWS DIM  sum bags of 20 random rows over a ROWS x DIM table: float32,
-//                                  int8 and int4 rows, ns per looked-up row
+//   table_io_bench quant ROWS DIM  sum and max bags of 20 random rows over a ROWS x DIM table:
+//                                  float32, int8 and int4 rows (and the int8/int4 scalar ref
+//                                  twins), ns per looked-up row
 // Each case checks its result before it is timed.
 #include <fcntl.h>
 #include <unistd.h>
@@ -16,9 +17,11 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "emb/emb.h"
+#include "kernels/ref/quant_ref.h"
 
 namespace {
 
@@ -178,26 +181,47 @@ void quant_case(std::int64_t rows, std::int64_t dim) {
            .equal(emb::embedding_bag(input, emb::dequantize(q4), {}, o))) {
     std::abort();
   }
-  // The three kernels interleaved, 9 rounds, so that the machine's load hits them alike.
+  // The kernels interleaved, 9 rounds, so that the machine's load hits them alike: the fast
+  // kernels (bag sum and bag max) and, for contrast, the scalar ref twins they replace.
   auto ns_per_row = [&](auto&& run) {
     const auto t0 = Clock::now();
     run();
     return ms_since(t0) * 1e6 / static_cast<double>(bags * per_bag);
   };
-  std::vector<double> t32, t8, t4;
+  emb::EmbeddingBagFuncOptions om;
+  om.mode(emb::EmbeddingBagMode::kMax);
+  std::vector<std::int64_t> bounds(bags + 1);
+  for (std::int64_t b = 0; b <= bags; ++b) bounds[b] = b * per_bag;
+  std::vector<float> ref_out(static_cast<std::size_t>(bags * dim));
+  auto ref_sum = [&](const emb::QuantizedTable& q, auto bits) {
+    emb::detail::ref::quant_bag_sum<decltype(bits)::value>(
+        static_cast<const std::uint8_t*>(q.data.raw_data()), dim, ids.data(), bounds.data(), bags,
+        -1, nullptr, ref_out.data());
+  };
+  std::vector<double> t32, t8, t4, m32, m8, m4, r8, r4;
   for (int rep = 0; rep < 9; ++rep) {
     t32.push_back(ns_per_row([&] { (void)emb::embedding_bag(input, w, {}, o); }));
     t8.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q8, {}, o); }));
     t4.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q4, {}, o); }));
+    m32.push_back(ns_per_row([&] { (void)emb::embedding_bag(input, w, {}, om); }));
+    m8.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q8, {}, om); }));
+    m4.push_back(ns_per_row([&] { (void)emb::quantized_embedding_bag(input, q4, {}, om); }));
+    r8.push_back(ns_per_row([&] { ref_sum(q8, std::integral_constant<int, 8>{}); }));
+    r4.push_back(ns_per_row([&] { ref_sum(q4, std::integral_constant<int, 4>{}); }));
   }
-  const double f32 = median(t32), i8 = median(t8), i4 = median(t4);
   std::printf(
-      "sum bags of %lld rows over %lld x %lld (float32 %.0f MB, int8 %.0f MB, int4 %.0f MB), ns "
-      "per row:\n",
+      "bags of %lld random rows over %lld x %lld (float32 %.0f MB, int8 %.0f MB, int4 %.0f MB), "
+      "%d threads, SIMD %s; ns per looked-up row, medians of 9:\n",
       static_cast<long long>(per_bag), static_cast<long long>(rows), static_cast<long long>(dim),
       static_cast<double>(w.nbytes()) / 1e6, static_cast<double>(q8.data.nbytes()) / 1e6,
-      static_cast<double>(q4.data.nbytes()) / 1e6);
-  std::printf("  float32 %.1f   int8 %.1f   int4 %.1f   (ref kernels)\n", f32, i8, i4);
+      static_cast<double>(q4.data.nbytes()) / 1e6, emb::get_num_threads(),
+      emb::simd_target().c_str());
+  std::printf("  sum   float32 %.1f   int8 %.1f   int4 %.1f\n", median(t32), median(t8),
+              median(t4));
+  std::printf("  max   float32 %.1f   int8 %.1f   int4 %.1f\n", median(m32), median(m8),
+              median(m4));
+  std::printf("  sum, scalar ref twins (1 thread): int8 %.1f   int4 %.1f\n", median(r8),
+              median(r4));
 }
 
 }  // namespace

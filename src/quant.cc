@@ -1,4 +1,5 @@
-// Row-wise quantized tables: validate once, then call the reference kernels.
+// Row-wise quantized tables: validate once, then call the fast kernels (kernels/quant.cc; their
+// twins are in kernels/ref/quant_ref.h).
 #include "emb/quant.h"
 
 #include <charconv>
@@ -7,6 +8,7 @@
 
 #include "bag_layout.h"
 #include "index_check.h"
+#include "kernels/fast.h"
 #include "kernels/ref/embedding_bag_ref.h"
 #include "kernels/ref/quant_ref.h"
 
@@ -96,7 +98,7 @@ Tensor dequantize(const QuantizedTable& table) {
   table.validate("dequantize");
   Tensor out = Tensor::empty({table.rows(), table.dim}, DType::kFloat32);
   visit_bits(table.type, [&](auto bits) {
-    detail::ref::quant_gather_rows<decltype(bits)::value, std::int64_t>(
+    detail::fast::quant_gather_rows<decltype(bits)::value, std::int64_t>(
         table_bytes(table), table.dim, nullptr, table.rows(), out.data<float>());
   });
   return out;
@@ -112,8 +114,8 @@ Tensor quantized_embedding(const Tensor& input, const QuantizedTable& table) {
   Tensor out = Tensor::empty(shape, DType::kFloat32);
   visit_bits(table.type, [&](auto bits) {
     detail::visit_ids(input, [&](const auto* ids) {
-      detail::ref::quant_gather_rows<decltype(bits)::value>(table_bytes(table), table.dim, ids,
-                                                            input.numel(), out.data<float>());
+      detail::fast::quant_gather_rows<decltype(bits)::value>(table_bytes(table), table.dim, ids,
+                                                             input.numel(), out.data<float>());
     });
   });
   return out;
@@ -140,11 +142,11 @@ Tensor quantized_embedding_bag(const Tensor& input, const QuantizedTable& table,
     constexpr int kBits = decltype(bits)::value;
     detail::visit_ids(plan.ids, [&](const auto* ids) {
       if (options.mode() == EmbeddingBagMode::kMax) {
-        detail::ref::quant_bag_max<kBits>(table_bytes(table), dim, ids, plan.bounds.data(),
-                                          num_bags, plan.padding_idx, out.data<float>());
+        detail::fast::quant_bag_max<kBits>(table_bytes(table), dim, ids, plan.bounds.data(),
+                                           num_bags, plan.padding_idx, out.data<float>());
         return;
       }
-      detail::ref::quant_bag_sum<kBits>(
+      detail::fast::quant_bag_sum<kBits>(
           table_bytes(table), dim, ids, plan.bounds.data(), num_bags, plan.padding_idx,
           psw.defined() ? psw.data<float>() : nullptr, out.data<float>());
     });

@@ -12,6 +12,7 @@
 #include "emb/io/table.h"
 #include "emb/io/word_vectors.h"
 #include "emb/lookup_options.h"
+#include "emb/neighbors.h"
 #include "emb/optim.h"
 #include "emb/parameter.h"
 #include "emb/quant.h"

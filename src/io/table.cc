@@ -9,6 +9,7 @@
 #include "emb/io/safetensors.h"
 #include "emb/io/word_vectors.h"
 #include "io/file_io.h"
+#include "io/word_vectors_internal.h"
 
 namespace emb::io {
 
@@ -179,8 +180,10 @@ Table load_table(const std::string& path, const LoadTableOptions& options) {
     case Format::kWord2VecBinary:
     case Format::kTextVectors:
     case Format::kGloVe: {
-      WordVectors wv = t.format == Format::kWord2VecBinary ? read_word2vec_binary(path)
-                                                           : read_text_vectors(path);
+      // The vocabulary only: no word -> row index to build and throw away.
+      WordVectors wv = t.format == Format::kWord2VecBinary
+                           ? internal::read_word2vec_binary_unindexed(path)
+                           : internal::read_text_vectors_unindexed(path);
       t.weight = wv.vectors;
       t.vocab = std::move(wv.words);
       break;

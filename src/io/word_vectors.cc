@@ -1,12 +1,17 @@
 // Word vectors in text (word2vec, GloVe, fastText .vec) and word2vec binary.
 #include "emb/io/word_vectors.h"
 
+#include <algorithm>
 #include <bit>
 #include <charconv>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <string_view>
+#include <vector>
 
 #include "io/file_io.h"
+#include "io/word_vectors_internal.h"
 
 namespace emb::io {
 
@@ -46,29 +51,82 @@ bool parse_count(std::string_view tok, std::int64_t& out) {
   return true;
 }
 
-// Checks a word and records it at row `row`.
-void add_word(WordVectors& wv, std::string_view word, const char* fmt, const std::string& file,
-              std::int64_t line) {
+// The rows of the words read so far, by word: open addressing over row numbers (a flat array,
+// a few bytes per word, far fewer cache misses than a node-based map on millions of words).
+class WordSet {
+ public:
+  explicit WordSet(std::size_t expected) {
+    resize(std::bit_ceil(std::max<std::size_t>(16, expected * 2)));
+  }
+
+  // The row already holding word, or -1 after recording it as `row` (words[row] == word).
+  std::int64_t insert(const std::vector<std::string>& words, std::string_view word,
+                      std::int64_t row) {
+    if ((size_ + 1) * 2 > slots_.size()) grow(words);
+    std::size_t i = std::hash<std::string_view>{}(word)&mask_;
+    for (;; i = (i + 1) & mask_) {
+      const std::int64_t r = slots_[i];
+      if (r < 0) break;
+      if (words[static_cast<std::size_t>(r)] == word) return r;
+    }
+    slots_[i] = row;
+    ++size_;
+    return -1;
+  }
+
+ private:
+  void resize(std::size_t n) {
+    slots_.assign(n, -1);
+    mask_ = n - 1;
+  }
+  void grow(const std::vector<std::string>& words) {
+    const std::vector<std::int64_t> old = std::move(slots_);
+    resize(old.size() * 2);
+    for (const std::int64_t r : old) {
+      if (r < 0) continue;
+      std::size_t i = std::hash<std::string_view>{}(words[static_cast<std::size_t>(r)]) & mask_;
+      while (slots_[i] >= 0) i = (i + 1) & mask_;
+      slots_[i] = r;
+    }
+  }
+
+  std::vector<std::int64_t> slots_;
+  std::size_t mask_ = 0;
+  std::size_t size_ = 0;
+};
+
+// Checks a word and records it as the next row.
+void add_word(WordVectors& wv, WordSet& seen, std::string_view word, const char* fmt,
+              const std::string& file, std::int64_t line) {
   if (word.empty()) fail(fmt, file, line, "empty word");
   if (word.size() > kMaxWordBytes) {
     fail(fmt, file, line, "word longer than " + std::to_string(kMaxWordBytes) + " bytes");
   }
   if (!detail::io::is_valid_utf8(word)) fail(fmt, file, line, "the word is not valid UTF-8");
   const auto row = static_cast<std::int64_t>(wv.words.size());
-  auto [it, inserted] = wv.index.emplace(std::string(word), row);
-  if (!inserted) {
-    fail(fmt, file, line,
-         "duplicate word \"" + std::string(word) + "\" (first at row " +
-             std::to_string(it->second) + ")");
-  }
   wv.words.emplace_back(word);
+  const std::int64_t first = seen.insert(wv.words, word, row);
+  if (first >= 0) {
+    fail(fmt, file, line,
+         "duplicate word \"" + std::string(word) + "\" (first at row " + std::to_string(first) +
+             ")");
+  }
 }
 
-WordVectors parse_text(const FileBytes& f) {
+// WordVectors::index from the words (distinct, checked by the reader).
+void fill_index(WordVectors& wv) {
+  wv.index.reserve(wv.words.size());
+  for (std::size_t i = 0; i < wv.words.size(); ++i) {
+    wv.index.emplace(wv.words[i], static_cast<std::int64_t>(i));
+  }
+}
+
+WordVectors parse_text(const FileBytes& f, bool with_index) {
   const char* fmt = "word vectors (text)";
   const std::string& file = f.path();
   std::string_view rest(reinterpret_cast<const char*>(f.data()), f.size());
   WordVectors wv;
+  WordSet seen(0);
   std::vector<float> values;
   std::int64_t dim = -1;
   std::int64_t expected = -1;  // the header's count, -1 without a header
@@ -107,6 +165,7 @@ WordVectors parse_text(const FileBytes& f) {
         dim = d;
         values.reserve(static_cast<std::size_t>(count * d));
         wv.words.reserve(static_cast<std::size_t>(count));
+        seen = WordSet(static_cast<std::size_t>(count));
         continue;
       }
     }
@@ -116,7 +175,7 @@ WordVectors parse_text(const FileBytes& f) {
     }
     std::string_view p = line;
     const std::string_view word = next_token(p);
-    add_word(wv, word, fmt, file, line_no);
+    add_word(wv, seen, word, fmt, file, line_no);
     std::int64_t n = 0;
     for (;;) {
       const std::string_view tok = next_token(p);
@@ -156,10 +215,11 @@ WordVectors parse_text(const FileBytes& f) {
   wv.vectors = Tensor::empty({count, dim}, DType::kFloat32);
   if (!values.empty())
     std::memcpy(wv.vectors.raw_data(), values.data(), values.size() * sizeof(float));
+  if (with_index) fill_index(wv);
   return wv;
 }
 
-WordVectors parse_binary(const FileBytes& f) {
+WordVectors parse_binary(const FileBytes& f, bool with_index) {
   const char* fmt = "word2vec binary";
   const std::string& file = f.path();
   const char* p = reinterpret_cast<const char*>(f.data());
@@ -191,6 +251,7 @@ WordVectors parse_binary(const FileBytes& f) {
   }
   WordVectors wv;
   wv.words.reserve(static_cast<std::size_t>(count));
+  WordSet seen(static_cast<std::size_t>(count));
   wv.vectors = Tensor::empty({count, dim}, DType::kFloat32);
   auto* out = static_cast<std::byte*>(wv.vectors.raw_data());
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * 4;
@@ -207,7 +268,7 @@ WordVectors parse_binary(const FileBytes& f) {
       fail(fmt, file, 0,
            "word " + std::to_string(i + 1) + " is longer than " + std::to_string(kMaxWordBytes) +
                " bytes");
-    add_word(wv, std::string_view(p + start, pos - start), fmt, file, 0);
+    add_word(wv, seen, std::string_view(p + start, pos - start), fmt, file, 0);
     ++pos;
     if (size - pos < row_bytes) {
       fail(fmt, file, 0,
@@ -223,6 +284,7 @@ WordVectors parse_binary(const FileBytes& f) {
          std::to_string(size - pos) + " bytes after the header's " + std::to_string(count) +
              " words");
   }
+  if (with_index) fill_index(wv);
   return wv;
 }
 
@@ -271,19 +333,19 @@ void WordVectors::build_index() {
 }
 
 WordVectors read_text_vectors(const std::string& path) {
-  return parse_text(*FileBytes::open(path, "read_text_vectors"));
+  return parse_text(*FileBytes::open(path, "read_text_vectors"), true);
 }
 
 WordVectors read_word2vec_binary(const std::string& path) {
-  return parse_binary(*FileBytes::open(path, "read_word2vec_binary"));
+  return parse_binary(*FileBytes::open(path, "read_word2vec_binary"), true);
 }
 
 WordVectors parse_text_vectors(std::span<const std::byte> bytes, const std::string& name) {
-  return parse_text(*FileBytes::borrow(bytes, name));
+  return parse_text(*FileBytes::borrow(bytes, name), true);
 }
 
 WordVectors parse_word2vec_binary(std::span<const std::byte> bytes, const std::string& name) {
-  return parse_binary(*FileBytes::borrow(bytes, name));
+  return parse_binary(*FileBytes::borrow(bytes, name), true);
 }
 
 void write_text_vectors(const std::string& path, const WordVectors& wv, TextHeader header) {
@@ -324,5 +386,17 @@ void write_word2vec_binary(const std::string& path, const WordVectors& wv) {
   }
   w.commit();
 }
+
+namespace internal {
+
+WordVectors read_text_vectors_unindexed(const std::string& path) {
+  return parse_text(*FileBytes::open(path, "read_text_vectors"), false);
+}
+
+WordVectors read_word2vec_binary_unindexed(const std::string& path) {
+  return parse_binary(*FileBytes::open(path, "read_word2vec_binary"), false);
+}
+
+}  // namespace internal
 
 }  // namespace emb::io

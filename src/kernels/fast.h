@@ -111,6 +111,78 @@ void scatter_add_rows_any(const ScatterArgs& a);
 void scatter_add_max_any(const ScatterMaxArgs& a);
 void bag_per_sample_weights_backward_any(const PswBackwardArgs& a);
 
+/// Row-wise quantized tables (ref/quant_ref.h): bits 8 or 4.
+struct QuantGatherArgs {
+  int bits;
+  bool ids64;
+  const std::uint8_t* table;
+  std::int64_t dim;
+  const void* ids;  // null: rows 0 .. n-1
+  std::int64_t n;
+  float* out;
+};
+
+struct QuantBagArgs {
+  int bits;
+  bool ids64;
+  bool max;  // bag max, else bag sum
+  const std::uint8_t* table;
+  std::int64_t dim;
+  const void* ids;
+  const std::int64_t* bounds;
+  std::int64_t num_bags;
+  std::int64_t padding_idx;
+  const float* psw;  // sum only; [n] or null
+  float* out;
+};
+
+void quant_gather_any(const QuantGatherArgs& a);
+void quant_bag_any(const QuantBagArgs& a);
+
+/// ref::quant_gather_rows.
+template <int Bits, typename Index>
+void quant_gather_rows(const std::uint8_t* table, std::int64_t dim, const Index* ids,
+                       std::int64_t n, float* out) {
+  quant_gather_any({Bits, sizeof(Index) == 8, table, dim, ids, n, out});
+}
+
+/// ref::quant_bag_sum.
+template <int Bits, typename Index>
+void quant_bag_sum(const std::uint8_t* table, std::int64_t dim, const Index* ids,
+                   const std::int64_t* bounds, std::int64_t num_bags, std::int64_t padding_idx,
+                   const float* psw, float* out) {
+  quant_bag_any(
+      {Bits, sizeof(Index) == 8, false, table, dim, ids, bounds, num_bags, padding_idx, psw, out});
+}
+
+/// ref::quant_bag_max.
+template <int Bits, typename Index>
+void quant_bag_max(const std::uint8_t* table, std::int64_t dim, const Index* ids,
+                   const std::int64_t* bounds, std::int64_t num_bags, std::int64_t padding_idx,
+                   float* out) {
+  quant_bag_any({Bits, sizeof(Index) == 8, true, table, dim, ids, bounds, num_bags, padding_idx,
+                 nullptr, out});
+}
+
+/// Exact cosine top-k (ref::cosine_top_k's arguments).
+struct CosineTopKArgs {
+  const float* table;
+  std::int64_t rows;
+  std::int64_t dim;
+  const float* inv_norms;
+  const float* query;
+  std::int64_t k;
+  std::int64_t exclude;
+  std::int64_t* ids;
+  float* scores;
+  std::int64_t* found;
+};
+
+/// ref::row_inverse_norms.
+void row_inverse_norms(const float* table, std::int64_t rows, std::int64_t dim, float* out);
+/// ref::cosine_top_k.
+void cosine_top_k(const CosineTopKArgs& a);
+
 /// The HWY_* bit of the target the dispatched kernels run on (tests check the dispatch with it).
 std::int64_t dispatched_target();
 

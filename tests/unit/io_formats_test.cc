@@ -379,9 +379,12 @@ TEST(Int8Tensors, ConvertPrintAndRefuseValuesOutOfRange) {
   EXPECT_TRUE(u.to(DType::kFloat32).equal(Tensor::from_vector<float>({0, 200, 255}, {3})));
   EXPECT_EQ(element_size(DType::kInt8), 1u);
   EXPECT_EQ(dtype_name(DType::kUInt8), "uint8");
-  emb::testing::expect_error<ValueError>([&] { a.set_double(0, 128); }, "does not fit int8 (valid: -128 to 127)");
-  emb::testing::expect_error<ValueError>([&] { u.set_double(0, -1); }, "does not fit uint8 (valid: 0 to 255)");
-  emb::testing::expect_error<ValueError>([&] { u.set_double(0, 256); }, "does not fit uint8 (valid: 0 to 255)");
+  emb::testing::expect_error<ValueError>([&] { a.set_double(0, 128); },
+                                         "does not fit int8 (valid: -128 to 127)");
+  emb::testing::expect_error<ValueError>([&] { u.set_double(0, -1); },
+                                         "does not fit uint8 (valid: 0 to 255)");
+  emb::testing::expect_error<ValueError>([&] { u.set_double(0, 256); },
+                                         "does not fit uint8 (valid: 0 to 255)");
   u.set_double(0, 255);
   EXPECT_EQ(u.at<std::uint8_t>(0), 255);
   // int8 is not an index dtype.
@@ -390,6 +393,49 @@ TEST(Int8Tensors, ConvertPrintAndRefuseValuesOutOfRange) {
         (void)embedding(a, Tensor::zeros({3, 2}, DType::kFloat32));
       },
       "must be int32 or int64, got int8");
+}
+
+}  // namespace
+}  // namespace emb
+
+namespace emb {
+namespace {
+
+using emb::testing::expect_error;
+using emb::testing::TempDir;
+using emb::testing::write_file;
+
+// Many words, with and without a count header: the duplicate check grows its table as the words
+// come (no header) and still finds a duplicate among thousands; the readers' index maps every
+// word to its row, and load_table keeps the vocabulary in order.
+TEST(WordVectors, ManyWordsDuplicateFoundIndexComplete) {
+  TempDir dir;
+  constexpr int kWords = 5000;
+  std::string body;
+  for (int i = 0; i < kWords; ++i) body += "word" + std::to_string(i * 7919 % 100003) + " 1 2\n";
+  for (const bool header : {false, true}) {
+    SCOPED_TRACE(header ? "header" : "no header");
+    const std::string path = dir.file(header ? "h.vec" : "n.glove");
+    write_file(path, (header ? std::to_string(kWords) + " 2\n" : std::string()) + body);
+    const io::WordVectors wv = io::read_text_vectors(path);
+    ASSERT_EQ(wv.words.size(), static_cast<std::size_t>(kWords));
+    ASSERT_EQ(wv.index.size(), static_cast<std::size_t>(kWords));
+    for (int i = 0; i < kWords; ++i) {
+      EXPECT_EQ(wv.index.at(wv.words[static_cast<std::size_t>(i)]), i);
+    }
+    const io::Table t = io::load_table(path);
+    EXPECT_EQ(t.vocab, wv.words);
+    // The last line repeats the word of row 1234.
+    const std::string dup = "word" + std::to_string(1234 * 7919 % 100003);
+    write_file(path, (header ? std::to_string(kWords + 1) + " 2\n" : std::string()) + body + dup +
+                         " 3 4\n");
+    const int line = kWords + 1 + (header ? 1 : 0);
+    expect_error<FormatError>(
+        [&] { (void)io::read_text_vectors(path); },
+        {"line " + std::to_string(line), "duplicate word \"" + dup + "\"", "first at row 1234"});
+    expect_error<FormatError>([&] { (void)io::load_table(path); },
+                              {"duplicate word \"" + dup + "\"", "first at row 1234"});
+  }
 }
 
 }  // namespace

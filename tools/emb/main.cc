@@ -6,11 +6,14 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <vector>
 
 #include "classifier.h"
 #include "emb/error.h"
+#include "emb/runtime.h"
 #include "emb/version.h"
 #include "simd_target.h"
+#include "table_tools.h"
 #include "text_data.h"
 #include "train.h"
 #include "wordnet.h"
@@ -96,7 +99,11 @@ int main(int argc, char** argv) {
       "  emb data wordnet DIR                      make the WordNet supersense dataset\n"
       "  emb train --input DIR/train.txt --output model.emb\n"
       "  emb test model.emb DIR/test.txt [k]       N, P@k, R@k as fastText prints them\n"
-      "  emb predict model.emb FILE|- [k]          the k most likely labels of each line"};
+      "  emb predict model.emb FILE|- [k]          the k most likely labels of each line\n"
+      "  emb info FILE                             tensors, shapes, dtypes, norms of a table\n"
+      "  emb convert IN OUT [--dtype f16|int8|..]  any table format to any\n"
+      "  emb lookup FILE word|id...                the rows of words or ids\n"
+      "  emb neighbors FILE word|id... [-k 10]     exact cosine nearest neighbours"};
   app.require_subcommand(1);
   app.set_version_flag("--version", fmt::format("emb {}\nSIMD target: {}", emb::version(),
                                                 emb_cli::simd_target_for_version()));
@@ -160,6 +167,61 @@ int main(int argc, char** argv) {
   wordnet->add_option("--wordnet-dir", wordnet_dir, "WordNet database directory")
       ->capture_default_str();
 
+  // table tools: info, convert, lookup, neighbors
+  emb_cli::TableToolOptions table_options;
+  std::string table_path, convert_out, convert_dtype, convert_format;
+  std::vector<std::string> queries;
+  std::int64_t top_k = 10;
+  int table_threads = 0;
+  const auto add_table_options = [&](CLI::App* sub) {
+    sub->add_option("--tensor", table_options.tensor,
+                    "safetensors: the tensor holding the table (default: \"weight\", or the "
+                    "only 2-D tensor)");
+    sub->add_flag("--quiet", table_options.quiet, "no progress or timings on stderr");
+  };
+  CLI::App* info = app.add_subcommand(
+      "info", "Describe a table file: format, tensors, shapes, dtypes, vocabulary, row norms");
+  info->add_option("FILE", table_path, "table file (any supported format)")->required();
+  add_table_options(info);
+  CLI::App* convert = app.add_subcommand(
+      "convert",
+      "Convert a table between formats (safetensors, .npy, word2vec .bin, .vec/.txt, "
+      ".glove) and dtypes");
+  convert->add_option("IN", table_path, "input table file (any supported format)")->required();
+  convert
+      ->add_option("OUT", convert_out,
+                   "output file; the format follows the extension (.safetensors, .npy, .bin, "
+                   ".vec, .txt, .glove)")
+      ->required();
+  convert
+      ->add_option("--dtype", convert_dtype,
+                   "store the table as f32, f64, f16, bf16, int8 or int4 "
+                   "(int8/int4: row-wise quantized, safetensors only)")
+      ->check(CLI::IsMember({"f32", "f64", "f16", "bf16", "int8", "int4"}));
+  convert->add_option("--format", convert_format,
+                      "output format instead of the extension's: safetensors, npy, "
+                      "word2vec-binary, text, glove");
+  add_table_options(convert);
+  CLI::App* lookup =
+      app.add_subcommand("lookup", "Print the rows of words (or ids): \"<query> <values>\"");
+  lookup->add_option("FILE", table_path, "table file")->required();
+  lookup->add_option("QUERY", queries, "words of the vocabulary, or row ids (--ids)")->required();
+  lookup->add_flag("--ids", table_options.ids, "the queries are row ids");
+  add_table_options(lookup);
+  CLI::App* neighbors = app.add_subcommand(
+      "neighbors", "The k rows most similar to each query by cosine (exact, all rows)");
+  neighbors->add_option("FILE", table_path, "table file")->required();
+  neighbors->add_option("QUERY", queries, "words of the vocabulary, or row ids (--ids)")
+      ->required();
+  neighbors->add_option("-k", top_k, "neighbours per query")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  neighbors->add_flag("--ids", table_options.ids, "the queries are row ids");
+  neighbors
+      ->add_option("--threads", table_threads, "threads (default: EMB_NUM_THREADS, else all cores)")
+      ->check(CLI::Range(1, 4096));
+  add_table_options(neighbors);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -170,6 +232,16 @@ int main(int argc, char** argv) {
     if (train->parsed()) return run_train(input, output, hp, quiet, plot);
     if (test->parsed()) return run_test(model_path, data_path, k);
     if (predict->parsed()) return run_predict(model_path, data_path, k, prob);
+    if (info->parsed()) return emb_cli::run_info(table_path, table_options);
+    if (convert->parsed()) {
+      return emb_cli::run_convert(table_path, convert_out, convert_dtype, convert_format,
+                                  table_options);
+    }
+    if (lookup->parsed()) return emb_cli::run_lookup(table_path, queries, table_options);
+    if (neighbors->parsed()) {
+      if (table_threads > 0) emb::set_num_threads(table_threads);
+      return emb_cli::run_neighbors(table_path, queries, top_k, table_options);
+    }
     if (wordnet->parsed()) {
       const emb_cli::WordnetSummary s = emb_cli::make_wordnet_dataset(wordnet_dir, out_dir);
       std::printf("%s/train.txt: %lld examples\n%s/test.txt: %lld examples\n%lld labels\n",
