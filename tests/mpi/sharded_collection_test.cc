@@ -1,0 +1,307 @@
+// The sharded collection on N ranks against one process: an EmbeddingBagCollection on the
+// same tables, fed the global batch (rank 0's bags, then rank 1's, ...). Run under mpirun with
+// 1 to 4 ranks (tests/mpi/CMakeLists.txt).
+//
+// Bitwise: forward rows of table-wise tables and of row-wise tables pooled exactly (and mode max,
+// which always ships rows): the same kernel adds the same rows in the same order. The tables,
+// optimizer sums and step counts after K steps, in every plan: each owner receives its rows'
+// gradient entries in global input order and applies the one-process arithmetic per row.
+// Within a bound: row-wise partial sums (sum, mean), regrouped by rank: |got - want| <=
+// (len + P) * eps * sum |w| over the bag's rows (the rounding of a sum of len + P terms in any
+// grouping), divided by len for mean.
+#include "emb/dist/sharded_embedding_bag_collection.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "emb/emb.h"
+
+namespace emb::dist {
+namespace {
+
+Communicator* g_comm = nullptr;
+
+struct TableSpec {
+  std::int64_t rows;
+  std::int64_t dim;
+  EmbeddingBagMode mode;
+  DType dtype;
+  bool row_wise;
+};
+
+const std::vector<TableSpec>& trained_tables() {
+  static const std::vector<TableSpec> specs = {
+      {37, 8, EmbeddingBagMode::kSum, DType::kFloat32, false},
+      {50, 5, EmbeddingBagMode::kMean, DType::kFloat32, true},
+      {23, 16, EmbeddingBagMode::kSum, DType::kFloat64, true},
+      {10, 3, EmbeddingBagMode::kMean, DType::kFloat64, false},
+      {3, 7, EmbeddingBagMode::kSum, DType::kFloat32, true},  // fewer rows than some rank counts
+  };
+  return specs;
+}
+
+std::vector<EmbeddingBagConfig> configs_of(const std::vector<TableSpec>& specs) {
+  std::vector<EmbeddingBagConfig> c;
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    c.push_back(EmbeddingBagConfig("t" + std::to_string(t), specs[t].rows, specs[t].dim)
+                    .mode(specs[t].mode)
+                    .dtype(specs[t].dtype));
+  }
+  return c;
+}
+
+std::vector<ShardingPlan> plans_of(const std::vector<TableSpec>& specs, int ranks) {
+  std::vector<ShardingPlan> p;
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    p.push_back(specs[t].row_wise ? ShardingPlan::row_wise()
+                                  : ShardingPlan::table_wise(static_cast<int>(t) % ranks));
+  }
+  return p;
+}
+
+// Every rank's batch of one step (the same on every rank: each takes its own).
+struct StepData {
+  std::vector<KeyedJaggedBatch> local;         // [rank]
+  KeyedJaggedBatch global;                     // the concatenation
+  std::vector<std::vector<Tensor>> local_grad; // [rank][table]
+  std::vector<Tensor> global_grad;             // [table]
+};
+
+StepData make_step(const std::vector<TableSpec>& specs, int ranks, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Generator gen(seed);
+  StepData s;
+  s.local.resize(static_cast<std::size_t>(ranks));
+  s.local_grad.resize(static_cast<std::size_t>(ranks));
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    std::vector<std::int64_t> g_ids, g_off;
+    std::vector<Tensor> grads;
+    for (int r = 0; r < ranks; ++r) {
+      const std::int64_t bags = 2 + (r + static_cast<int>(t)) % 3;
+      std::vector<std::int64_t> ids, off;
+      for (std::int64_t b = 0; b < bags; ++b) {
+        off.push_back(static_cast<std::int64_t>(ids.size()));
+        g_off.push_back(static_cast<std::int64_t>(g_ids.size()));
+        const auto len = static_cast<std::int64_t>(rng() % 7);  // empty bags too
+        for (std::int64_t i = 0; i < len; ++i) {
+          const std::int64_t hot = std::min<std::int64_t>(specs[t].rows, 3);
+          const auto id = static_cast<std::int64_t>(rng() % 2 ? rng() % hot : rng() % specs[t].rows);
+          ids.push_back(id);
+          g_ids.push_back(id);
+        }
+      }
+      const auto n = static_cast<std::int64_t>(ids.size());
+      s.local[r].add("t" + std::to_string(t), Tensor::from_vector<std::int64_t>(ids, {n}),
+                     Tensor::from_vector<std::int64_t>(off, {bags}));
+      Tensor g = Tensor::empty({bags, specs[t].dim}, DType::kFloat32);
+      gen.normal_(g);
+      s.local_grad[r].push_back(g.to(specs[t].dtype));
+    }
+    std::vector<Tensor> parts;
+    for (int r = 0; r < ranks; ++r) parts.push_back(s.local_grad[r][t]);
+    std::int64_t total = 0;
+    for (const Tensor& p : parts) total += p.size(0);
+    Tensor all = Tensor::empty({total, specs[t].dim}, specs[t].dtype);
+    std::size_t at = 0;
+    for (const Tensor& p : parts) {
+      std::memcpy(static_cast<std::byte*>(all.raw_data()) + at, p.raw_data(), p.nbytes());
+      at += p.nbytes();
+    }
+    s.global_grad.push_back(all);
+    const auto gn = static_cast<std::int64_t>(g_ids.size());
+    const auto gb = static_cast<std::int64_t>(g_off.size());
+    s.global.add("t" + std::to_string(t), Tensor::from_vector<std::int64_t>(g_ids, {gn}),
+                 Tensor::from_vector<std::int64_t>(g_off, {gb}));
+  }
+  return s;
+}
+
+// Rows [first, first + n) of a [*, dim] tensor.
+Tensor rows_of(const Tensor& t, std::int64_t first, std::int64_t n) {
+  Tensor out = Tensor::empty({n, t.size(1)}, t.dtype());
+  const std::size_t row = static_cast<std::size_t>(t.size(1)) * element_size(t.dtype());
+  if (n > 0 && row > 0) {
+    std::memcpy(out.raw_data(), static_cast<const std::byte*>(t.raw_data()) + first * row, n * row);
+  }
+  return out;
+}
+
+std::int64_t first_bag_of(const StepData& s, std::size_t t, int rank) {
+  std::int64_t b = 0;
+  for (int r = 0; r < rank; ++r) b += s.local[r].offsets[t].numel();
+  return b;
+}
+
+// |got - want| within the bound of a regrouped sum (see the file comment).
+void expect_close(const Tensor& got, const Tensor& want, const Tensor& abs_sum,
+                  const std::vector<std::int64_t>& lens, EmbeddingBagMode mode, int ranks,
+                  const std::string& what) {
+  const double eps = got.dtype() == DType::kFloat64 ? std::numeric_limits<double>::epsilon()
+                                                    : std::numeric_limits<float>::epsilon();
+  const std::int64_t dim = got.size(1);
+  for (std::int64_t b = 0; b < got.size(0); ++b) {
+    const auto len = lens[static_cast<std::size_t>(b)];
+    for (std::int64_t d = 0; d < dim; ++d) {
+      double bound = static_cast<double>(len + ranks) * eps * abs_sum.get_double(b * dim + d);
+      if (mode == EmbeddingBagMode::kMean && len > 0) bound = bound / static_cast<double>(len) * 2;
+      const double diff = std::abs(got.get_double(b * dim + d) - want.get_double(b * dim + d));
+      ASSERT_LE(diff, bound) << what << " bag " << b << " element " << d;
+    }
+  }
+}
+
+void run_training(const FusedOptimizerOptions& options, RowWisePooling pooling, int steps) {
+  Communicator& comm = *g_comm;
+  const int ranks = comm.size();
+  const int me = comm.rank();
+  const std::vector<TableSpec>& specs = trained_tables();
+  Generator g1(42), g2(42);
+  ShardedEmbeddingBagCollection sharded(comm, configs_of(specs), plans_of(specs, ranks), options,
+                                        pooling, g1);
+  EmbeddingBagCollection one(configs_of(specs), options, g2);
+  for (int k = 0; k < steps; ++k) {
+    const StepData s = make_step(specs, ranks, 1000 + static_cast<std::uint64_t>(k));
+    const std::vector<Tensor> got = sharded.forward(s.local[me]);
+    const std::vector<Tensor> want_all = one.forward(s.global);
+    for (std::size_t t = 0; t < specs.size(); ++t) {
+      const Tensor want = rows_of(want_all[t], first_bag_of(s, t, me), got[t].size(0));
+      const std::string what = "step " + std::to_string(k) + " table " + std::to_string(t);
+      const bool exact = !specs[t].row_wise || pooling == RowWisePooling::kExact;
+      if (exact) {
+        ASSERT_TRUE(got[t].equal(want)) << what;
+      } else {
+        // The bound's sum |w|: the same bags pooled (sum) over |table|.
+        Tensor abs_table = one.weight(t).clone();
+        for (std::int64_t i = 0; i < abs_table.numel(); ++i) {
+          abs_table.set_double(i, std::abs(abs_table.get_double(i)));
+        }
+        EmbeddingBagFuncOptions o;
+        o.mode(EmbeddingBagMode::kSum);
+        const Tensor abs_sum = embedding_bag(s.local[me].ids[t], abs_table, s.local[me].offsets[t], o);
+        std::vector<std::int64_t> lens;
+        const Tensor& off = s.local[me].offsets[t];
+        for (std::int64_t b = 0; b < off.numel(); ++b) {
+          const std::int64_t end = b + 1 < off.numel() ? off.data<std::int64_t>()[b + 1]
+                                                       : s.local[me].ids[t].numel();
+          lens.push_back(end - off.data<std::int64_t>()[b]);
+        }
+        expect_close(got[t], want, abs_sum, lens, specs[t].mode, ranks, what);
+      }
+    }
+    sharded.backward_and_step(s.local[me], s.local_grad[me]);
+    one.backward_and_step(s.global, s.global_grad);
+  }
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    EXPECT_TRUE(sharded.gather_table(t).equal(one.weight(t))) << "table " << t;
+    const Tensor sum = sharded.gather_state_sum(t);
+    if (one.state(t).sum.defined()) {
+      EXPECT_TRUE(sum.equal(one.state(t).sum)) << "sum " << t;
+    }
+    EXPECT_EQ(sharded.step_count(t), one.state(t).step) << t;
+  }
+}
+
+TEST(ShardedCollection, SgdEqualsOneProcess) {
+  run_training(optim::SGDOptions(0.1), RowWisePooling::kExact, 3);
+  run_training(optim::SGDOptions(0.05).maximize(true), RowWisePooling::kPartial, 2);
+}
+
+TEST(ShardedCollection, AdagradEqualsOneProcess) {
+  run_training(optim::AdagradOptions(0.1).lr_decay(0.01), RowWisePooling::kPartial, 3);
+  run_training(optim::AdagradOptions(0.2).initial_accumulator_value(0.1), RowWisePooling::kExact, 2);
+}
+
+TEST(ShardedCollection, RowWiseAdagradEqualsOneProcess) {
+  run_training(optim::RowWiseAdagradOptions(0.1).weight_decay(0.01), RowWisePooling::kExact, 3);
+  run_training(optim::RowWiseAdagradOptions(0.3).maximize(true), RowWisePooling::kPartial, 2);
+}
+
+// Mode max (forward only) always ships rows: bitwise, row-wise and table-wise, every dtype.
+TEST(ShardedCollection, MaxAndHalfTablesForwardBitwise) {
+  Communicator& comm = *g_comm;
+  const int ranks = comm.size();
+  const std::vector<TableSpec> specs = {
+      {41, 9, EmbeddingBagMode::kMax, DType::kFloat32, true},
+      {19, 4, EmbeddingBagMode::kMax, DType::kFloat64, false},
+      {33, 17, EmbeddingBagMode::kMean, DType::kFloat16, false},
+      {29, 8, EmbeddingBagMode::kMax, DType::kBFloat16, true},
+  };
+  Generator g1(5), g2(5);
+  ShardedEmbeddingBagCollection sharded(comm, configs_of(specs), plans_of(specs, ranks),
+                                        optim::SGDOptions(0.1), RowWisePooling::kPartial, g1);
+  EmbeddingBagCollection one(configs_of(specs), optim::SGDOptions(0.1), g2);
+  const StepData s = make_step(specs, ranks, 77);
+  const std::vector<Tensor> got = sharded.forward(s.local[comm.rank()]);
+  const std::vector<Tensor> want = one.forward(s.global);
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    EXPECT_TRUE(got[t].equal(rows_of(want[t], first_bag_of(s, t, comm.rank()), got[t].size(0))))
+        << "table " << t;
+  }
+}
+
+// A bad batch on the last rank: refused on every rank, nothing sent or written anywhere.
+TEST(ShardedCollection, BadBatchOnOneRankIsRefusedEverywhere) {
+  Communicator& comm = *g_comm;
+  const int ranks = comm.size();
+  const int me = comm.rank();
+  const std::vector<TableSpec>& specs = trained_tables();
+  Generator g1(8);
+  ShardedEmbeddingBagCollection sharded(comm, configs_of(specs), plans_of(specs, ranks),
+                                        optim::AdagradOptions(0.1), RowWisePooling::kPartial, g1);
+  std::vector<Tensor> before;
+  for (std::size_t t = 0; t < specs.size(); ++t) before.push_back(sharded.gather_table(t));
+  StepData s = make_step(specs, ranks, 9);
+  KeyedJaggedBatch mine = s.local[me];
+  if (me == ranks - 1) {
+    mine.ids[2] = Tensor::from_vector<std::int64_t>({0, 23}, {2});  // row 23 of 23
+    mine.offsets[2] = Tensor::from_vector<std::int64_t>({0}, {1});
+  }
+  for (int call = 0; call < 2; ++call) {
+    try {
+      if (call == 0) {
+        sharded.forward(mine);
+      } else {
+        sharded.backward_and_step(mine, s.local_grad[me]);
+      }
+      ADD_FAILURE() << "call " << call << " did not throw";
+    } catch (const IndexError& e) {
+      EXPECT_EQ(me, ranks - 1);
+      EXPECT_NE(std::string(e.what()).find("table \"t2\""), std::string::npos) << e.what();
+    } catch (const DistError& e) {
+      EXPECT_NE(me, ranks - 1);
+      EXPECT_NE(std::string(e.what()).find("rank " + std::to_string(ranks - 1)),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    EXPECT_TRUE(sharded.gather_table(t).equal(before[t])) << t;
+    EXPECT_EQ(sharded.step_count(t), 0);
+  }
+}
+
+}  // namespace
+}  // namespace emb::dist
+
+int main(int argc, char** argv) {
+  emb::dist::Environment mpi(argc, argv);
+  ::testing::InitGoogleTest(&argc, argv);
+  emb::dist::Communicator comm = emb::dist::Communicator::world();
+  emb::dist::g_comm = &comm;
+  // Only rank 0 prints the results; every rank's failures still fail its exit code.
+  if (comm.rank() != 0) {
+    auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int rc = RUN_ALL_TESTS();
+  // The job fails when any rank failed.
+  const bool all = comm.all_ok(rc == 0);
+  emb::dist::g_comm = nullptr;
+  return all ? 0 : 1;
+}
