@@ -19,7 +19,9 @@ std::string str(std::int64_t v) {
   return std::to_string(v);
 }
 
-void check_configs(const std::vector<EmbeddingBagConfig>& tables, const char* op) {
+}  // namespace
+
+void detail::check_configs(const std::vector<EmbeddingBagConfig>& tables, const char* op) {
   const std::string o = op;
   if (tables.empty()) throw ValueError(o + ": needs at least one table");
   std::set<std::string> names;
@@ -52,7 +54,6 @@ void check_configs(const std::vector<EmbeddingBagConfig>& tables, const char* op
   }
 }
 
-}  // namespace
 
 const char* fused_optimizer_name(const FusedOptimizerOptions& options) {
   switch (options.index()) {
@@ -70,7 +71,7 @@ EmbeddingBagCollection::EmbeddingBagCollection(std::vector<EmbeddingBagConfig> t
                                                Generator& generator)
     : configs_(std::move(tables)), optimizer_(std::move(optimizer)) {
   const char* op = "EmbeddingBagCollection";
-  check_configs(configs_, op);
+  detail::check_configs(configs_, op);
   detail::check_fused_optimizer(optimizer_, op);
   for (EmbeddingBagConfig& c : configs_) {
     Tensor w = c.weight();

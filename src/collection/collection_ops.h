@@ -21,6 +21,10 @@ struct FeaturePlan {
   std::int64_t n() const { return ids.numel(); }
 };
 
+/// Throws ValueError unless the configs make a collection (at least one table, distinct
+/// non-empty names, sizes, mode, dtype, a given weight's shape and dtype).
+void check_configs(const std::vector<EmbeddingBagConfig>& tables, const char* op);
+
 /// Checks batch against the tables (keys equal to the names, in order; every feature valid for
 /// embedding_bag on a table of num_embeddings rows). Throws naming `op` and the table.
 std::vector<FeaturePlan> plan_batch(const char* op, const KeyedJaggedBatch& batch,

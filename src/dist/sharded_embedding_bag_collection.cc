@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -195,7 +196,7 @@ void agree(const Communicator& comm, const char* op, Fn&& fn) {
 
 ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(
     Communicator comm, std::vector<EmbeddingBagConfig> tables, std::vector<ShardingPlan> plans,
-    FusedOptimizerOptions optimizer, RowWisePooling pooling, Generator& generator)
+    FusedOptimizerOptions optimizer, RowWisePooling pooling, Generator& generator, ShardInit init)
     : comm_(std::move(comm)),
       plans_(std::move(plans)),
       optimizer_(std::move(optimizer)),
@@ -220,12 +221,25 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(
   if (pooling_ != RowWisePooling::kPartial && pooling_ != RowWisePooling::kExact) {
     throw ValueError(std::string(op) + ": unknown row-wise pooling");
   }
-  // The whole tables, drawn (or taken) exactly as one process would; this rank keeps its rows.
-  const EmbeddingBagCollection whole(tables, optimizer_, generator);
+  if (init != ShardInit::kLikeOneProcess && init != ShardInit::kPerShard) {
+    throw ValueError(std::string(op) + ": unknown ShardInit");
+  }
+  emb::detail::check_configs(tables, op);
+  emb::detail::check_fused_optimizer(optimizer_, op);
   const int rank = comm_.rank();
   const int p = comm_.size();
-  for (std::size_t t = 0; t < whole.num_tables(); ++t) {
-    configs_.push_back(whole.config(t));
+  // kLikeOneProcess: the whole tables, drawn (or taken) exactly as one process would; this rank
+  // keeps its rows. kPerShard: only this rank's rows are drawn.
+  std::optional<EmbeddingBagCollection> whole;
+  std::optional<Generator> local;
+  if (init == ShardInit::kLikeOneProcess) {
+    whole.emplace(tables, optimizer_, generator);
+  } else {
+    local.emplace(generator.next_u64() ^ (0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(rank + 1)));
+  }
+  for (std::size_t t = 0; t < tables.size(); ++t) {
+    configs_.push_back(tables[t]);
+    configs_.back().weight(Tensor());
     const std::int64_t rows = configs_[t].num_embeddings();
     std::int64_t b = 0, e = 0;
     if (plans_[t].kind == ShardingPlan::Kind::kRowWise) {
@@ -237,15 +251,23 @@ ShardedEmbeddingBagCollection::ShardedEmbeddingBagCollection(
     begin_.push_back(b);
     end_.push_back(e);
     const std::int64_t dim = configs_[t].embedding_dim();
-    Tensor shard = Tensor::empty({e - b, dim}, configs_[t].dtype());
-    const std::size_t row_bytes = static_cast<std::size_t>(dim) * element_size(shard.dtype());
-    if (e > b && row_bytes > 0) {
-      std::memcpy(shard.raw_data(),
-                  static_cast<const std::byte*>(whole.weight(t).raw_data()) + b * row_bytes,
-                  static_cast<std::size_t>(e - b) * row_bytes);
+    const DType dtype = configs_[t].dtype();
+    Tensor shard = Tensor::empty({e - b, dim}, dtype);
+    const std::size_t row_bytes = static_cast<std::size_t>(dim) * element_size(dtype);
+    const Tensor source = whole ? whole->weight(t) : tables[t].weight();
+    if (source.defined()) {
+      if (e > b && row_bytes > 0) {
+        std::memcpy(shard.raw_data(),
+                    static_cast<const std::byte*>(source.raw_data()) + b * row_bytes,
+                    static_cast<std::size_t>(e - b) * row_bytes);
+      }
+    } else {
+      Tensor f = Tensor::empty({e - b, dim}, DType::kFloat32);
+      local->normal_(f);
+      shard = dtype == DType::kFloat32 ? f : f.to(dtype);
     }
     shards_.push_back(shard);
-    states_.push_back(emb::detail::initial_state(optimizer_, e - b, dim, configs_[t].dtype()));
+    states_.push_back(emb::detail::initial_state(optimizer_, e - b, dim, dtype));
   }
 }
 

@@ -137,6 +137,43 @@ TEST(ShardedCollection, MaxAndHalfTablesForwardBitwise) {
   }
 }
 
+// Tables drawn shard by shard (no rank holds a whole table): training equals one process
+// started from the same (gathered) tables.
+TEST(ShardedCollection, PerShardInitTrainsLikeOneProcess) {
+  Communicator& comm = *g_comm;
+  const int ranks = comm.size();
+  const std::vector<TableSpec>& specs = trained_tables();
+  Generator gen(11);
+  ShardedEmbeddingBagCollection sharded(comm, configs_of(specs), plans_of(specs, ranks),
+                                        optim::AdagradOptions(0.1), RowWisePooling::kExact, gen,
+                                        ShardInit::kPerShard);
+  std::vector<EmbeddingBagConfig> given = configs_of(specs);
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    EXPECT_EQ(sharded.shard(t).size(0), sharded.row_end(t) - sharded.row_begin(t));
+    given[t].weight(sharded.gather_table(t));
+  }
+  // Row-wise shards of different ranks are different draws.
+  if (ranks > 1) {
+    const Tensor whole = sharded.gather_table(1);  // 50 rows, row-wise
+    const std::int64_t half = 50 / ranks;
+    EXPECT_FALSE(rows_of(whole, 0, 1).equal(rows_of(whole, half, 1)));
+  }
+  EmbeddingBagCollection one(given, optim::AdagradOptions(0.1));
+  for (std::uint64_t k = 0; k < 2; ++k) {
+    const StepData s = make_step(specs, ranks, 500 + k);
+    const std::vector<Tensor> got = sharded.forward(s.local[comm.rank()]);
+    const std::vector<Tensor> want = one.forward(s.global);
+    for (std::size_t t = 0; t < specs.size(); ++t) {
+      EXPECT_TRUE(got[t].equal(rows_of(want[t], first_bag_of(s, t, comm.rank()), got[t].size(0))));
+    }
+    sharded.backward_and_step(s.local[comm.rank()], s.local_grad[comm.rank()]);
+    one.backward_and_step(s.global, s.global_grad);
+  }
+  for (std::size_t t = 0; t < specs.size(); ++t) {
+    EXPECT_TRUE(sharded.gather_table(t).equal(one.weight(t))) << t;
+  }
+}
+
 // A bad batch on the last rank: refused on every rank, nothing sent or written anywhere.
 TEST(ShardedCollection, BadBatchOnOneRankIsRefusedEverywhere) {
   Communicator& comm = *g_comm;

@@ -56,18 +56,29 @@ struct ShardingPlan {
 /// order (bitwise one process; dim values per id travel back). Mode max always ships rows.
 enum class RowWisePooling { kPartial, kExact };
 
+/// How the tables not given in the configs start:
+///   kLikeOneProcess  every rank draws every whole table as EmbeddingBagCollection does and keeps
+///                    its rows: equal to one process, but each rank needs the memory of all
+///                    tables for a moment (the tests and small tables)
+///   kPerShard        each rank draws only its rows, from N(0, 1) with a generator seeded by
+///                    generator.next_u64() and its rank: memory per rank = its shards (tables
+///                    larger than one machine; load() a checkpoint to start from given values)
+enum class ShardInit { kLikeOneProcess, kPerShard };
+
 class ShardedEmbeddingBagCollection {
  public:
   /// Collective. Every rank passes the same configs, plans and options. Tables given in the
   /// configs (the whole table, the same on every rank) are copied shard by shard; the others
-  /// are drawn as EmbeddingBagCollection draws them from `generator` (every rank draws every
-  /// table and keeps its part: the tables equal one process's with the same generator).
+  /// are drawn as `init` says (by default as EmbeddingBagCollection draws them from
+  /// `generator`: every rank draws every table and keeps its part, so the tables equal one
+  /// process's with the same generator).
   /// Throws ValueError (as EmbeddingBagCollection, a plan count that is not the table count,
   /// an owner outside [0, size)).
   ShardedEmbeddingBagCollection(Communicator comm, std::vector<EmbeddingBagConfig> tables,
                                 std::vector<ShardingPlan> plans, FusedOptimizerOptions optimizer,
                                 RowWisePooling pooling = RowWisePooling::kPartial,
-                                Generator& generator = default_generator());
+                                Generator& generator = default_generator(),
+                                ShardInit init = ShardInit::kLikeOneProcess);
 
   const Communicator& communicator() const { return comm_; }
   std::size_t num_tables() const { return configs_.size(); }
