@@ -263,53 +263,79 @@ Grouped group_rows(const UpdateJob& job) {
 // Updates one row from its positions (in input order), as the emb optimizer would.
 template <typename T>
 struct RowUpdater {
+  using A = ref::acc_t<T>;
   const FusedOptimizerOptions& options;
   const UpdateJob& job;
   std::int64_t dim;
   double clr;  // Adagrad's lr / (1 + (step - 1) * lr_decay)
+  T* weight;
+  T* sum;
+  const T* grad;
+  const T* scale;
 
-  // value of position j, element d: grad[src[j]][d] (times the bag scale, rounded as the
-  // sparse backward rounds it).
-  T value(std::int64_t j, std::int64_t d) const {
-    using A = ref::acc_t<T>;
+  RowUpdater(const FusedOptimizerOptions& o, const UpdateJob& j, double c)
+      : options(o),
+        job(j),
+        dim(j.weight.size(1)),
+        clr(c),
+        weight(j.weight.data<T>()),
+        sum(j.state->sum.defined() ? j.state->sum.data<T>() : nullptr),
+        grad(static_cast<const T*>(j.grad)),
+        scale(static_cast<const T*>(j.bag_scale)) {}
+
+  // out[d] = value of position j: grad[src[j]][d], times the bag's scale rounded as the sparse
+  // backward rounds it (T(A(g) * A(s))) when there is one.
+  void value(std::int64_t j, T* out) const {
     const std::int64_t b = job.src[j];
-    const T g = static_cast<const T*>(job.grad)[b * dim + d];
-    if (!job.bag_scale) return g;
-    return T(A(g) * A(static_cast<const T*>(job.bag_scale)[b]));
+    const T* g = grad + b * dim;
+    if (!scale) {
+      std::copy(g, g + dim, out);
+      return;
+    }
+    const A s = A(scale[b]);
+    for (std::int64_t d = 0; d < dim; ++d) out[d] = T(A(g[d]) * s);
   }
 
-  void operator()(const std::int64_t* pos, std::int64_t count, std::vector<T>& acc) const {
+  void operator()(const std::int64_t* pos, std::int64_t count, std::vector<T>& acc,
+                  std::vector<T>& tmp) const {
     const std::int64_t r = job.rows[pos[0]];
-    T* row = job.weight.data<T>() + r * dim;
+    T* row = weight + r * dim;
+    acc.resize(static_cast<std::size_t>(dim));
+    tmp.resize(static_cast<std::size_t>(dim));
+    T* a = acc.data();
+    T* v = tmp.data();
     if (const auto* sgd = std::get_if<emb::optim::SGDOptions>(&options)) {
       // PyTorch's dense.add_(sparse, alpha=-lr): entry by entry, in order.
       const T neg_lr = static_cast<T>(-sgd->lr());
       for (std::int64_t k = 0; k < count; ++k) {
-        for (std::int64_t d = 0; d < dim; ++d) {
-          const T v = value(pos[k], d);
-          row[d] = ops::add_alpha<T>(row[d], sgd->maximize() ? -v : v, neg_lr);
+        value(pos[k], v);
+        if (sgd->maximize()) {
+          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], -v[d], neg_lr);
+        } else {
+          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], v[d], neg_lr);
         }
       }
       return;
     }
     // coalesce(): the first value, then each later one added in input order.
-    acc.resize(static_cast<std::size_t>(dim));
-    for (std::int64_t d = 0; d < dim; ++d) acc[static_cast<std::size_t>(d)] = value(pos[0], d);
+    value(pos[0], a);
     for (std::int64_t k = 1; k < count; ++k) {
-      for (std::int64_t d = 0; d < dim; ++d) {
-        acc[static_cast<std::size_t>(d)] = acc[static_cast<std::size_t>(d)] + value(pos[k], d);
-      }
+      value(pos[k], v);
+      for (std::int64_t d = 0; d < dim; ++d) a[d] = a[d] + v[d];
     }
     if (const auto* ada = std::get_if<emb::optim::AdagradOptions>(&options)) {
       const T neg_clr = static_cast<T>(-clr);
       const T eps = static_cast<T>(ada->eps());
-      T* sum = job.state->sum.data<T>() + r * dim;
+      T* sm = sum + r * dim;
+      if (ada->maximize()) {
+        for (std::int64_t d = 0; d < dim; ++d) a[d] = -a[d];
+      }
       for (std::int64_t d = 0; d < dim; ++d) {
-        T gv = acc[static_cast<std::size_t>(d)];
-        if (ada->maximize()) gv = -gv;
-        sum[d] = sum[d] + gv * gv;
-        const T std_v = std::sqrt(sum[d]) + eps;
-        row[d] = ops::add_alpha<T>(row[d], gv / std_v, neg_clr);
+        sm[d] = sm[d] + a[d] * a[d];                            // sum[r] += g^2
+        v[d] = std::sqrt(sm[d]) + eps;                          // sqrt(sum[r]) + eps
+      }
+      for (std::int64_t d = 0; d < dim; ++d) {
+        row[d] = ops::add_alpha<T>(row[d], a[d] / v[d], neg_clr);  // θ[r] += -clr * g / std
       }
       return;
     }
@@ -317,19 +343,17 @@ struct RowUpdater {
     const T lr = static_cast<T>(rw.lr());
     const T eps = static_cast<T>(rw.eps());
     const T wd = static_cast<T>(rw.weight_decay());
-    const bool decay = rw.weight_decay() != 0.0;
-    T* sum = job.state->sum.data<T>();
-    T sq = 0;
-    for (std::int64_t d = 0; d < dim; ++d) {
-      T x = acc[static_cast<std::size_t>(d)];
-      if (rw.maximize()) x = -x;
-      if (decay) x = x + wd * row[d];
-      acc[static_cast<std::size_t>(d)] = x;
-      sq = sq + x * x;
+    if (rw.maximize()) {
+      for (std::int64_t d = 0; d < dim; ++d) a[d] = -a[d];
     }
+    if (rw.weight_decay() != 0.0) {
+      for (std::int64_t d = 0; d < dim; ++d) a[d] = a[d] + wd * row[d];
+    }
+    T sq = 0;
+    for (std::int64_t d = 0; d < dim; ++d) sq = sq + a[d] * a[d];  // in order, as the optimizer
     sum[r] = sum[r] + sq / static_cast<T>(dim);
     const T mult = lr / (std::sqrt(sum[r]) + eps);
-    for (std::int64_t d = 0; d < dim; ++d) row[d] = row[d] - mult * acc[static_cast<std::size_t>(d)];
+    for (std::int64_t d = 0; d < dim; ++d) row[d] = row[d] - mult * a[d];
   }
 };
 
@@ -368,12 +392,12 @@ void fused_update(const FusedOptimizerOptions& options, const std::vector<Update
       }
       ops::visit_param_dtype(job.weight.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        const RowUpdater<T> update{options, job, job.weight.size(1), clr};
-        std::vector<T> acc;
+        const RowUpdater<T> update(options, job, clr);
+        std::vector<T> acc, tmp;
         for (std::int64_t s = k - first[j]; s < stop - first[j]; ++s) {
           const std::int64_t a = g.seg[static_cast<std::size_t>(s)];
           const std::int64_t b = g.seg[static_cast<std::size_t>(s) + 1];
-          update(g.order.data() + a, b - a, acc);
+          update(g.order.data() + a, b - a, acc, tmp);
         }
       });
       k = stop;
