@@ -61,8 +61,12 @@ const char* fused_optimizer_name(const FusedOptimizerOptions& options) {
       return "SGD";
     case 1:
       return "Adagrad";
-    default:
+    case 2:
       return "RowWiseAdagrad";
+    case 3:
+      return "LazyAdam";
+    default:
+      return "LazyAdamW";
   }
 }
 

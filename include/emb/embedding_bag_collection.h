@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <variant>
 #include <vector>
@@ -28,6 +29,7 @@
 #include "emb/embedding_bag.h"
 #include "emb/generator.h"
 #include "emb/optim/adagrad.h"
+#include "emb/optim/adam.h"
 #include "emb/optim/rowwise_adagrad.h"
 #include "emb/optim/sgd.h"
 #include "emb/sparse_grad.h"
@@ -93,20 +95,23 @@ struct KeyedJaggedBatch {
 
 /// The sparse optimizer fused into a collection's step, with the emb optimizers' options and
 /// arithmetic: SGD (no momentum, no weight decay: PyTorch refuses weight decay on sparse
-/// gradients and a momentum buffer is not sparse), Adagrad (no weight decay, as PyTorch) and
-/// RowWiseAdagrad (all options).
+/// gradients and a momentum buffer is not sparse), Adagrad (no weight decay, as PyTorch),
+/// RowWiseAdagrad, and lazy Adam / AdamW: AdamOptions means optim::LazyAdam, AdamWOptions
+/// optim::LazyAdamW (all options).
 using FusedOptimizerOptions =
-    std::variant<optim::SGDOptions, optim::AdagradOptions, optim::RowWiseAdagradOptions>;
+    std::variant<optim::SGDOptions, optim::AdagradOptions, optim::RowWiseAdagradOptions,
+                 optim::AdamOptions, optim::AdamWOptions>;
 
-/// "SGD", "Adagrad" or "RowWiseAdagrad".
+/// "SGD", "Adagrad", "RowWiseAdagrad", "LazyAdam" or "LazyAdamW".
 const char* fused_optimizer_name(const FusedOptimizerOptions& options);
 
-/// The optimizer state of one table (or of one shard of it): the number of steps taken and
-/// "sum" (Adagrad: [rows, dim], RowWiseAdagrad: [rows]; none for SGD), as the emb optimizer of
-/// the same kind holds them.
+/// The optimizer state of one table (or of one shard of it): the number of steps taken and the
+/// state tensors, named and shaped as the emb optimizer of the same kind holds them: Adagrad
+/// "sum" [rows, dim]; RowWiseAdagrad "sum" [rows]; LazyAdam(W) "exp_avg", "exp_avg_sq" (and
+/// with amsgrad "max_exp_avg_sq") [rows, dim]; none for SGD.
 struct FusedTableState {
   std::int64_t step = 0;
-  Tensor sum;
+  std::map<std::string, Tensor> tensors;
 };
 
 class EmbeddingBagCollection {

@@ -4,16 +4,19 @@
 #include <cmath>
 #include <string>
 #include <type_traits>
+#include <optional>
 #include <utility>
 #include <variant>
 
 #include "bag_layout.h"
+#include "emb/optim/lazy_adam.h"
 #include "emb/optim/optimizer.h"
 #include "emb/parameter.h"
 #include "index_check.h"
 #include "kernels/fast.h"
 #include "kernels/parallel.h"
 #include "kernels/ref/embedding_ref.h"
+#include "optim/adam_elements.h"
 #include "optim/ops.h"
 
 namespace emb::detail {
@@ -170,8 +173,12 @@ void check_fused_optimizer(const FusedOptimizerOptions& options, const char* op)
             emb::optim::SGD check({&dummy}, opts);
           } else if constexpr (std::is_same_v<O, emb::optim::AdagradOptions>) {
             emb::optim::Adagrad check({&dummy}, opts);
-          } else {
+          } else if constexpr (std::is_same_v<O, emb::optim::RowWiseAdagradOptions>) {
             emb::optim::RowWiseAdagrad check({&dummy}, opts);
+          } else if constexpr (std::is_same_v<O, emb::optim::AdamOptions>) {
+            emb::optim::LazyAdam check({&dummy}, opts);
+          } else {
+            emb::optim::LazyAdamW check({&dummy}, opts);
           }
         },
         options);
@@ -194,13 +201,32 @@ void check_fused_optimizer(const FusedOptimizerOptions& options, const char* op)
   }
 }
 
+namespace {
+
+std::optional<emb::optim::detail_adam::Config> adam_config_of(const FusedOptimizerOptions& o) {
+  auto make = [](const auto& a, bool decoupled) {
+    const auto [b1, b2] = a.betas();
+    return emb::optim::detail_adam::Config{a.lr(), b1,           b2,        a.eps(), a.weight_decay(),
+                                           a.amsgrad(), a.maximize(), decoupled, true};
+  };
+  if (const auto* a = std::get_if<emb::optim::AdamOptions>(&o)) return make(*a, false);
+  if (const auto* a = std::get_if<emb::optim::AdamWOptions>(&o)) return make(*a, true);
+  return std::nullopt;
+}
+
+}  // namespace
+
 FusedTableState initial_state(const FusedOptimizerOptions& options, std::int64_t rows,
                               std::int64_t dim, DType dtype) {
   FusedTableState s;
   if (const auto* ada = std::get_if<emb::optim::AdagradOptions>(&options)) {
-    s.sum = Tensor::full({rows, dim}, ada->initial_accumulator_value(), dtype);
+    s.tensors["sum"] = Tensor::full({rows, dim}, ada->initial_accumulator_value(), dtype);
   } else if (const auto* rw = std::get_if<emb::optim::RowWiseAdagradOptions>(&options)) {
-    s.sum = Tensor::full({rows}, rw->initial_accumulator_value(), dtype);
+    s.tensors["sum"] = Tensor::full({rows}, rw->initial_accumulator_value(), dtype);
+  } else if (const auto c = adam_config_of(options)) {
+    s.tensors["exp_avg"] = Tensor::zeros({rows, dim}, dtype);
+    s.tensors["exp_avg_sq"] = Tensor::zeros({rows, dim}, dtype);
+    if (c->amsgrad) s.tensors["max_exp_avg_sq"] = Tensor::zeros({rows, dim}, dtype);
   }
   return s;
 }
@@ -270,8 +296,18 @@ struct RowUpdater {
   double clr;  // Adagrad's lr / (1 + (step - 1) * lr_decay)
   T* weight;
   T* sum;
+  T* m;
+  T* v2;
+  T* vmax;
   const T* grad;
   const T* scale;
+  std::optional<ops::Coeffs<T>> adam;  // LazyAdam(W): the step's constants
+  bool adam_negate = false;            // LazyAdam(W) with maximize
+
+  static T* state_ptr(const UpdateJob& j, const char* key) {
+    const auto it = j.state->tensors.find(key);
+    return it == j.state->tensors.end() ? nullptr : it->second.template data<T>();
+  }
 
   RowUpdater(const FusedOptimizerOptions& o, const UpdateJob& j, double c)
       : options(o),
@@ -279,9 +315,18 @@ struct RowUpdater {
         dim(j.weight.size(1)),
         clr(c),
         weight(j.weight.data<T>()),
-        sum(j.state->sum.defined() ? j.state->sum.data<T>() : nullptr),
+        sum(state_ptr(j, "sum")),
+        m(state_ptr(j, "exp_avg")),
+        v2(state_ptr(j, "exp_avg_sq")),
+        vmax(state_ptr(j, "max_exp_avg_sq")),
         grad(static_cast<const T*>(j.grad)),
-        scale(static_cast<const T*>(j.bag_scale)) {}
+        scale(static_cast<const T*>(j.bag_scale)) {
+    if (const auto config = adam_config_of(o)) {
+      adam = ops::make_coeffs<T>(*config, j.state->step);
+      adam_negate = config->maximize;
+      adam->maximize = false;  // applied to the coalesced row, as LazyAdam does
+    }
+  }
 
   // out[d] = value of position j: grad[src[j]][d], times the bag's scale rounded as the sparse
   // backward rounds it (T(A(g) * A(s))) when there is one.
@@ -322,6 +367,14 @@ struct RowUpdater {
     for (std::int64_t k = 1; k < count; ++k) {
       value(pos[k], v);
       for (std::int64_t d = 0; d < dim; ++d) a[d] = a[d] + v[d];
+    }
+    if (adam) {  // LazyAdam(W): coalesce (negated when maximize), then Adam's element update
+      if (adam_negate) {
+        for (std::int64_t d = 0; d < dim; ++d) a[d] = -a[d];
+      }
+      const std::int64_t off = r * dim;
+      ops::adam_elements<T>(row, a, m + off, v2 + off, vmax ? vmax + off : nullptr, dim, *adam);
+      return;
     }
     if (const auto* ada = std::get_if<emb::optim::AdagradOptions>(&options)) {
       const T neg_clr = static_cast<T>(-clr);

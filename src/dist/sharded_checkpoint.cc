@@ -112,7 +112,7 @@ void ShardedEmbeddingBagCollection::save(const std::string& dir) const {
       if (end_[t] <= begin_[t]) continue;
       const std::string& name = configs_[t].name();
       tensors.emplace_back(name + ".weight", shards_[t]);
-      if (states_[t].sum.defined()) tensors.emplace_back(name + ".sum", states_[t].sum);
+      for (const auto& [key, state] : states_[t].tensors) tensors.emplace_back(name + "." + key, state);
       held[name] = {begin_[t], end_[t]};
     }
     for (const auto& [name, t] : tensors) meta["emb.crc32c." + name] = crc_hex(t);
@@ -239,8 +239,8 @@ void ShardedEmbeddingBagCollection::load(const std::string& dir) {
                         static_cast<std::size_t>(hi - lo) * row);
           };
           take(c.name() + ".weight", shard, dim);
-          if (fresh.sum.defined()) {
-            take(c.name() + ".sum", fresh.sum, fresh.sum.dim() == 2 ? dim : 1);
+          for (const auto& [key, state] : fresh.tensors) {
+            take(c.name() + "." + key, state, state.dim() == 2 ? dim : 1);
           }
           covered += hi - lo;
         }

@@ -530,12 +530,17 @@ Tensor ShardedEmbeddingBagCollection::gather_table(std::size_t t) const {
   return gather_rows_of(comm_, shards_[t], {c.num_embeddings(), c.embedding_dim()});
 }
 
-Tensor ShardedEmbeddingBagCollection::gather_state_sum(std::size_t t) const {
+Tensor ShardedEmbeddingBagCollection::gather_state(std::size_t t, const std::string& key) const {
   const EmbeddingBagConfig& c = configs_.at(t);
-  if (!states_[t].sum.defined()) return Tensor();
-  Shape whole = states_[t].sum.shape();
+  const auto it = states_[t].tensors.find(key);
+  if (it == states_[t].tensors.end()) {
+    throw ValueError("ShardedEmbeddingBagCollection::gather_state: " +
+                     std::string(fused_optimizer_name(optimizer_)) + " keeps no state \"" + key +
+                     "\"");
+  }
+  Shape whole = it->second.shape();
   whole[0] = c.num_embeddings();
-  return gather_rows_of(comm_, states_[t].sum, whole);
+  return gather_rows_of(comm_, it->second, whole);
 }
 
 std::int64_t ShardedEmbeddingBagCollection::step_count(std::size_t t) const {

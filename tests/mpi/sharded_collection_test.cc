@@ -91,9 +91,8 @@ void run_training(const FusedOptimizerOptions& options, RowWisePooling pooling, 
   }
   for (std::size_t t = 0; t < specs.size(); ++t) {
     EXPECT_TRUE(sharded.gather_table(t).equal(one.weight(t))) << "table " << t;
-    const Tensor sum = sharded.gather_state_sum(t);
-    if (one.state(t).sum.defined()) {
-      EXPECT_TRUE(sum.equal(one.state(t).sum)) << "sum " << t;
+    for (const auto& [key, value] : one.state(t).tensors) {
+      EXPECT_TRUE(sharded.gather_state(t, key).equal(value)) << key << " " << t;
     }
     EXPECT_EQ(sharded.step_count(t), one.state(t).step) << t;
   }
@@ -107,6 +106,11 @@ TEST(ShardedCollection, SgdEqualsOneProcess) {
 TEST(ShardedCollection, AdagradEqualsOneProcess) {
   run_training(optim::AdagradOptions(0.1).lr_decay(0.01), RowWisePooling::kPartial, 3);
   run_training(optim::AdagradOptions(0.2).initial_accumulator_value(0.1), RowWisePooling::kExact, 2);
+}
+
+TEST(ShardedCollection, LazyAdamEqualsOneProcess) {
+  run_training(optim::AdamOptions(0.01).amsgrad(true), RowWisePooling::kPartial, 2);
+  run_training(optim::AdamWOptions(0.02), RowWisePooling::kExact, 2);
 }
 
 TEST(ShardedCollection, RowWiseAdagradEqualsOneProcess) {

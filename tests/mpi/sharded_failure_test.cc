@@ -43,7 +43,9 @@ void expect_equal(const ShardedEmbeddingBagCollection& c, const EmbeddingBagColl
                   const std::string& what) {
   for (std::size_t t = 0; t < one.num_tables(); ++t) {
     EXPECT_TRUE(c.gather_table(t).equal(one.weight(t))) << what << " table " << t;
-    EXPECT_TRUE(c.gather_state_sum(t).equal(one.state(t).sum)) << what << " sum " << t;
+    for (const auto& [key, value] : one.state(t).tensors) {
+      EXPECT_TRUE(c.gather_state(t, key).equal(value)) << what << " " << key << " " << t;
+    }
     EXPECT_EQ(c.step_count(t), one.state(t).step) << what << " step " << t;
   }
 }

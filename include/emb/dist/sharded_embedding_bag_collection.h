@@ -106,8 +106,10 @@ class ShardedEmbeddingBagCollection {
 
   /// Collective: table t whole, on every rank (for tests and small tables).
   Tensor gather_table(std::size_t t) const;
-  /// Collective: table t's optimizer "sum" whole (undefined for SGD), and its step count.
-  Tensor gather_state_sum(std::size_t t) const;
+  /// Collective: the optimizer state tensor `key` of table t whole ("sum", "exp_avg", ...; see
+  /// FusedTableState), and the table's step count. Throws ValueError for a key the optimizer
+  /// does not keep.
+  Tensor gather_state(std::size_t t, const std::string& key) const;
   std::int64_t step_count(std::size_t t) const;
 
   /// Collective: writes this rank's shards and state to dir/shard-<rank>-of-<size>-<step>
