@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "emb/dist/mpi_comm.h"
 #include "emb/emb.h"
 #include "mpi_test_util.h"
 
@@ -176,6 +177,21 @@ TEST(ShardedCollection, PerShardInitTrainsLikeOneProcess) {
   for (std::size_t t = 0; t < specs.size(); ++t) {
     EXPECT_TRUE(sharded.gather_table(t).equal(one.weight(t))) << t;
   }
+}
+
+// A caller's own communicator (emb/dist/mpi_comm.h): the world split into even and odd ranks,
+// each half its own sharded collection, each equal to one process on its own batches.
+TEST(ShardedCollection, OnACallersSplitCommunicator) {
+  MPI_Comm half = MPI_COMM_NULL;
+  ASSERT_EQ(MPI_Comm_split(native_comm(*g_comm), g_comm->rank() % 2, g_comm->rank(), &half),
+            MPI_SUCCESS);
+  Communicator sub = from_mpi_comm(half);
+  MPI_Comm_free(&half);  // emb keeps its own duplicate
+  EXPECT_EQ(sub.size(), (g_comm->size() + (g_comm->rank() % 2 == 0 ? 1 : 0)) / 2);
+  Communicator* world = g_comm;
+  g_comm = &sub;
+  run_training(optim::RowWiseAdagradOptions(0.1), RowWisePooling::kPartial, 2);
+  g_comm = world;
 }
 
 // A bad batch on the last rank: refused on every rank, nothing sent or written anywhere.
