@@ -49,9 +49,10 @@ fuzz: deps
 # The benchmark suite (never part of `make test`): emb against libtorch and the plain C++ probe,
 # one line per case in build/bench/compare.tsv. QUICK=1 runs a short subset.
 bench: build
-	cmake --build --preset release -j $(JOBS) --target compare_bench sparse_step_bench
+	cmake --build --preset release -j $(JOBS) --target compare_bench sparse_step_bench collection_bench
 	./build/bench/compare_bench $(if $(QUICK),--quick) --out build/bench
 	./build/bench/sparse_step_bench $(if $(QUICK),1000000 64 50 --fused-ids 200000 --fused-table-mib 256 --fused-reps 3,10000000 64 200) --out build/bench
+	./build/bench/collection_bench $(if $(QUICK),10,30) --out build/bench
 
 # The main job on its default data: WordNet -> emb train -> emb test. Installs and builds only
 # what it needs (the library and build-demo/emb; no libtorch, no tests).

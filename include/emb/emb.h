@@ -4,6 +4,7 @@
 #include "emb/dtype.h"
 #include "emb/embedding.h"
 #include "emb/embedding_bag.h"
+#include "emb/embedding_bag_collection.h"
 #include "emb/error.h"
 #include "emb/generator.h"
 #include "emb/io/checkpoint.h"

@@ -21,12 +21,13 @@ inline int threads_for(std::int64_t work, std::int64_t items) {
 }
 
 /// Calls fn(begin, end, thread, num_threads) over [0, items) split into contiguous ranges, one per
-/// thread; `work` (elements touched in all) decides how many threads are worth starting.
+/// thread; `work` (elements touched in all) decides how many threads are worth starting. Inside
+/// a parallel region (a caller that splits the work itself) it runs on the calling thread.
 ///   parallel_ranges(8, 8 * 64, fn) with 2 threads -> fn(0, 4, 0, 2) and fn(4, 8, 1, 2)
 template <typename Fn>
 void parallel_ranges(std::int64_t items, std::int64_t work, Fn&& fn) {
   const int threads = threads_for(work, items);
-  if (threads <= 1) {
+  if (threads <= 1 || omp_in_parallel()) {
     fn(std::int64_t{0}, items, 0, 1);
     return;
   }
