@@ -2,6 +2,7 @@
 // is never built. Positions are grouped by table row (row_groups.h) and each touched row is
 // coalesced from grad_output on the fly and updated at once by the optimizer's row kernel
 // (kernels/optim_rows.h), with the same roundings as backward() (sparse) followed by step().
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "emb/optim/optimizer.h"
 #include "index_check.h"
 #include "kernels/optim_rows.h"
+#include "kernels/parallel.h"
 #include "optim/fused_access.h"
 #include "row_groups.h"
 
@@ -119,18 +121,22 @@ Tensor EmbeddingBag::fused_backward_step(const Tensor& input, const Tensor& offs
     return detail::group_by_row(ids, n, options_.num_embeddings(), plan.padding_idx);
   });
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
-  std::vector<std::int64_t> bag_size(static_cast<std::size_t>(num_bags), 0);
-  for (std::int64_t b = 0; b < num_bags; ++b) {
-    for (std::int64_t k = plan.bounds[b]; k < plan.bounds[b + 1]; ++k) {
-      bag_of[static_cast<std::size_t>(k)] = b;
+  detail::parallel_ranges(num_bags, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    for (std::int64_t b = lo; b < hi; ++b) {
+      std::fill(bag_of.begin() + plan.bounds[b], bag_of.begin() + plan.bounds[b + 1], b);
     }
-  }
+  });
   g.src.resize(g.groups.positions.size());
-  for (std::size_t e = 0; e < g.src.size(); ++e) {
-    g.src[e] = bag_of[static_cast<std::size_t>(g.groups.positions[e])];
-    ++bag_size[static_cast<std::size_t>(g.src[e])];  // positions kept: the non-padding ones
-  }
+  const auto entries = static_cast<std::int64_t>(g.src.size());
+  detail::parallel_ranges(entries, entries, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    for (std::int64_t e = lo; e < hi; ++e) g.src[e] = bag_of[g.groups.positions[e]];
+  });
   const bool mean = options_.mode() == EmbeddingBagMode::kMean;
+  std::vector<std::int64_t> bag_size;  // mode mean: the non-padding ids of each bag
+  if (mean) {
+    bag_size.assign(static_cast<std::size_t>(num_bags), 0);
+    for (std::int64_t s : g.src) ++bag_size[static_cast<std::size_t>(s)];
+  }
   detail::visit_floating(w.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {

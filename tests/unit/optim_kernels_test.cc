@@ -337,9 +337,11 @@ TEST(OptimKernelsRef, RowWiseAdagradOneRowByHand) {
 }
 
 // group_by_row against std::stable_sort of (id, position), over tables needing 0 to 4 radix
-// passes, int32 and int64 ids, with and without a skipped id.
+// passes (and the comparison sort beyond 64 key bits), int32 and int64 ids, with and without a
+// skipped id, at 1, 2 and 3 threads.
 TEST(RowGroups, MatchesAStableSort) {
   std::mt19937_64 rng(5);
+  const int saved_threads = get_num_threads();
   for (std::int64_t rows : {std::int64_t{1}, std::int64_t{9}, std::int64_t{3000},
                             std::int64_t{1} << 33, std::int64_t{1} << 44, std::int64_t{1} << 60}) {
     for (std::int64_t n : {0, 1, 17, 2000}) {
@@ -373,11 +375,18 @@ TEST(RowGroups, MatchesAStableSort) {
             }
           }
         };
-        check(detail::group_by_row(ids.data(), n, rows, skip));
-        if (rows <= (std::int64_t{1} << 31)) {
-          const std::vector<std::int32_t> ids32(ids.begin(), ids.end());
-          check(detail::group_by_row(ids32.data(), n, rows, skip));
+        // The chunks of the parallel passes follow the thread count; the order must not.
+        detail::set_min_work_per_thread(1);
+        for (int threads : kThreads) {
+          set_num_threads(threads);
+          check(detail::group_by_row(ids.data(), n, rows, skip));
+          if (rows <= (std::int64_t{1} << 31)) {
+            const std::vector<std::int32_t> ids32(ids.begin(), ids.end());
+            check(detail::group_by_row(ids32.data(), n, rows, skip));
+          }
         }
+        set_num_threads(saved_threads);
+        detail::set_min_work_per_thread(std::int64_t{1} << 15);
       }
     }
   }
