@@ -137,8 +137,9 @@ TYPED_TEST(OptimKernels, RowWiseAdagradMatchesRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    // Few table rows (duplicates), and many table rows over few grad rows (the shared sums).
-    for (const auto& shape : {std::pair<std::int64_t, std::int64_t>{7, 40}, {5000, 3}}) {
+    // Few table rows (duplicates), and many table rows over few grad rows (the shared sums,
+    // computed four grad rows at a time, and the rest one by one).
+    for (const auto& shape : {std::pair<std::int64_t, std::int64_t>{7, 40}, {5000, 13}}) {
       const Case<T> c(rng, dim, shape.first, 60, shape.second, 1);
       for (double wd : {0.0, 0.25}) {
         SCOPED_TRACE("rows=" + std::to_string(shape.first) + " wd=" + std::to_string(wd));
