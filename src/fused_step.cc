@@ -56,8 +56,13 @@ bool aliases_step(const Tensor& t, const Tensor& weight, const optim::Optimizer&
 
 // The checks both modules make before anything else (those of their backward()).
 void check_step_args(const char* op, const Tensor& weight, const Tensor& grad_output,
-                     std::int64_t dim, bool sparse) {
+                     std::int64_t num, std::int64_t dim, bool sparse) {
   detail::check_weight_2d(weight, op);
+  if (weight.size(0) != num || weight.size(1) != dim) {  // replaced since (Parameter::set_data)
+    throw ValueError(std::string(op) + ": the weight has shape " + shape_to_string(weight.shape()) +
+                     ", the module's gradient [" + std::to_string(num) + ", " +
+                     std::to_string(dim) + "]");
+  }
   if (grad_output.defined() && grad_output.dtype() != weight.dtype()) {
     throw ValueError(std::string(op) + ": grad_output has dtype " +
                      std::string(dtype_name(grad_output.dtype())) + ", the weight " +
@@ -87,7 +92,8 @@ Tensor EmbeddingBag::fused_backward_step(const Tensor& input, const Tensor& offs
                                          const Tensor& per_sample_weights) {
   const char* op = "EmbeddingBag::fused_backward_step";
   const Tensor& w = weight_.data();
-  check_step_args(op, w, grad_output, options_.embedding_dim(), options_.sparse());
+  check_step_args(op, w, grad_output, options_.num_embeddings(), options_.embedding_dim(),
+                  options_.sparse());
   EmbeddingBagFuncOptions fo = func_options();
   fo.max_norm(std::nullopt);  // the forward renormalized; the gradient ignores it
   // The per-sample-weight gradient reads the weight as the forward saw it: before the update.
@@ -170,7 +176,8 @@ void Embedding::fused_backward_step(const Tensor& input, const Tensor& grad_outp
                                     optim::Optimizer& optimizer) {
   const char* op = "Embedding::fused_backward_step";
   const Tensor& w = weight_.data();
-  check_step_args(op, w, grad_output, options_.embedding_dim(), options_.sparse());
+  check_step_args(op, w, grad_output, options_.num_embeddings(), options_.embedding_dim(),
+                  options_.sparse());
   const std::int64_t pad = detail::check_embedding_backward_args(
       op, grad_output, input, options_.num_embeddings(), options_.padding_idx());
   if (!weight_.requires_grad()) return;
