@@ -2,6 +2,7 @@
 // is never built. Positions are grouped by table row (row_groups.h) and each touched row is
 // coalesced from grad_output on the fly and updated at once by the optimizer's row kernel
 // (kernels/optim_rows.h), with the same roundings as backward() (sparse) followed by step().
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "emb/optim/optimizer.h"
 #include "index_check.h"
 #include "kernels/optim_rows.h"
+#include "kernels/parallel.h"
 #include "optim/fused_access.h"
 #include "row_groups.h"
 
@@ -54,8 +56,13 @@ bool aliases_step(const Tensor& t, const Tensor& weight, const optim::Optimizer&
 
 // The checks both modules make before anything else (those of their backward()).
 void check_step_args(const char* op, const Tensor& weight, const Tensor& grad_output,
-                     std::int64_t dim, bool sparse) {
+                     std::int64_t num, std::int64_t dim, bool sparse) {
   detail::check_weight_2d(weight, op);
+  if (weight.size(0) != num || weight.size(1) != dim) {  // replaced since (Parameter::set_data)
+    throw ValueError(std::string(op) + ": the weight has shape " + shape_to_string(weight.shape()) +
+                     ", the module's gradient [" + std::to_string(num) + ", " +
+                     std::to_string(dim) + "]");
+  }
   if (grad_output.defined() && grad_output.dtype() != weight.dtype()) {
     throw ValueError(std::string(op) + ": grad_output has dtype " +
                      std::string(dtype_name(grad_output.dtype())) + ", the weight " +
@@ -85,7 +92,8 @@ Tensor EmbeddingBag::fused_backward_step(const Tensor& input, const Tensor& offs
                                          const Tensor& per_sample_weights) {
   const char* op = "EmbeddingBag::fused_backward_step";
   const Tensor& w = weight_.data();
-  check_step_args(op, w, grad_output, options_.embedding_dim(), options_.sparse());
+  check_step_args(op, w, grad_output, options_.num_embeddings(), options_.embedding_dim(),
+                  options_.sparse());
   EmbeddingBagFuncOptions fo = func_options();
   fo.max_norm(std::nullopt);  // the forward renormalized; the gradient ignores it
   // The per-sample-weight gradient reads the weight as the forward saw it: before the update.
@@ -119,18 +127,22 @@ Tensor EmbeddingBag::fused_backward_step(const Tensor& input, const Tensor& offs
     return detail::group_by_row(ids, n, options_.num_embeddings(), plan.padding_idx);
   });
   std::vector<std::int64_t> bag_of(static_cast<std::size_t>(n));
-  std::vector<std::int64_t> bag_size(static_cast<std::size_t>(num_bags), 0);
-  for (std::int64_t b = 0; b < num_bags; ++b) {
-    for (std::int64_t k = plan.bounds[b]; k < plan.bounds[b + 1]; ++k) {
-      bag_of[static_cast<std::size_t>(k)] = b;
+  detail::parallel_ranges(num_bags, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    for (std::int64_t b = lo; b < hi; ++b) {
+      std::fill(bag_of.begin() + plan.bounds[b], bag_of.begin() + plan.bounds[b + 1], b);
     }
-  }
+  });
   g.src.resize(g.groups.positions.size());
-  for (std::size_t e = 0; e < g.src.size(); ++e) {
-    g.src[e] = bag_of[static_cast<std::size_t>(g.groups.positions[e])];
-    ++bag_size[static_cast<std::size_t>(g.src[e])];  // positions kept: the non-padding ones
-  }
+  const auto entries = static_cast<std::int64_t>(g.src.size());
+  detail::parallel_ranges(entries, entries, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    for (std::int64_t e = lo; e < hi; ++e) g.src[e] = bag_of[g.groups.positions[e]];
+  });
   const bool mean = options_.mode() == EmbeddingBagMode::kMean;
+  std::vector<std::int64_t> bag_size;  // mode mean: the non-padding ids of each bag
+  if (mean) {
+    bag_size.assign(static_cast<std::size_t>(num_bags), 0);
+    for (std::int64_t s : g.src) ++bag_size[static_cast<std::size_t>(s)];
+  }
   detail::visit_floating(w.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
@@ -164,7 +176,8 @@ void Embedding::fused_backward_step(const Tensor& input, const Tensor& grad_outp
                                     optim::Optimizer& optimizer) {
   const char* op = "Embedding::fused_backward_step";
   const Tensor& w = weight_.data();
-  check_step_args(op, w, grad_output, options_.embedding_dim(), options_.sparse());
+  check_step_args(op, w, grad_output, options_.num_embeddings(), options_.embedding_dim(),
+                  options_.sparse());
   const std::int64_t pad = detail::check_embedding_backward_args(
       op, grad_output, input, options_.num_embeddings(), options_.padding_idx());
   if (!weight_.requires_grad()) return;

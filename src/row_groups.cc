@@ -4,6 +4,8 @@
 #include <bit>
 #include <utility>
 
+#include "kernels/parallel.h"
+
 namespace emb::detail {
 
 namespace {
@@ -46,30 +48,61 @@ RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, s
     return g;
   }
   // key = id << pos_bits | position: in input order already, so a stable sort on the id bits
-  // keeps each id's positions in order.
-  std::vector<std::uint64_t> a;
-  a.reserve(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (ids[i] != skip) {
-      a.push_back((static_cast<std::uint64_t>(ids[i]) << pos_bits) | static_cast<std::uint64_t>(i));
+  // keeps each id's positions in order. The keys are cut into chunks (one per thread); a chunk's
+  // keys go to their buckets after those of the chunks before it, so every pass is stable and the
+  // result is the one stable order, whatever the number of chunks.
+  const int chunks = threads_for(n, std::max<std::int64_t>(n, 1));
+  auto chunk_begin = [&](std::int64_t total, int c) { return total * c / chunks; };
+  std::vector<std::size_t> kept(static_cast<std::size_t>(chunks) + 1, 0);
+  parallel_ranges(chunks, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    for (std::int64_t c = lo; c < hi; ++c) {
+      std::size_t count = 0;
+      for (std::int64_t i = chunk_begin(n, int(c)); i < chunk_begin(n, int(c) + 1); ++i) {
+        count += ids[i] != skip;
+      }
+      kept[static_cast<std::size_t>(c) + 1] = count;
     }
-  }
+  });
+  for (int c = 0; c < chunks; ++c) kept[c + 1] += kept[c];
+  std::vector<std::uint64_t> a(kept.back());
+  parallel_ranges(chunks, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
+    for (std::int64_t c = lo; c < hi; ++c) {
+      std::size_t out = kept[static_cast<std::size_t>(c)];
+      for (std::int64_t i = chunk_begin(n, int(c)); i < chunk_begin(n, int(c) + 1); ++i) {
+        if (ids[i] != skip) {
+          a[out++] =
+              (static_cast<std::uint64_t>(ids[i]) << pos_bits) | static_cast<std::uint64_t>(i);
+        }
+      }
+    }
+  });
+  const auto count = static_cast<std::int64_t>(a.size());
   std::vector<std::uint64_t> b(a.size());
-  // Every pass's histogram from one read of the keys, then one scatter per pass.
-  const int passes = (id_bits + kDigitBits - 1) / kDigitBits;
   constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
-  std::vector<std::size_t> hist(static_cast<std::size_t>(passes) * kBuckets, 0);
-  for (std::uint64_t k : a) {
-    const std::uint64_t id = k >> pos_bits;
-    for (int p = 0; p < passes; ++p)
-      ++hist[p * kBuckets + ((id >> (p * kDigitBits)) & (kBuckets - 1))];
-  }
-  for (int p = 0; p < passes; ++p) {
-    std::size_t* h = hist.data() + p * kBuckets;
+  std::vector<std::size_t> hist(static_cast<std::size_t>(chunks) * kBuckets);
+  for (int shift = pos_bits; shift < pos_bits + id_bits; shift += kDigitBits) {
+    // Per chunk, the keys of each bucket; then where chunk c's keys of bucket d start.
+    parallel_ranges(chunks, count, [&](std::int64_t lo, std::int64_t hi, int, int) {
+      for (std::int64_t c = lo; c < hi; ++c) {
+        std::size_t* h = hist.data() + c * kBuckets;
+        std::fill(h, h + kBuckets, 0);
+        for (std::int64_t k = chunk_begin(count, int(c)); k < chunk_begin(count, int(c) + 1); ++k) {
+          ++h[(a[k] >> shift) & (kBuckets - 1)];
+        }
+      }
+    });
     std::size_t sum = 0;
-    for (std::size_t d = 0; d < kBuckets; ++d) sum += std::exchange(h[d], sum);
-    const int shift = pos_bits + p * kDigitBits;
-    for (std::uint64_t k : a) b[h[(k >> shift) & (kBuckets - 1)]++] = k;
+    for (std::size_t d = 0; d < kBuckets; ++d) {
+      for (int c = 0; c < chunks; ++c) sum += std::exchange(hist[c * kBuckets + d], sum);
+    }
+    parallel_ranges(chunks, count, [&](std::int64_t lo, std::int64_t hi, int, int) {
+      for (std::int64_t c = lo; c < hi; ++c) {
+        std::size_t* h = hist.data() + c * kBuckets;
+        for (std::int64_t k = chunk_begin(count, int(c)); k < chunk_begin(count, int(c) + 1); ++k) {
+          b[h[(a[k] >> shift) & (kBuckets - 1)]++] = a[k];
+        }
+      }
+    });
     a.swap(b);
   }
   const std::uint64_t pos_mask = pos_bits == 0 ? 0 : (~std::uint64_t{0} >> (64 - pos_bits));

@@ -1,8 +1,9 @@
 // Structured fuzzing of the public API: the input bytes are decoded into a sequence of calls
 // (tensor construction, views of caller memory, conversions, embedding / embedding_bag forward
-// and backward with random options, modules, parameters, sparse gradients, optimizers, state
-// save / load, the generator) over a small world of objects that the calls share, so that ids
-// can live inside tables, gradients meet the wrong optimizer, and so on. After every call:
+// and backward, fused backward + optimizer steps, with random options, modules, parameters,
+// sparse gradients, optimizers, state save / load, the generator) over a small world of objects
+// that the calls share, so that ids can live inside tables, gradients meet the wrong optimizer, and
+// so on. After every call:
 // - it succeeded, or it threw an emb::Error whose message is complete (fuzz_common.h);
 //   any other exception is a failure;
 // - if it threw, every watched object is bit for bit as before the call: the caller's buffer,
@@ -499,21 +500,37 @@ class Fuzzer {
       case 13: {
         if (!w_.table) return;
         const Tensor input = pick_tensor();
-        if (d_.flag())
-          keep(w_.table->forward(input));
-        else
-          w_.table->backward(input, pick_tensor());
+        switch (d_.pick(3)) {
+          case 0:
+            keep(w_.table->forward(input));
+            break;
+          case 1:
+            w_.table->backward(input, pick_tensor());
+            break;
+          default:  // the fused backward + step, with whatever optimizer there is
+            if (w_.opt) w_.table->fused_backward_step(input, pick_tensor(), *w_.opt);
+        }
         return;
       }
       case 14: {
         if (!w_.bag) return;
         const Tensor input = pick_tensor();
         const Tensor offsets = pick_tensor();
-        if (d_.flag()) {
-          keep(w_.bag->forward(input, offsets, pick_tensor()));
-        } else {
-          const Tensor psw_grad = w_.bag->backward(input, offsets, pick_tensor(), pick_tensor());
-          if (psw_grad.defined()) keep(psw_grad);
+        switch (d_.pick(3)) {
+          case 0:
+            keep(w_.bag->forward(input, offsets, pick_tensor()));
+            break;
+          case 1: {
+            const Tensor psw_grad = w_.bag->backward(input, offsets, pick_tensor(), pick_tensor());
+            if (psw_grad.defined()) keep(psw_grad);
+            break;
+          }
+          default:
+            if (w_.opt) {
+              const Tensor psw_grad = w_.bag->fused_backward_step(input, offsets, pick_tensor(),
+                                                                  *w_.opt, pick_tensor());
+              if (psw_grad.defined()) keep(psw_grad);
+            }
         }
         return;
       }

@@ -443,6 +443,26 @@ TEST(FusedStepErrors, OptimizerMismatches) {
   }
 }
 
+// A weight replaced by a smaller one: ids valid for the module are not for the table.
+TEST(FusedStepErrors, ReplacedWeightOfAnotherShape) {
+  Fixture f;
+  RowWiseAdagrad opt({&f.bag.parameter()}, RowWiseAdagradOptions(0.1));
+  f.bag.parameter().set_data(Tensor::zeros({3, 4}, DType::kFloat32));
+  const Snapshot snap(f.bag.weight(), opt);
+  expect_error<ValueError>([&] { f.bag.fused_backward_step(f.ids, f.offsets, f.grad, opt); },
+                           "the weight has shape [3, 4]");
+  EXPECT_TRUE(snap.unchanged(f.bag.weight(), opt));
+  Embedding table(EmbeddingOptions(6, 3).sparse(true));
+  SGD sgd({&table.parameter()}, SGDOptions(0.1));
+  table.parameter().set_data(Tensor::zeros({2, 3}, DType::kFloat32));
+  const Tensor ids = Tensor::from_vector<std::int64_t>({5}, {1});
+  expect_error<ValueError>(
+      [&] {
+        table.fused_backward_step(ids, Tensor::full({1, 3}, 1.0, DType::kFloat32), sgd);
+      },
+      "the weight has shape [2, 3]");
+}
+
 // A frozen weight: no step, the optimizer untouched, the per-sample-weight gradient returned.
 TEST(FusedStep, FrozenWeightOnlyReturnsThePerSampleWeightGradient) {
   Fixture f;

@@ -108,6 +108,12 @@ struct Case {
   }
 };
 
+// Few table rows (every row repeated) or many (mostly rows of one entry, whose gradient is the grad
+// row itself), alternating over the sweep.
+std::int64_t table_rows(std::uint64_t seed) {
+  return seed % 2 ? 7 : 600;
+}
+
 template <typename T>
 class OptimKernels : public ::testing::Test {};
 using ParamTypes = ::testing::Types<float, double>;
@@ -137,8 +143,9 @@ TYPED_TEST(OptimKernels, RowWiseAdagradMatchesRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    // Few table rows (duplicates), and many table rows over few grad rows (the shared sums).
-    for (const auto& shape : {std::pair<std::int64_t, std::int64_t>{7, 40}, {5000, 3}}) {
+    // Few table rows (duplicates), and many table rows over few grad rows (the shared sums,
+    // computed four grad rows at a time, and the rest one by one).
+    for (const auto& shape : {std::pair<std::int64_t, std::int64_t>{7, 40}, {600, 13}}) {
       const Case<T> c(rng, dim, shape.first, 60, shape.second, 1);
       for (double wd : {0.0, 0.25}) {
         SCOPED_TRACE("rows=" + std::to_string(shape.first) + " wd=" + std::to_string(wd));
@@ -159,7 +166,7 @@ TYPED_TEST(OptimKernels, AdagradMatchesRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    const Case<T> c(rng, dim, 7, 60, 40, dim);
+    const Case<T> c(rng, dim, table_rows(seed), 60, 40, dim);
     const detail::AdagradHyper h{0.07, 1e-10};
     check_variants(c, [&](const SparseRows& r, T* w, T* sum, bool use_fast) {
       if (use_fast) {
@@ -175,7 +182,7 @@ TYPED_TEST(OptimKernels, SgdMatchesRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    const Case<T> c(rng, dim, 7, 60, 40, 1);
+    const Case<T> c(rng, dim, table_rows(seed), 60, 40, 1);
     const detail::SgdHyper h{0.3};
     check_variants(c, [&](const SparseRows& r, T* w, T*, bool use_fast) {
       if (use_fast) {
@@ -214,7 +221,7 @@ TYPED_TEST(OptimKernels, LazyAdamMatchesRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    const Case<T> c(rng, dim, 7, 60, 40, dim);
+    const Case<T> c(rng, dim, table_rows(seed), 60, 40, dim);
     const std::vector<T> m0 = random_values<T>(rng, c.sum.size(), -1.0f, 1.0f);
     std::vector<T> vmax0 = random_values<T>(rng, c.sum.size(), 0.0f, 2.0f);
     vmax0[0] = std::numeric_limits<T>::quiet_NaN();  // torch.maximum keeps a NaN
@@ -244,7 +251,7 @@ TYPED_TEST(OptimKernels, SparseAdamMatchesRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    const Case<T> c(rng, dim, 7, 60, 40, 2 * dim);  // sum holds m and s side by side
+    const Case<T> c(rng, dim, table_rows(seed), 60, 40, 2 * dim);  // sum holds m and s side by side
     const detail::SparseAdamHyper h{0.1, 0.001, 1e-8, -0.03};
     check_variants(c, [&](const SparseRows& r, T* w, T* ms, bool use_fast) {
       // m rows at ms, s rows after them: rows of width dim in two [rows + 1, dim] blocks.
@@ -337,9 +344,11 @@ TEST(OptimKernelsRef, RowWiseAdagradOneRowByHand) {
 }
 
 // group_by_row against std::stable_sort of (id, position), over tables needing 0 to 4 radix
-// passes, int32 and int64 ids, with and without a skipped id.
+// passes (and the comparison sort beyond 64 key bits), int32 and int64 ids, with and without a
+// skipped id, at 1, 2 and 3 threads.
 TEST(RowGroups, MatchesAStableSort) {
   std::mt19937_64 rng(5);
+  const int saved_threads = get_num_threads();
   for (std::int64_t rows : {std::int64_t{1}, std::int64_t{9}, std::int64_t{3000},
                             std::int64_t{1} << 33, std::int64_t{1} << 44, std::int64_t{1} << 60}) {
     for (std::int64_t n : {0, 1, 17, 2000}) {
@@ -373,11 +382,18 @@ TEST(RowGroups, MatchesAStableSort) {
             }
           }
         };
-        check(detail::group_by_row(ids.data(), n, rows, skip));
-        if (rows <= (std::int64_t{1} << 31)) {
-          const std::vector<std::int32_t> ids32(ids.begin(), ids.end());
-          check(detail::group_by_row(ids32.data(), n, rows, skip));
+        // The chunks of the parallel passes follow the thread count; the order must not.
+        detail::set_min_work_per_thread(1);
+        for (int threads : kThreads) {
+          set_num_threads(threads);
+          check(detail::group_by_row(ids.data(), n, rows, skip));
+          if (rows <= (std::int64_t{1} << 31)) {
+            const std::vector<std::int32_t> ids32(ids.begin(), ids.end());
+            check(detail::group_by_row(ids32.data(), n, rows, skip));
+          }
         }
+        set_num_threads(saved_threads);
+        detail::set_min_work_per_thread(std::int64_t{1} << 15);
       }
     }
   }
