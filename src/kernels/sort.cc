@@ -59,6 +59,7 @@ RowGroups group_rows(const Index* ids, std::int64_t n, std::int64_t padding_idx,
   const std::uint64_t pmask = pbits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << pbits) - 1;
   RowGroups r;
   r.order.resize(keys.size());
+  r.starts.reserve(keys.size() + 1);
   r.starts.push_back(0);
   for (std::size_t j = 0; j < keys.size(); ++j) {
     r.order[j] = static_cast<std::int64_t>(keys[j] & pmask);
