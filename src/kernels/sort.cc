@@ -1,20 +1,20 @@
-// Fast index sorts of the sparse gradient and the renorm: least-significant-digit radix sorts
-// (11-bit digits, stable) of 64-bit keys, and a bitmap of the rows for the renorm's distinct ids.
+// Fast index sorts of the sparse gradient and the renorm: the grouping by row is row_groups.h's
+// threaded stable radix sort; the renorm's distinct ids come from a bitmap of the rows or a
+// least-significant-digit radix sort (11-bit digits) of the ids.
 // A stable sort's result is unique, so these equal their twins (ref::group_rows_by_id,
-// ref::sorted_unique_ids) exactly. One thread, no SIMD.
+// ref::sorted_unique_ids) exactly. No SIMD.
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "kernels/fast_sparse.h"
+#include "row_groups.h"
 
 namespace emb::detail::fast {
 
 namespace {
-
-// Below this many keys a comparison sort is quicker than the radix passes.
-constexpr std::int64_t kRadixMin = 1024;
 
 // Sorts keys by their bits [lo, hi), stably; the other bits ride along.
 void radix_sort(std::vector<std::uint64_t>& keys, int lo, int hi) {
@@ -38,36 +38,15 @@ int bits_for(std::uint64_t v) {
   return static_cast<int>(std::bit_width(v));
 }
 
+// The threaded stable radix grouping the optimizers and the fused step use (row_groups.h), in the
+// twin's shape.
 template <typename Index>
 RowGroups group_rows(const Index* ids, std::int64_t n, std::int64_t padding_idx,
                      std::int64_t num_rows) {
-  const int pbits = bits_for(static_cast<std::uint64_t>(n));
-  const int ibits = bits_for(static_cast<std::uint64_t>(std::max<std::int64_t>(num_rows, 1) - 1));
-  if (pbits + ibits > 64) return ref::group_rows_by_id(ids, n, padding_idx, num_rows);
-  // key = id above the position: sorting whole keys sorts by id, then by position (stable).
-  std::vector<std::uint64_t> keys;
-  keys.reserve(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (ids[i] == padding_idx) continue;
-    keys.push_back((static_cast<std::uint64_t>(ids[i]) << pbits) | static_cast<std::uint64_t>(i));
-  }
-  if (static_cast<std::int64_t>(keys.size()) < kRadixMin) {
-    std::sort(keys.begin(), keys.end());
-  } else {
-    radix_sort(keys, pbits, pbits + ibits);  // the positions are in order already
-  }
-  const std::uint64_t pmask = pbits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << pbits) - 1;
+  detail::RowGroups g = group_by_row(ids, n, num_rows, padding_idx);
   RowGroups r;
-  r.order.resize(keys.size());
-  r.starts.reserve(keys.size() + 1);
-  r.starts.push_back(0);
-  for (std::size_t j = 0; j < keys.size(); ++j) {
-    r.order[j] = static_cast<std::int64_t>(keys[j] & pmask);
-    if (j > 0 && (keys[j] >> pbits) != (keys[j - 1] >> pbits)) {
-      r.starts.push_back(static_cast<std::int64_t>(j));
-    }
-  }
-  if (!keys.empty()) r.starts.push_back(static_cast<std::int64_t>(keys.size()));
+  r.order = std::move(g.positions);
+  r.starts = std::move(g.starts);
   return r;
 }
 
