@@ -13,6 +13,8 @@
 #include <set>
 
 #include "emb/error.h"
+#include "io/file_io.h"
+#include "io/safetensors_internal.h"
 
 namespace emb::io {
 
@@ -56,12 +58,6 @@ bool dtype_from_tag(const std::string& tag, DType& out) {
 
 void put_u64_le(std::uint64_t v, char* out) {
   for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
-}
-
-std::uint64_t get_u64_le(const unsigned char* in) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | in[i];
-  return v;
 }
 
 // Tensor data are written in the machine's byte order; the format is little-endian.
@@ -147,132 +143,41 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
 
 Safetensors load_safetensors(const std::string& path) {
   const std::string where = "load_safetensors: " + path;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw IoError(where + ": cannot open the file");
-  in.seekg(0, std::ios::end);
-  const std::streamoff end = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (end < 0) throw IoError(where + ": cannot read the file size");
-  const std::uint64_t file_size = static_cast<std::uint64_t>(end);
-  if (file_size < 8) {
-    throw FormatError(where + ": " + std::to_string(file_size) +
-                      " bytes is too short for a safetensors file (8-byte header length)");
+  std::shared_ptr<const detail::io::FileBytes> bytes;
+  try {
+    bytes = detail::io::FileBytes::open(path, "load_safetensors");
+  } catch (const IoError& e) {
+    throw IoError(where + ": cannot open the file (" + e.what() + ")");
   }
-  unsigned char len_bytes[8];
-  in.read(reinterpret_cast<char*>(len_bytes), 8);
-  if (!in) throw IoError(where + ": cannot read the header length");
-  const std::uint64_t header_len = get_u64_le(len_bytes);
-  if (header_len > file_size - 8) {
-    throw FormatError(where + ": header length " + std::to_string(header_len) +
-                      " exceeds the file (" + std::to_string(file_size) +
-                      " bytes): truncated or not a safetensors file");
-  }
-  if (header_len > kMaxSafetensorsHeader) {
-    throw FormatError(where + ": header length " + std::to_string(header_len) +
-                      " exceeds the limit of " + std::to_string(kMaxSafetensorsHeader) + " bytes");
-  }
-  std::string text(header_len, '\0');
-  in.read(text.data(), static_cast<std::streamsize>(header_len));
-  if (!in) throw IoError(where + ": cannot read the header");
-  const std::uint64_t data_size = file_size - 8 - header_len;
-
-  Json header = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (header.is_discarded() || !header.is_object()) {
-    throw FormatError(where + ": the header is not a JSON object");
-  }
-
-  struct Entry {
-    std::string name;
-    DType dtype;
-    Shape shape;
-    std::uint64_t begin, end;
-  };
-  Safetensors result;
-  std::vector<Entry> entries;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    const std::string& name = it.key();
-    const Json& v = it.value();
-    if (name == kMetadataKey) {
-      if (!v.is_object()) throw FormatError(where + ": __metadata__ is not an object");
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) {
-          throw FormatError(where + ": __metadata__[\"" + m.key() + "\"] is not a string");
-        }
-        result.metadata[m.key()] = m.value().get<std::string>();
-      }
-      continue;
-    }
-    const std::string what = where + ": tensor \"" + name + "\"";
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
-        !v.contains("data_offsets")) {
-      throw FormatError(what + " lacks dtype, shape or data_offsets");
-    }
-    Entry e{name, DType::kFloat32, {}, 0, 0};
-    if (!v["dtype"].is_string() || !dtype_from_tag(v["dtype"].get<std::string>(), e.dtype)) {
-      throw FormatError(what + " has dtype " + v["dtype"].dump() +
-                        " (supported: F32, F64, F16, BF16, I32, I64)");
-    }
-    const Json& shape = v["shape"];
-    if (!shape.is_array() || shape.size() > 64) {
-      throw FormatError(what + " has shape " + shape.dump() + " (an array of sizes expected)");
-    }
-    for (const Json& s : shape) {
-      if (!s.is_number_unsigned() ||
-          s.get<std::uint64_t>() >
-              static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        throw FormatError(what + " has shape " + shape.dump() + " (sizes must be integers >= 0)");
-      }
-      e.shape.push_back(static_cast<std::int64_t>(s.get<std::uint64_t>()));
-    }
-    const Json& offsets = v["data_offsets"];
-    if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-        !offsets[1].is_number_unsigned()) {
-      throw FormatError(what + " has data_offsets " + offsets.dump() + " ([begin, end] expected)");
-    }
-    e.begin = offsets[0].get<std::uint64_t>();
-    e.end = offsets[1].get<std::uint64_t>();
-    if (e.begin > e.end || e.end > data_size) {
-      throw FormatError(what + " has data_offsets [" + std::to_string(e.begin) + ", " +
-                        std::to_string(e.end) + "] outside the " + std::to_string(data_size) +
-                        " bytes of data: truncated or corrupted file");
-    }
-    std::int64_t numel = 0;
-    try {
-      numel = checked_numel(e.shape, "load_safetensors");
-    } catch (const ValueError&) {
-      throw FormatError(what + " has shape " + shape.dump() + ", whose size overflows");
-    }
-    const std::uint64_t bytes = e.end - e.begin;
-    if (static_cast<std::uint64_t>(numel) > bytes ||
-        static_cast<std::uint64_t>(numel) * element_size(e.dtype) != bytes) {
-      throw FormatError(what + " has shape " + shape.dump() + " of " + dtype_tag(e.dtype) +
-                        ", which does not fill its " + std::to_string(bytes) + " bytes");
-    }
-    entries.push_back(std::move(e));
-  }
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  // The format's checks: the one safetensors parser (tensor_file.cc), tensors copied.
+  detail::io::SafetensorsLayout layout;
+  TensorFile f = detail::io::parse_safetensors_file(bytes, Access::kCopy, &layout);
+  // A model file's own rules: its dtypes, and data covered without holes.
   std::uint64_t expected = 0;
-  for (const Entry& e : entries) {
-    if (e.begin != expected) {
-      throw FormatError(where + ": tensor \"" + e.name + "\" starts at data byte " +
-                        std::to_string(e.begin) + ", expected " + std::to_string(expected) +
-                        " (the data must be covered without holes or overlaps)");
+  for (std::size_t i = 0; i < f.tensors.size(); ++i) {
+    const auto& [name, t] = f.tensors[i];
+    DType dtype;
+    if (!dtype_from_tag(safetensors_dtype_name(t.dtype()), dtype)) {
+      throw FormatError(where + ": tensor \"" + name + "\" has dtype \"" +
+                        safetensors_dtype_name(t.dtype()) +
+                        "\", which model files do not hold (supported: F32, F64, F16, BF16, "
+                        "I32, I64)");
     }
-    expected = e.end;
+    const auto& range = layout.ranges[i];
+    if (range.begin != expected) {
+      throw FormatError(where + ": tensor \"" + name + "\" starts at data byte " +
+                        std::to_string(range.begin) + ", expected " + std::to_string(expected) +
+                        " (the data must be covered without holes)");
+    }
+    expected = range.end;
   }
-  if (expected != data_size) {
+  if (expected != layout.data_size) {
     throw FormatError(where + ": the tensors cover " + std::to_string(expected) + " of the " +
-                      std::to_string(data_size) + " data bytes");
+                      std::to_string(layout.data_size) + " data bytes");
   }
-  // Every size is now bounded by the file size: allocate and read.
-  for (const Entry& e : entries) {
-    Tensor t = Tensor::empty(e.shape, e.dtype);
-    in.seekg(static_cast<std::streamoff>(8 + header_len + e.begin));
-    in.read(static_cast<char*>(t.raw_data()), static_cast<std::streamsize>(e.end - e.begin));
-    if (!in) throw IoError(where + ": cannot read the data of tensor \"" + e.name + "\"");
-    result.tensors.push_back({e.name, std::move(t)});
-  }
+  Safetensors result;
+  result.metadata = std::move(f.metadata);
+  for (auto& [name, t] : f.tensors) result.tensors.push_back({name, std::move(t)});
   return result;
 }
 

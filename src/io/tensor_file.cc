@@ -1,5 +1,7 @@
 // safetensors: u64 header length, JSON header, data bytes. Every size, offset and dtype in the
-// header is checked against the file before anything is allocated.
+// header is checked against the file before anything is allocated. The one parser of the
+// format: read_safetensors / parse_safetensors (tables) and load_safetensors (model files, which
+// add their own rules in safetensors.cc) both go through parse().
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -9,6 +11,7 @@
 #include "emb/io/safetensors.h"
 #include "io/file_io.h"
 #include "io/reader_common.h"
+#include "io/safetensors_internal.h"
 
 namespace emb::io {
 
@@ -17,7 +20,7 @@ namespace {
 using json = nlohmann::json;
 using detail::io::FileBytes;
 
-constexpr std::uint64_t kMaxHeader = 100u << 20;  // the reference implementation's limit
+constexpr std::uint64_t kMaxHeader = kMaxSafetensorsHeader;  // the reference implementation's
 constexpr std::size_t kMaxRank = 32;
 
 struct DTypeName {
@@ -75,7 +78,8 @@ json parse_header(std::string_view text, const std::string& file) {
   try {
     return json::parse(text.begin(), text.end(), callback);
   } catch (const json::exception& e) {
-    throw FormatError("safetensors: " + file + ": the header is not valid JSON (" + e.what() + ")");
+    throw FormatError("safetensors: " + file +
+                      ": the header is not a JSON object: not valid JSON (" + e.what() + ")");
   }
 }
 
@@ -135,7 +139,8 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& fil
   if (e.begin > e.end || e.end > data_size) {
     throw FormatError("safetensors: " + file + ": " + where + ": data_offsets [" +
                       std::to_string(e.begin) + ", " + std::to_string(e.end) +
-                      "] lie outside the " + std::to_string(data_size) + " data bytes");
+                      "] lie outside the " + std::to_string(data_size) +
+                      " data bytes (truncated or corrupted file)");
   }
   // The element count, bounded by the bytes the offsets give (no overflow, no absurd size).
   const std::uint64_t elem = element_size(e.dtype);
@@ -173,22 +178,24 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& fil
   if (numel * elem != e.end - e.begin) {
     throw FormatError("safetensors: " + file + ": " + where + ": shape " + shape.dump() + " " +
                       dts + " needs " + std::to_string(numel * elem) +
-                      " bytes, data_offsets give " + std::to_string(e.end - e.begin));
+                      " bytes, data_offsets give " + std::to_string(e.end - e.begin) +
+                      " (the shape does not fill its data_offsets)");
   }
   return e;
 }
 
-TensorFile parse(const std::shared_ptr<const FileBytes>& f, Access access) {
+TensorFile parse(const std::shared_ptr<const FileBytes>& f, Access access,
+                 detail::io::SafetensorsLayout* layout) {
   const std::string& file = f->path();
   const std::size_t size = f->size();
   if (size < 8) {
     throw FormatError("safetensors: " + file + ": truncated: " + std::to_string(size) +
-                      " bytes, the header length alone needs 8");
+                      " bytes is too short, the header length alone needs 8");
   }
   const std::uint64_t n = load_u64_le(f->data());
   if (n > size - 8) {
     throw FormatError("safetensors: " + file + ": header length " + std::to_string(n) +
-                      " exceeds the " + std::to_string(size - 8) + " bytes that follow it");
+                      " exceeds the file: only " + std::to_string(size - 8) + " bytes follow it");
   }
   if (n > kMaxHeader) {
     throw FormatError("safetensors: " + file + ": header length " + std::to_string(n) +
@@ -235,6 +242,11 @@ TensorFile parse(const std::shared_ptr<const FileBytes>& f, Access access) {
                         ") overlap");
     }
   }
+  if (layout) {
+    layout->data_size = data_size;
+    layout->ranges.clear();
+    for (const Entry& e : entries) layout->ranges.push_back({e.begin, e.end});
+  }
   // Everything checked: build the tensors.
   for (const Entry& e : entries) {
     const std::byte* p = data + e.begin;
@@ -268,11 +280,11 @@ const char* safetensors_dtype_name(DType dtype) {
 }
 
 TensorFile read_safetensors(const std::string& path, Access access) {
-  return parse(FileBytes::open(path, "read_safetensors"), access);
+  return parse(FileBytes::open(path, "read_safetensors"), access, nullptr);
 }
 
 TensorFile parse_safetensors(std::span<const std::byte> bytes, const std::string& name) {
-  return parse(FileBytes::borrow(bytes, name), Access::kCopy);
+  return parse(FileBytes::borrow(bytes, name), Access::kCopy, nullptr);
 }
 
 void write_safetensors(const std::string& path,
@@ -331,3 +343,12 @@ void write_safetensors(const std::string& path,
 }
 
 }  // namespace emb::io
+
+namespace emb::detail::io {
+
+emb::io::TensorFile parse_safetensors_file(const std::shared_ptr<const FileBytes>& f,
+                                           emb::io::Access access, SafetensorsLayout* layout) {
+  return emb::io::parse(f, access, layout);
+}
+
+}  // namespace emb::detail::io

@@ -379,12 +379,9 @@ TEST(Int8Tensors, ConvertPrintAndRefuseValuesOutOfRange) {
   EXPECT_TRUE(u.to(DType::kFloat32).equal(Tensor::from_vector<float>({0, 200, 255}, {3})));
   EXPECT_EQ(element_size(DType::kInt8), 1u);
   EXPECT_EQ(dtype_name(DType::kUInt8), "uint8");
-  emb::testing::expect_error<ValueError>([&] { a.set_double(0, 128); },
-                                         "does not fit int8 (valid: -128 to 127)");
-  emb::testing::expect_error<ValueError>([&] { u.set_double(0, -1); },
-                                         "does not fit uint8 (valid: 0 to 255)");
-  emb::testing::expect_error<ValueError>([&] { u.set_double(0, 256); },
-                                         "does not fit uint8 (valid: 0 to 255)");
+  emb::testing::expect_error<ValueError>([&] { a.set_double(0, 128); }, "does not fit int8 (valid: -128 to 127)");
+  emb::testing::expect_error<ValueError>([&] { u.set_double(0, -1); }, "does not fit uint8 (valid: 0 to 255)");
+  emb::testing::expect_error<ValueError>([&] { u.set_double(0, 256); }, "does not fit uint8 (valid: 0 to 255)");
   u.set_double(0, 255);
   EXPECT_EQ(u.at<std::uint8_t>(0), 255);
   // int8 is not an index dtype.

@@ -110,27 +110,27 @@ TEST(Safetensors, RefusesBadFiles) {
   refuse(write_raw("dtype", R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}})", 1),
          "dtype \"U8\"");
   refuse(write_raw("shape", R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4),
-         "sizes must be integers >= 0");
+         "shape[0] is -1");
   refuse(write_raw("fill", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 4),
-         "does not fill its 4 bytes");
+         "does not fill");
   refuse(write_raw("past", R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4),
-         "outside the 4 bytes of data");
+         "outside the 4 data bytes");
   refuse(
       write_raw("overflow",
                 R"({"w":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", 8),
-      "overflows");
+      "more bytes than 64 bits can count");
   refuse(write_raw("hole", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8),
          "starts at data byte 4, expected 0");
   refuse(write_raw("overlap",
                    R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                    R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                    8),
-         "expected 8");
+         "overlap");
   refuse(write_raw("tail", R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", 12),
          "cover 4 of the 12");
-  refuse(write_raw("meta", R"({"__metadata__":{"k":1}})", 0), "is not a string");
+  refuse(write_raw("meta", R"({"__metadata__":{"k":1}})", 0), "not a string");
   refuse(write_raw("missing_key", R"({"w":{"dtype":"F32","shape":[1]}})", 4),
-         "lacks dtype, shape or data_offsets");
+         "lacks \"data_offsets\"");
 }
 
 }  // namespace

@@ -10,9 +10,10 @@
 //   emb::io::Safetensors f = emb::io::load_safetensors("model.safetensors");
 //   const emb::Tensor& w2 = f.tensor("weight");
 //
-// Two interfaces share the format: save_safetensors / load_safetensors (model files of the emb
-// tool: strict, the dtypes above, tensors covering the data exactly), and read_safetensors /
-// write_safetensors (table files, docs/FORMATS.md: also I8 and U8, memory mapping, gaps allowed).
+// Two interfaces share the format and its one parser: save_safetensors / load_safetensors (model
+// files of the emb tool: strict, the dtypes above, tensors covering the data exactly), and
+// read_safetensors / write_safetensors (table files, docs/FORMATS.md: also I8 and U8, memory
+// mapping, gaps allowed). load_safetensors applies every check of read_safetensors, then its own.
 #pragma once
 
 #include <cstddef>
@@ -54,7 +55,9 @@ inline constexpr std::uint64_t kMaxSafetensorsHeader = 100u << 20;
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
-/// Reads a file save_safetensors (or any safetensors writer using the dtypes above) wrote.
+/// Reads a file save_safetensors (or any safetensors writer using the dtypes above) wrote: the
+/// checks of read_safetensors (header limits, no duplicate names, ...), then the model file's
+/// (dtypes above only, data covered without holes), the tensors copied.
 /// Everything in the header is checked against the file size before any tensor is allocated.
 /// Throws IoError (cannot open or read), FormatError (truncated file, header too large or not
 /// JSON, unknown dtype, bad shape, offsets out of the data or with holes or overlaps, sizes
