@@ -18,6 +18,10 @@
 
 namespace emb {
 
+namespace optim {
+class Optimizer;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Options (named as in libtorch's C++ frontend)
 
@@ -99,6 +103,16 @@ class Embedding {
   /// grad_output [*input.shape, embedding_dim]: dense or sparse per options().sparse().
   /// A frozen weight gets no gradient (its arguments are still validated).
   void backward(const Tensor& input, const Tensor& grad_output);
+
+  /// One training step without a materialized gradient: bit for bit what
+  ///   table.backward(input, grad_output);  optimizer.step();
+  /// does to the weight and its optimizer state, for a module with sparse(true) (padding_idx and
+  /// scale_grad_by_freq as in backward()); see EmbeddingBag::fused_backward_step. Optimizers: SGD
+  /// without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, LazyAdamW. Other parameters of the optimizer are not stepped.
+  ///   input [*] int32|int64, grad_output [*input.shape, embedding_dim]
+  /// Throws as backward() and as EmbeddingBag::fused_backward_step, before anything is written.
+  void fused_backward_step(const Tensor& input, const Tensor& grad_output,
+                           optim::Optimizer& optimizer);
 
   /// Redraws the weight from N(0, 1) and zeroes the padding row.
   void reset_parameters();

@@ -25,6 +25,10 @@
 
 namespace emb {
 
+namespace optim {
+class Optimizer;
+}
+
 /// How a bag's rows are pooled. PyTorch's mode ints: kSum = 0, kMean = 1, kMax = 2.
 enum class EmbeddingBagMode { kSum, kMean, kMax };
 
@@ -218,6 +222,31 @@ class EmbeddingBag {
   /// changes. A call that throws accumulates nothing.
   Tensor backward(const Tensor& input, const Tensor& offsets, const Tensor& grad_output,
                   const Tensor& per_sample_weights = {});
+
+  /// One training step without a materialized gradient: the sparse weight gradient backward()
+  /// would compute for these arguments, applied at once by optimizer to the rows it touches.
+  /// Bit for bit what
+  ///   bag.backward(input, offsets, grad_output, per_sample_weights);  optimizer.step();
+  /// does to the weight and to its optimizer state (step count included), in one pass: each
+  /// touched row's gradient is summed from grad_output in input order (as SparseGrad::coalesce)
+  /// and updated by the optimizer's row kernel, rows split over threads. Other parameters of the
+  /// optimizer are not stepped. Needs sparse(true); modes sum (with or without
+  /// per_sample_weights) and mean; padding_idx and scale_grad_by_freq as in backward().
+  /// Optimizers: SGD without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, LazyAdamW.
+  ///   input [n] + offsets [B] | [B + 1], or [B, N]; grad_output [B, embedding_dim]
+  ///   -> the gradient of per_sample_weights (its shape) when given, else undefined
+  /// Returns the per-sample-weight gradient computed from the weight before the update. A frozen
+  /// weight is left alone (the arguments are still checked; the optimizer is not consulted).
+  /// Throws as backward(), and before anything is written: ValueError (the module is not sparse,
+  /// its weight is not one of optimizer's parameters or already holds a gradient, or step()
+  /// would refuse it: dtype, read-only, a state that no longer fits), NotImplementedError (an
+  /// optimizer or option without a fused update, e.g. SGD with momentum, Adagrad with
+  /// weight_decay, Adam). A call that throws changes neither the weight nor the optimizer's state.
+  ///   emb::optim::RowWiseAdagrad opt({&bag.parameter()}, emb::optim::RowWiseAdagradOptions(0.1));
+  ///   Tensor out = bag(ids, offsets);
+  ///   bag.fused_backward_step(ids, offsets, grad_of(out), opt);
+  Tensor fused_backward_step(const Tensor& input, const Tensor& offsets, const Tensor& grad_output,
+                             optim::Optimizer& optimizer, const Tensor& per_sample_weights = {});
 
   /// Redraws the weight from N(0, 1) and zeroes the padding row.
   void reset_parameters();

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "emb/optim/lazy_adam.h"
+#include "kernels/optim_rows.h"
 #include "optim/ops.h"
 
 namespace emb::optim {
@@ -24,49 +25,27 @@ Config make_config(const Options& o, bool decoupled, bool lazy) {
                 o.amsgrad(), o.maximize(), decoupled, lazy};
 }
 
-// The per-step constants of Adam's element update, in the parameter's dtype.
-template <typename T>
-struct Coeffs {
-  bool maximize, l2, decoupled, amsgrad;
-  T wd, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size;
-};
-
-template <typename T>
-Coeffs<T> make_coeffs(const Config& c, std::int64_t step) {
+// The per-step constants of Adam's element update (rounded to the parameter's dtype by the
+// kernels).
+detail::AdamHyper make_hyper(const Config& c, std::int64_t step) {
   const double t = static_cast<double>(step);
   const double bias_correction1 = 1 - std::pow(c.beta1, t);
   const double bias_correction2 = 1 - std::pow(c.beta2, t);
-  Coeffs<T> k{};
+  detail::AdamHyper k{};
   k.maximize = c.maximize;
   k.l2 = !c.decoupled && c.weight_decay != 0.0;
   k.decoupled = c.decoupled && c.weight_decay != 0.0;
   k.amsgrad = c.amsgrad;
-  k.wd = static_cast<T>(c.weight_decay);
-  k.decay = static_cast<T>(1 - c.lr * c.weight_decay);
-  k.beta1 = static_cast<T>(c.beta1);
-  k.one_minus_beta1 = static_cast<T>(1 - c.beta1);
-  k.beta2 = static_cast<T>(c.beta2);
-  k.one_minus_beta2 = static_cast<T>(1 - c.beta2);
-  k.bc2_sqrt = static_cast<T>(std::sqrt(bias_correction2));
-  k.eps = static_cast<T>(c.eps);
-  k.neg_step_size = static_cast<T>(-(c.lr / bias_correction1));
+  k.wd = c.weight_decay;
+  k.decay = 1 - c.lr * c.weight_decay;
+  k.beta1 = c.beta1;
+  k.one_minus_beta1 = 1 - c.beta1;
+  k.beta2 = c.beta2;
+  k.one_minus_beta2 = 1 - c.beta2;
+  k.bc2_sqrt = std::sqrt(bias_correction2);
+  k.eps = c.eps;
+  k.neg_step_size = -(c.lr / bias_correction1);
   return k;
-}
-
-// Adam's update of n consecutive elements (a whole dense parameter, or one row).
-template <typename T>
-void adam_elements(T* w, const T* grad, T* m, T* v, T* vmax, std::int64_t n, const Coeffs<T>& k) {
-  for (std::int64_t e = 0; e < n; ++e) {
-    T g = k.maximize ? -grad[e] : grad[e];
-    if (k.decoupled) w[e] = w[e] * k.decay;          // θ *= 1 - lr * wd
-    if (k.l2) g = ops::add_alpha<T>(g, w[e], k.wd);  // g += wd * θ
-    m[e] = ops::add_alpha<T>(m[e] * k.beta1, g, k.one_minus_beta1);
-    v[e] = ops::addcmul<T>(v[e] * k.beta2, g, g, k.one_minus_beta2);
-    T second = v[e];
-    if (k.amsgrad) second = vmax[e] = ops::maximum<T>(vmax[e], v[e]);
-    const T denom = std::sqrt(second) / k.bc2_sqrt + k.eps;
-    w[e] = ops::addcdiv<T>(w[e], m[e], denom, k.neg_step_size);
-  }
 }
 
 }  // namespace
@@ -95,8 +74,26 @@ void AdamBase::check_loaded_state(std::size_t i, const ParamState& state) const 
   Optimizer::check_loaded_state(i, state);
 }
 
-void AdamBase::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
-  const Tensor& theta = param.data();
+void AdamBase::check_rows_update(std::size_t i) const {
+  if (!config_.lazy) {
+    throw NotImplementedError(ops::param_prefix(name(), i) +
+                              "a fused backward + step needs a sparse-aware optimizer (LazyAdam, "
+                              "LazyAdamW, SparseAdam, Adagrad, RowWiseAdagrad, SGD)");
+  }
+}
+
+void AdamBase::update_rows(std::size_t /*i*/, Parameter& param, ParamState& state,
+                           const detail::SparseRows& given) {
+  init_state(param.data(), state);
+  const detail::AdamHyper k = make_hyper(config_, state.step);
+  detail::SparseRows rows = given;
+  rows.maximize = k.maximize;  // the coalesced gradient is negated; the element update is not
+  detail::fast::adam_rows(rows, k, param.data().raw_data(), state.tensors.at("exp_avg").raw_data(),
+                          state.tensors.at("exp_avg_sq").raw_data(),
+                          config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr);
+}
+
+void AdamBase::init_state(const Tensor& theta, ParamState& state) const {
   if (state.tensors.empty()) {
     state.tensors["exp_avg"] = Tensor::zeros(theta.shape(), theta.dtype());
     state.tensors["exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
@@ -105,36 +102,22 @@ void AdamBase::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
   } else if (config_.amsgrad && state.tensors.count("max_exp_avg_sq") == 0) {
     state.tensors["max_exp_avg_sq"] = Tensor::zeros(theta.shape(), theta.dtype());
   }
-  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    Coeffs<T> k = make_coeffs<T>(config_, state.step);
-    T* w = theta.data<T>();
-    T* m = state.tensors.at("exp_avg").data<T>();
-    T* v = state.tensors.at("exp_avg_sq").data<T>();
-    T* vmax = config_.amsgrad ? state.tensors.at("max_exp_avg_sq").data<T>() : nullptr;
-    if (!param.grad_is_sparse()) {
-      adam_elements<T>(w, param.grad().data<T>(), m, v, vmax, theta.numel(), k);
-      return;
-    }
-    // Lazy: only the gradient's rows, each once (duplicates summed first).
-    const ops::CoalescedRows g = ops::coalesce_rows(param.sparse_grad(), k.maximize);
-    k.maximize = false;  // already applied
-    const std::int64_t* ids = g.ids.data<std::int64_t>();
-    const T* gv = g.values.data<T>();
-    const std::size_t row_bytes = static_cast<std::size_t>(g.dim) * sizeof(T);
-    for (std::int64_t j = 0; j < g.n; ++j) {
-      if (j + ops::kPrefetchRows < g.n) {
-        const std::int64_t ahead = ids[j + ops::kPrefetchRows] * g.dim;
-        ops::prefetch_row(w + ahead, row_bytes);
-        ops::prefetch_row(m + ahead, row_bytes);
-        ops::prefetch_row(v + ahead, row_bytes);
-        if (vmax) ops::prefetch_row(vmax + ahead, row_bytes);
-      }
-      const std::int64_t off = ids[j] * g.dim;
-      adam_elements<T>(w + off, gv + j * g.dim, m + off, v + off, vmax ? vmax + off : nullptr,
-                       g.dim, k);
-    }
-  });
+}
+
+void AdamBase::update(std::size_t i, Parameter& param, ParamState& state) {
+  const Tensor& theta = param.data();
+  if (param.grad_is_sparse()) {  // lazy: only the gradient's rows, each once
+    const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
+    update_rows(i, param, state, g.rows);
+    return;
+  }
+  init_state(theta, state);
+  const detail::AdamHyper k = make_hyper(config_, state.step);
+  void* m = state.tensors.at("exp_avg").raw_data();
+  void* v = state.tensors.at("exp_avg_sq").raw_data();
+  void* vmax = config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr;
+  detail::fast::adam_dense(theta.dtype(), k, theta.numel(), param.grad().raw_data(),
+                           theta.raw_data(), m, v, vmax);
 }
 
 Adam::Adam(std::vector<Parameter*> params, const AdamOptions& options)

@@ -14,6 +14,8 @@
 #include "emb/error.h"
 #include "emb/parameter.h"
 #include "emb/tensor.h"
+#include "kernels/optim_rows.h"
+#include "row_groups.h"
 
 namespace emb::detail::optim {
 
@@ -68,6 +70,15 @@ struct CoalescedRows {
   std::int64_t dim = 0;
 };
 CoalescedRows coalesce_rows(const SparseGrad& grad, bool maximize);
+
+/// A SparseGrad as the row kernels take it (kernels/optim_rows.h): its value rows grouped by id,
+/// in order of appearance within an id; `rows` points into `groups` (move it, never copy it).
+/// rows.maximize is false: the optimizer sets it.
+struct GroupedGrad {
+  RowGroups groups;
+  SparseRows rows;
+};
+GroupedGrad group_rows(const SparseGrad& grad);
 
 /// "Adam: parameter 1: " — the prefix of messages about one parameter.
 std::string param_prefix(const char* what, std::size_t i);

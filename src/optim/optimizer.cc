@@ -13,6 +13,7 @@
 
 #include "index_check.h"
 #include "module_common.h"
+#include "optim/fused_access.h"
 #include "optim/ops.h"
 #include "sparse_grad_access.h"
 
@@ -36,6 +37,25 @@ CoalescedRows coalesce_rows(const SparseGrad& grad, bool maximize) {
       for (std::int64_t k = 0; k < out.values.numel(); ++k) v[k] = -v[k];
     });
   }
+  return out;
+}
+
+GroupedGrad group_rows(const SparseGrad& grad) {
+  GroupedGrad out;
+  const Tensor& ids = detail::SparseGradAccess::ids(grad);
+  out.groups = group_by_row(ids.data<std::int64_t>(), grad.nnz(), grad.num_rows(), -1);
+  const RowGroups& g = out.groups;
+  out.rows = SparseRows{grad.dtype(),
+                        grad.dim(),
+                        grad.values().raw_data(),
+                        grad.nnz(),
+                        static_cast<std::int64_t>(g.rows.size()),
+                        g.rows.data(),
+                        g.starts.data(),
+                        g.positions.data(),
+                        nullptr,
+                        false,
+                        false};
   return out;
 }
 
@@ -119,29 +139,34 @@ const ParamState& Optimizer::state(std::size_t i) const {
   return state_[i];
 }
 
+void Optimizer::check_step(std::size_t i) const {
+  const Parameter& p = *params_[i];
+  const std::string prefix = detail::optim::param_prefix(name(), i);
+  if (!p.data().defined()) throw ValueError(prefix + "the parameter has no tensor");
+  const DType dt = p.data().dtype();
+  if (dt != DType::kFloat32 && dt != DType::kFloat64) {
+    throw ValueError(prefix + "dtype " + std::string(dtype_name(dt)) +
+                     " is not supported (float32 or float64)");
+  }
+  p.data().check_writable((std::string(name()) + "::step").c_str());
+  if (state_[i].step >= kMaxStep) {
+    throw ValueError(prefix + "the step count " + std::to_string(state_[i].step) +
+                     " has reached the limit 2^53");
+  }
+  try {
+    check_loaded_state(i, state_[i]);  // the tensor may have been replaced since
+  } catch (const FormatError& e) {
+    throw ValueError(prefix + "the parameter no longer matches its optimizer state (" + e.what() +
+                     ")");
+  }
+}
+
 void Optimizer::step() {
   // Validate everything first: a step that throws changes nothing.
   for (std::size_t i = 0; i < params_.size(); ++i) {
     const Parameter& p = *params_[i];
     if (!p.has_grad()) continue;
-    const std::string prefix = detail::optim::param_prefix(name(), i);
-    if (!p.data().defined()) throw ValueError(prefix + "the parameter has no tensor");
-    const DType dt = p.data().dtype();
-    if (dt != DType::kFloat32 && dt != DType::kFloat64) {
-      throw ValueError(prefix + "dtype " + std::string(dtype_name(dt)) +
-                       " is not supported (float32 or float64)");
-    }
-    p.data().check_writable((std::string(name()) + "::step").c_str());
-    if (state_[i].step >= kMaxStep) {
-      throw ValueError(prefix + "the step count " + std::to_string(state_[i].step) +
-                       " has reached the limit 2^53");
-    }
-    try {
-      check_loaded_state(i, state_[i]);  // the tensor may have been replaced since
-    } catch (const FormatError& e) {
-      throw ValueError(prefix + "the parameter no longer matches its optimizer state (" + e.what() +
-                       ")");
-    }
+    check_step(i);
     check_grad(i, p);
   }
   for (std::size_t i = 0; i < params_.size(); ++i) {
@@ -150,6 +175,19 @@ void Optimizer::step() {
     state_[i].step += 1;
     update(i, p, state_[i]);
   }
+}
+
+void Optimizer::check_rows_update(std::size_t i) const {
+  throw NotImplementedError(detail::optim::param_prefix(name(), i) +
+                            "a fused backward + step is not supported by " + name() +
+                            " (supported: SGD without momentum, Adagrad, RowWiseAdagrad, SparseAdam, LazyAdam, "
+                            "LazyAdamW); call "
+                            "backward() and step()");
+}
+
+void Optimizer::update_rows(std::size_t i, Parameter& /*param*/, ParamState& /*state*/,
+                            const detail::SparseRows& /*rows*/) {
+  check_rows_update(i);  // not reached: callers check first
 }
 
 void Optimizer::zero_grad() {
@@ -379,4 +417,30 @@ void Optimizer::load(const std::string& path) {
 }
 
 }  // namespace optim
+
+std::size_t detail::FusedStepAccess::check(const emb::optim::Optimizer& opt, const Parameter& param,
+                                           const char* op) {
+  const auto& ps = opt.params_;
+  const auto it = std::find(ps.begin(), ps.end(), &param);
+  if (it == ps.end()) {
+    throw ValueError(std::string(op) + ": the module's weight is not one of the " + opt.name() +
+                     " optimizer's parameters");
+  }
+  const auto i = static_cast<std::size_t>(it - ps.begin());
+  if (param.has_grad()) {
+    throw ValueError(std::string(op) + ": the weight already holds a gradient (" +
+                     (param.grad_is_sparse() ? "sparse" : "dense") +
+                     "); step or zero_grad() before a fused step");
+  }
+  opt.check_step(i);
+  opt.check_rows_update(i);
+  return i;
+}
+
+void detail::FusedStepAccess::apply(emb::optim::Optimizer& opt, std::size_t i,
+                                    const SparseRows& rows) {
+  opt.state_[i].step += 1;
+  opt.update_rows(i, *opt.params_[i], opt.state_[i], rows);
+}
+
 }  // namespace emb

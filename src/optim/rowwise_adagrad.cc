@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/optim_rows.h"
 #include "optim/ops.h"
 
 namespace emb::optim {
@@ -51,53 +52,30 @@ void RowWiseAdagrad::check_loaded_state(std::size_t i, const ParamState& state) 
   }
 }
 
-void RowWiseAdagrad::update(std::size_t /*i*/, Parameter& param, ParamState& state) {
+void RowWiseAdagrad::update(std::size_t i, Parameter& param, ParamState& state) {
   const Tensor& theta = param.data();
-  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T lr = static_cast<T>(options_.lr());
-    const T eps = static_cast<T>(options_.eps());
-    const T wd = static_cast<T>(options_.weight_decay());
-    const bool decay = options_.weight_decay() != 0.0;
-    T* w = theta.data<T>();
-    T* sum = state.tensors.at("sum").data<T>();
-    std::vector<T> g;
-    // One row: g = grad (+ wd * θ[r]); sum[r] += mean(g²); θ[r] -= lr / (sqrt(sum[r]) + eps) * g.
-    auto update_row = [&](std::int64_t r, const T* grad, std::int64_t dim, bool negate) {
-      T* row = w + r * dim;
-      g.resize(static_cast<std::size_t>(dim));
-      T sq = 0;
-      for (std::int64_t d = 0; d < dim; ++d) {
-        T x = negate ? -grad[d] : grad[d];
-        if (decay) x = x + wd * row[d];
-        g[static_cast<std::size_t>(d)] = x;
-        sq = sq + x * x;
-      }
-      sum[r] = sum[r] + sq / static_cast<T>(dim);
-      const T mult = lr / (std::sqrt(sum[r]) + eps);
-      for (std::int64_t d = 0; d < dim; ++d)
-        row[d] = row[d] - mult * g[static_cast<std::size_t>(d)];
-    };
-    if (param.grad_is_sparse()) {
-      const ops::CoalescedRows rows = ops::coalesce_rows(param.sparse_grad(), options_.maximize());
-      const std::int64_t* ids = rows.ids.data<std::int64_t>();
-      const T* v = rows.values.data<T>();
-      const std::size_t row_bytes = static_cast<std::size_t>(rows.dim) * sizeof(T);
-      for (std::int64_t j = 0; j < rows.n; ++j) {
-        if (j + ops::kPrefetchRows < rows.n) {
-          ops::prefetch_row(w + ids[j + ops::kPrefetchRows] * rows.dim, row_bytes);
-          ops::prefetch_row(sum + ids[j + ops::kPrefetchRows], sizeof(T));
-        }
-        update_row(ids[j], v + j * rows.dim, rows.dim, false);
-      }
-      return;
-    }
-    const std::int64_t n = num_rows(theta);
-    const std::int64_t dim = n == 0 ? 0 : theta.numel() / n;
-    const T* gp = param.grad().data<T>();
-    for (std::int64_t r = 0; r < n && dim > 0; ++r)
-      update_row(r, gp + r * dim, dim, options_.maximize());
-  });
+  if (param.grad_is_sparse()) {
+    const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
+    update_rows(i, param, state, g.rows);
+    return;
+  }
+  const std::int64_t n = num_rows(theta);
+  const std::int64_t dim = n == 0 ? 0 : theta.numel() / n;
+  detail::fast::rowwise_adagrad_dense(
+      theta.dtype(), {options_.lr(), options_.eps(), options_.weight_decay()},
+      options_.maximize(), n, dim, param.grad().raw_data(), theta.raw_data(),
+      state.tensors.at("sum").raw_data());
+}
+
+void RowWiseAdagrad::check_rows_update(std::size_t /*i*/) const {}
+
+void RowWiseAdagrad::update_rows(std::size_t /*i*/, Parameter& param, ParamState& state,
+                                 const detail::SparseRows& given) {
+  detail::SparseRows rows = given;
+  rows.maximize = options_.maximize();
+  detail::fast::rowwise_adagrad_rows(
+      rows, {options_.lr(), options_.eps(), options_.weight_decay()}, param.data().raw_data(),
+      state.tensors.at("sum").raw_data());
 }
 
 }  // namespace emb::optim

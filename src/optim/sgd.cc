@@ -4,6 +4,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/optim_rows.h"
 #include "optim/ops.h"
 #include "sparse_grad_access.h"
 
@@ -64,11 +65,29 @@ void SGD::set_lr(double lr) {
 }
 
 void SGD::check_grad(std::size_t i, const Parameter& param) const {
-  if (param.grad_is_sparse() && options_.weight_decay() != 0.0) {
+  if (param.grad_is_sparse() && options_.weight_decay() != 0.0) throw_sparse_weight_decay(i);
+}
+
+void SGD::throw_sparse_weight_decay(std::size_t i) {
+  throw NotImplementedError(ops::param_prefix("SGD", i) +
+                            "weight_decay is not supported with sparse gradients (PyTorch: "
+                            "add(sparse, dense) is not supported)");
+}
+
+void SGD::check_rows_update(std::size_t i) const {
+  if (options_.weight_decay() != 0.0) throw_sparse_weight_decay(i);
+  if (options_.momentum() != 0.0) {
     throw NotImplementedError(ops::param_prefix("SGD", i) +
-                              "weight_decay is not supported with sparse gradients (PyTorch: "
-                              "add(sparse, dense) is not supported)");
+                              "a fused backward + step supports SGD without momentum; call "
+                              "backward() and step()");
   }
+}
+
+void SGD::update_rows(std::size_t /*i*/, Parameter& param, ParamState& /*state*/,
+                      const detail::SparseRows& given) {
+  detail::SparseRows rows = given;
+  rows.maximize = options_.maximize();
+  detail::fast::sgd_rows(rows, {options_.lr()}, param.data().raw_data());
 }
 
 void SGD::check_loaded_state(std::size_t i, const ParamState& state) const {
@@ -142,27 +161,8 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
   // Without momentum a sparse gradient is applied entry by entry, in order, like PyTorch's
   // dense.add_(sparse, alpha=-lr).
   if (sparse && momentum == 0.0) {
-    const SparseGrad& g = param.sparse_grad();
-    ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T neg_lr = static_cast<T>(-options_.lr());
-      const std::int64_t dim = g.dim();
-      const std::int64_t* ids = detail::SparseGradAccess::ids(g).data<std::int64_t>();
-      const T* v = g.values().template data<T>();
-      T* w = theta.data<T>();
-      const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
-      for (std::int64_t j = 0; j < g.nnz(); ++j) {
-        if (j + ops::kPrefetchRows < g.nnz())
-          ops::prefetch_row(w + ids[j + ops::kPrefetchRows] * dim, row_bytes);
-        T* row = w + ids[j] * dim;
-        const T* gv = v + j * dim;
-        if (options_.maximize()) {
-          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], -gv[d], neg_lr);
-        } else {
-          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], gv[d], neg_lr);
-        }
-      }
-    });
+    const ops::GroupedGrad g = ops::group_rows(param.sparse_grad());
+    update_rows(i, param, state, g.rows);
     return;
   }
 
@@ -257,27 +257,11 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
   }
   const bool first = momentum != 0.0 && state.tensors.count("momentum_buffer") == 0;
   if (first) state.tensors["momentum_buffer"] = Tensor::empty(theta.shape(), theta.dtype());
-  ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T wd = static_cast<T>(options_.weight_decay());
-    const T mu = static_cast<T>(momentum);
-    const T one_minus_damp = static_cast<T>(1.0 - options_.dampening());
-    const T neg_lr = static_cast<T>(-options_.lr());
-    const bool maximize = options_.maximize();
-    const bool decay = options_.weight_decay() != 0.0;
-    T* w = theta.data<T>();
-    const T* gp = grad.data<T>();
-    T* buf = momentum != 0.0 ? state.tensors.at("momentum_buffer").data<T>() : nullptr;
-    for (std::int64_t k = 0; k < theta.numel(); ++k) {
-      T d = maximize ? -gp[k] : gp[k];
-      if (decay) d = ops::add_alpha<T>(d, w[k], wd);
-      if (buf != nullptr) {
-        buf[k] = first ? d : ops::add_alpha<T>(buf[k] * mu, d, one_minus_damp);
-        d = options_.nesterov() ? ops::add_alpha<T>(d, buf[k], mu) : buf[k];
-      }
-      w[k] = ops::add_alpha<T>(w[k], d, neg_lr);
-    }
-  });
+  const detail::SgdDenseHyper h{options_.lr(),     momentum,           options_.dampening(),
+                                options_.weight_decay(), options_.nesterov(), options_.maximize(),
+                                first};
+  void* buf = momentum != 0.0 ? state.tensors.at("momentum_buffer").raw_data() : nullptr;
+  detail::fast::sgd_dense(theta.dtype(), h, theta.numel(), grad.raw_data(), theta.raw_data(), buf);
 }
 
 }  // namespace emb::optim

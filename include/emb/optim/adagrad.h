@@ -78,6 +78,9 @@ class Adagrad : public Optimizer {
  protected:
   /// A sparse gradient with weight_decay != 0 -> NotImplementedError.
   void check_grad(std::size_t i, const Parameter& param) const override;
+  void check_rows_update(std::size_t i) const override;
+  void update_rows(std::size_t i, Parameter& param, ParamState& state,
+                   const detail::SparseRows& rows) override;
   void update(std::size_t i, Parameter& param, ParamState& state) override;
   void check_loaded_state(std::size_t i, const ParamState& state) const override;
 

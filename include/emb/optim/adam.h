@@ -96,10 +96,18 @@ class AdamBase : public Optimizer {
   AdamBase(std::vector<Parameter*> params, const detail_adam::Config& config, const char* what);
   void check_grad(std::size_t i, const Parameter& param) const override;
   void update(std::size_t i, Parameter& param, ParamState& state) override;
+  /// Fused steps: LazyAdam and LazyAdamW only (Adam and AdamW refuse sparse gradients).
+  void check_rows_update(std::size_t i) const override;
+  void update_rows(std::size_t i, Parameter& param, ParamState& state,
+                   const detail::SparseRows& rows) override;
   void check_loaded_state(std::size_t i, const ParamState& state) const override;
   virtual void store_lr(double lr) = 0;
 
   detail_adam::Config config_;
+
+ private:
+  // Creates exp_avg, exp_avg_sq (and max_exp_avg_sq) on the first update.
+  void init_state(const Tensor& theta, ParamState& state) const;
 };
 
 class Adam : public AdamBase {

@@ -26,6 +26,11 @@
 #include "emb/parameter.h"
 #include "emb/tensor.h"
 
+namespace emb::detail {
+struct SparseRows;
+struct FusedStepAccess;
+}  // namespace emb::detail
+
 namespace emb::optim {
 
 /// The state an optimizer keeps for one parameter (PyTorch's optimizer.state[p]).
@@ -100,6 +105,14 @@ class Optimizer {
   virtual void check_loaded_state(std::size_t i, const ParamState& state) const;
   /// Called after load() replaced the state (to rebuild derived indexes).
   virtual void on_state_loaded() {}
+  /// The fused backward + step of Embedding / EmbeddingBag (fused_backward_step): throws unless
+  /// parameter i's update can be applied to a row-grouped sparse gradient as update() applies a
+  /// sparse one (the default: NotImplementedError naming the optimizer).
+  virtual void check_rows_update(std::size_t i) const;
+  /// Applies a row-grouped sparse gradient to parameter i, bit for bit what update() does with the
+  /// same gradient as a SparseGrad (state.step is already incremented).
+  virtual void update_rows(std::size_t i, Parameter& param, ParamState& state,
+                           const detail::SparseRows& rows);
   /// Throws FormatError unless a non-empty state holds every one of names and nothing but them
   /// and the optional ones.
   void require_state(std::size_t i, const ParamState& state,
@@ -110,6 +123,9 @@ class Optimizer {
   std::vector<ParamState> state_;
 
  private:
+  friend struct detail::FusedStepAccess;
+  // The checks step() makes of parameter i before it updates anything.
+  void check_step(std::size_t i) const;
   // load() from a stream; `what` starts every message ("Adam::load: state.bin").
   void load_from(std::istream& in, const std::string& what);
 };

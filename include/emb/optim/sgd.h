@@ -82,11 +82,16 @@ class SGD : public Optimizer {
  protected:
   /// A sparse gradient with weight_decay != 0 -> NotImplementedError.
   void check_grad(std::size_t i, const Parameter& param) const override;
+  void check_rows_update(std::size_t i) const override;
+  void update_rows(std::size_t i, Parameter& param, ParamState& state,
+                   const detail::SparseRows& rows) override;
   void update(std::size_t i, Parameter& param, ParamState& state) override;
   void check_loaded_state(std::size_t i, const ParamState& state) const override;
   void on_state_loaded() override;
 
  private:
+  [[noreturn]] static void throw_sparse_weight_decay(std::size_t i);
+
   SGDOptions options_;
   struct RowIndex;  // row id -> slot of a row-sparse momentum buffer
   std::vector<std::shared_ptr<RowIndex>> row_index_;
