@@ -11,6 +11,7 @@
 #include "emb/error.h"
 #include "emb/io/safetensors.h"
 #include "emb/version.h"
+#include "dense_ops.h"
 
 namespace emb_cli {
 
@@ -55,8 +56,7 @@ void linear_softmax(const float* w, std::int64_t rows, std::int64_t dim, const f
   float max = -INFINITY;
   for (std::int64_t j = 0; j < rows; ++j) {
     const float* wj = w + j * dim;
-    float acc = 0;
-    for (std::int64_t d = 0; d < dim; ++d) acc += wj[d] * h[d];
+    const float acc = dot(wj, h, dim);
     p[j] = acc;
     max = std::max(max, acc);
   }

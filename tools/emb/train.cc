@@ -15,6 +15,7 @@
 #include "emb/error.h"
 #include "emb/generator.h"
 #include "emb/optim.h"
+#include "dense_ops.h"
 
 namespace emb_cli {
 
@@ -164,13 +165,8 @@ TrainResult train(const std::string& input, const HyperParams& hp_in, Progress::
         w.p[target] -= 1.0f;  // d loss / d logits = p - onehot
         float* gh = w.grad_hidden.data() + b * dim;
         for (std::int64_t j = 0; j < nlabels; ++j) {
-          const float g = w.p[j];
-          const float* wj = out_w + j * dim;
-          float* goj = w.grad_output.data() + j * dim;
-          for (std::int64_t d = 0; d < dim; ++d) {
-            gh[d] += g * wj[d];  // grad_hidden = output^T (p - onehot)
-            goj[d] += g * h[d];  // grad_output += (p - onehot) ⊗ hidden
-          }
+          // grad_hidden += (p - onehot)_j output_j; grad_output_j += (p - onehot)_j hidden
+          axpy2(w.p[j], out_w + j * dim, gh, h, w.grad_output.data() + j * dim, dim);
         }
       }
       w.table_grad = emb::embedding_bag_sparse_backward(
