@@ -72,8 +72,12 @@ struct Sides {
               opts.push_back(std::make_unique<emb::optim::SGD>(p, o));
             } else if constexpr (std::is_same_v<O, emb::optim::AdagradOptions>) {
               opts.push_back(std::make_unique<emb::optim::Adagrad>(p, o));
-            } else {
+            } else if constexpr (std::is_same_v<O, emb::optim::RowWiseAdagradOptions>) {
               opts.push_back(std::make_unique<emb::optim::RowWiseAdagrad>(p, o));
+            } else if constexpr (std::is_same_v<O, emb::optim::AdamOptions>) {
+              opts.push_back(std::make_unique<emb::optim::LazyAdam>(p, o));
+            } else {
+              opts.push_back(std::make_unique<emb::optim::LazyAdamW>(p, o));
             }
           },
           options);
@@ -153,7 +157,8 @@ int main(int argc, char** argv) {
   const std::vector<std::pair<std::string, emb::FusedOptimizerOptions>> cases = {
       {"sgd", emb::optim::SGDOptions(0.1)},
       {"adagrad", emb::optim::AdagradOptions(0.1)},
-      {"rowwise_adagrad", emb::optim::RowWiseAdagradOptions(0.1)}};
+      {"rowwise_adagrad", emb::optim::RowWiseAdagradOptions(0.1)},
+      {"lazy_adam", emb::optim::AdamOptions(0.01)}};
   for (const auto& [name, options] : cases) {
     Sides s(options);
     s.ebc_step(batches[0], grads);

@@ -14,10 +14,11 @@
 #include "emb/parameter.h"
 #include "index_check.h"
 #include "kernels/fast.h"
+#include "kernels/optim_rows.h"
 #include "kernels/parallel.h"
 #include "kernels/ref/embedding_ref.h"
-#include "optim/adam_elements.h"
 #include "optim/ops.h"
+#include "row_groups.h"
 
 namespace emb::detail {
 
@@ -261,198 +262,116 @@ namespace {
 
 namespace ops = emb::detail::optim;
 
-// The rows of one job grouped: order holds its positions sorted by (row, position), and
-// segment s is order[seg[s] .. seg[s + 1]): one row, its positions in input order.
-struct Grouped {
-  std::vector<std::int64_t> order;
-  std::vector<std::int64_t> seg;
+// One job's gradient as the optimizer row kernels take it (kernels/optim_rows.h): its positions
+// grouped by row (row_groups.h), in input order within a row; entry e reads grad row src[e],
+// times scale[e] = bag_scale[src[e]] when the job has a bag scale.
+struct JobRows {
+  RowGroups groups;
+  std::vector<std::int64_t> src;
+  Tensor scale;  // [entries] of the weight's dtype, or undefined
 };
 
-Grouped group_rows(const UpdateJob& job) {
-  Grouped g;
-  g.order.resize(static_cast<std::size_t>(job.n));
-  for (std::int64_t j = 0; j < job.n; ++j) g.order[static_cast<std::size_t>(j)] = j;
-  const std::int64_t* rows = job.rows;
-  std::sort(g.order.begin(), g.order.end(), [rows](std::int64_t a, std::int64_t b) {
-    return rows[a] != rows[b] ? rows[a] < rows[b] : a < b;
-  });
-  for (std::int64_t k = 0; k < job.n; ++k) {
-    if (k == 0 || rows[g.order[static_cast<std::size_t>(k)]] !=
-                      rows[g.order[static_cast<std::size_t>(k - 1)]]) {
-      g.seg.push_back(k);
-    }
+JobRows group_job(const UpdateJob& job) {
+  JobRows g;
+  g.groups = group_by_row(job.rows, job.n, job.weight.size(0), -1);
+  g.src.resize(g.groups.positions.size());
+  for (std::size_t e = 0; e < g.src.size(); ++e) g.src[e] = job.src[g.groups.positions[e]];
+  if (job.bag_scale != nullptr) {
+    g.scale = Tensor::empty({static_cast<std::int64_t>(g.src.size())}, job.weight.dtype());
+    ops::visit_param_dtype(job.weight.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      const T* bag = static_cast<const T*>(job.bag_scale);
+      T* sc = g.scale.data<T>();
+      for (std::size_t e = 0; e < g.src.size(); ++e) sc[e] = bag[g.src[e]];
+    });
   }
-  g.seg.push_back(job.n);
   return g;
 }
 
-// Updates one row from its positions (in input order), as the emb optimizer would.
-template <typename T>
-struct RowUpdater {
-  using A = ref::acc_t<T>;
-  const FusedOptimizerOptions& options;
-  const UpdateJob& job;
-  std::int64_t dim;
-  double clr;  // Adagrad's lr / (1 + (step - 1) * lr_decay)
-  T* weight;
-  T* sum;
-  T* m;
-  T* v2;
-  T* vmax;
-  const T* grad;
-  const T* scale;
-  std::optional<ops::Coeffs<T>> adam;  // LazyAdam(W): the step's constants
-  bool adam_negate = false;            // LazyAdam(W) with maximize
+// Groups [g0, g1) of a job's rows: the grad rows read are unbounded (src), so num_sources is
+// the count of all of them.
+SparseRows sub_rows(const UpdateJob& job, const JobRows& g, std::int64_t g0, std::int64_t g1,
+                    std::int64_t num_sources, bool maximize) {
+  return {job.weight.dtype(),
+          job.weight.size(1),
+          job.grad,
+          num_sources,
+          g1 - g0,
+          g.groups.rows.data() + g0,
+          g.groups.starts.data() + g0,
+          g.src.data(),
+          g.scale.defined() ? g.scale.raw_data() : nullptr,
+          false,
+          maximize};
+}
 
-  static T* state_ptr(const UpdateJob& j, const char* key) {
-    const auto it = j.state->tensors.find(key);
-    return it == j.state->tensors.end() ? nullptr : it->second.template data<T>();
-  }
+void* state_of(const UpdateJob& job, const char* key) {
+  const auto it = job.state->tensors.find(key);
+  return it == job.state->tensors.end() ? nullptr : it->second.raw_data();
+}
 
-  RowUpdater(const FusedOptimizerOptions& o, const UpdateJob& j, double c)
-      : options(o),
-        job(j),
-        dim(j.weight.size(1)),
-        clr(c),
-        weight(j.weight.data<T>()),
-        sum(state_ptr(j, "sum")),
-        m(state_ptr(j, "exp_avg")),
-        v2(state_ptr(j, "exp_avg_sq")),
-        vmax(state_ptr(j, "max_exp_avg_sq")),
-        grad(static_cast<const T*>(j.grad)),
-        scale(static_cast<const T*>(j.bag_scale)) {
-    if (const auto config = adam_config_of(o)) {
-      adam = ops::make_coeffs<T>(*config, j.state->step);
-      adam_negate = config->maximize;
-      adam->maximize = false;  // applied to the coalesced row, as LazyAdam does
-    }
+// Applies the optimizer of `options` to the rows of one job (or a range of its groups), with
+// the job's step count: the row kernels the emb optimizers' own sparse steps use.
+void step_rows(const FusedOptimizerOptions& options, const UpdateJob& job, const JobRows& g,
+               std::int64_t g0, std::int64_t g1, std::int64_t num_sources) {
+  void* w = job.weight.raw_data();
+  if (const auto* sgd = std::get_if<emb::optim::SGDOptions>(&options)) {
+    fast::sgd_rows(sub_rows(job, g, g0, g1, num_sources, sgd->maximize()), {sgd->lr()}, w);
+  } else if (const auto* ada = std::get_if<emb::optim::AdagradOptions>(&options)) {
+    const double clr =
+        ada->lr() / (1 + static_cast<double>(job.state->step - 1) * ada->lr_decay());
+    fast::adagrad_rows(sub_rows(job, g, g0, g1, num_sources, ada->maximize()), {clr, ada->eps()},
+                       w, state_of(job, "sum"));
+  } else if (const auto* rw = std::get_if<emb::optim::RowWiseAdagradOptions>(&options)) {
+    fast::rowwise_adagrad_rows(sub_rows(job, g, g0, g1, num_sources, rw->maximize()),
+                               {rw->lr(), rw->eps(), rw->weight_decay()}, w,
+                               state_of(job, "sum"));
+  } else {
+    const emb::optim::detail_adam::Config c = *adam_config_of(options);
+    // The coalesced gradient is negated when maximize; the element update is not.
+    fast::adam_rows(sub_rows(job, g, g0, g1, num_sources, c.maximize),
+                    ops::adam_hyper(c, job.state->step), w, state_of(job, "exp_avg"),
+                    state_of(job, "exp_avg_sq"), state_of(job, "max_exp_avg_sq"));
   }
-
-  // out[d] = value of position j: grad[src[j]][d], times the bag's scale rounded as the sparse
-  // backward rounds it (T(A(g) * A(s))) when there is one.
-  void value(std::int64_t j, T* out) const {
-    const std::int64_t b = job.src[j];
-    const T* g = grad + b * dim;
-    if (!scale) {
-      std::copy(g, g + dim, out);
-      return;
-    }
-    const A s = A(scale[b]);
-    for (std::int64_t d = 0; d < dim; ++d) out[d] = T(A(g[d]) * s);
-  }
-
-  void operator()(const std::int64_t* pos, std::int64_t count, std::vector<T>& acc,
-                  std::vector<T>& tmp) const {
-    const std::int64_t r = job.rows[pos[0]];
-    T* row = weight + r * dim;
-    acc.resize(static_cast<std::size_t>(dim));
-    tmp.resize(static_cast<std::size_t>(dim));
-    T* a = acc.data();
-    T* v = tmp.data();
-    if (const auto* sgd = std::get_if<emb::optim::SGDOptions>(&options)) {
-      // PyTorch's dense.add_(sparse, alpha=-lr): entry by entry, in order.
-      const T neg_lr = static_cast<T>(-sgd->lr());
-      for (std::int64_t k = 0; k < count; ++k) {
-        value(pos[k], v);
-        if (sgd->maximize()) {
-          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], -v[d], neg_lr);
-        } else {
-          for (std::int64_t d = 0; d < dim; ++d) row[d] = ops::add_alpha<T>(row[d], v[d], neg_lr);
-        }
-      }
-      return;
-    }
-    // coalesce(): the first value, then each later one added in input order.
-    value(pos[0], a);
-    for (std::int64_t k = 1; k < count; ++k) {
-      value(pos[k], v);
-      for (std::int64_t d = 0; d < dim; ++d) a[d] = a[d] + v[d];
-    }
-    if (adam) {  // LazyAdam(W): coalesce (negated when maximize), then Adam's element update
-      if (adam_negate) {
-        for (std::int64_t d = 0; d < dim; ++d) a[d] = -a[d];
-      }
-      const std::int64_t off = r * dim;
-      ops::adam_elements<T>(row, a, m + off, v2 + off, vmax ? vmax + off : nullptr, dim, *adam);
-      return;
-    }
-    if (const auto* ada = std::get_if<emb::optim::AdagradOptions>(&options)) {
-      const T neg_clr = static_cast<T>(-clr);
-      const T eps = static_cast<T>(ada->eps());
-      T* sm = sum + r * dim;
-      if (ada->maximize()) {
-        for (std::int64_t d = 0; d < dim; ++d) a[d] = -a[d];
-      }
-      for (std::int64_t d = 0; d < dim; ++d) {
-        sm[d] = sm[d] + a[d] * a[d];                            // sum[r] += g^2
-        v[d] = std::sqrt(sm[d]) + eps;                          // sqrt(sum[r]) + eps
-      }
-      for (std::int64_t d = 0; d < dim; ++d) {
-        row[d] = ops::add_alpha<T>(row[d], a[d] / v[d], neg_clr);  // θ[r] += -clr * g / std
-      }
-      return;
-    }
-    const auto& rw = std::get<emb::optim::RowWiseAdagradOptions>(options);
-    const T lr = static_cast<T>(rw.lr());
-    const T eps = static_cast<T>(rw.eps());
-    const T wd = static_cast<T>(rw.weight_decay());
-    if (rw.maximize()) {
-      for (std::int64_t d = 0; d < dim; ++d) a[d] = -a[d];
-    }
-    if (rw.weight_decay() != 0.0) {
-      for (std::int64_t d = 0; d < dim; ++d) a[d] = a[d] + wd * row[d];
-    }
-    T sq = 0;
-    for (std::int64_t d = 0; d < dim; ++d) sq = sq + a[d] * a[d];  // in order, as the optimizer
-    sum[r] = sum[r] + sq / static_cast<T>(dim);
-    const T mult = lr / (std::sqrt(sum[r]) + eps);
-    for (std::int64_t d = 0; d < dim; ++d) row[d] = row[d] - mult * a[d];
-  }
-};
+}
 
 }  // namespace
 
 void fused_update(const FusedOptimizerOptions& options, const std::vector<UpdateJob>& jobs) {
   for (const UpdateJob& job : jobs) ++job.state->step;
-  std::vector<Grouped> groups(jobs.size());
+  std::vector<JobRows> groups(jobs.size());
   std::int64_t positions = 0;
   for (const UpdateJob& job : jobs) positions += job.n;
   parallel_ranges(static_cast<std::int64_t>(jobs.size()), positions * 16,
                   [&](std::int64_t begin, std::int64_t end, int, int) {
                     for (std::int64_t j = begin; j < end; ++j) {
                       groups[static_cast<std::size_t>(j)] =
-                          group_rows(jobs[static_cast<std::size_t>(j)]);
+                          group_job(jobs[static_cast<std::size_t>(j)]);
                     }
                   });
+  // The grad rows each job reads: 1 + the largest src.
+  std::vector<std::int64_t> sources(jobs.size(), 0);
   std::vector<std::int64_t> counts(jobs.size());
   std::int64_t work = 0;
   for (std::size_t j = 0; j < jobs.size(); ++j) {
-    counts[j] = jobs[j].weight.size(1) == 0 ? 0 : static_cast<std::int64_t>(groups[j].seg.size()) - 1;
+    for (std::int64_t k = 0; k < jobs[j].n; ++k) sources[j] = std::max(sources[j], jobs[j].src[k] + 1);
+    counts[j] = jobs[j].weight.size(1) == 0
+                    ? 0
+                    : static_cast<std::int64_t>(groups[j].groups.rows.size());
     work += jobs[j].n * jobs[j].weight.size(1) * 4;
   }
+  // One parallel pass over every (job, row) pair: a thread's range may span several jobs, and
+  // the row kernels run on the calling thread inside it (distinct rows, so the result does not
+  // depend on how the groups are split).
   const std::vector<std::int64_t> first = prefix_of(counts);
   if (first.back() == 0) return;
   parallel_ranges(first.back(), work, [&](std::int64_t begin, std::int64_t end, int, int) {
     std::size_t j = job_of(first, begin);
     for (std::int64_t k = begin; k < end; ++j) {
       const std::int64_t stop = std::min(end, first[j + 1]);
-      const UpdateJob& job = jobs[j];
-      const Grouped& g = groups[j];
-      const double step = static_cast<double>(job.state->step);
-      double clr = 0;
-      if (const auto* ada = std::get_if<emb::optim::AdagradOptions>(&options)) {
-        clr = ada->lr() / (1 + (step - 1) * ada->lr_decay());
+      if (stop > k) {
+        step_rows(options, jobs[j], groups[j], k - first[j], stop - first[j], sources[j]);
       }
-      ops::visit_param_dtype(job.weight.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        const RowUpdater<T> update(options, job, clr);
-        std::vector<T> acc, tmp;
-        for (std::int64_t s = k - first[j]; s < stop - first[j]; ++s) {
-          const std::int64_t a = g.seg[static_cast<std::size_t>(s)];
-          const std::int64_t b = g.seg[static_cast<std::size_t>(s) + 1];
-          update(g.order.data() + a, b - a, acc, tmp);
-        }
-      });
       k = stop;
     }
   });

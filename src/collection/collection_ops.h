@@ -81,7 +81,8 @@ void check_trainable(const Tensor& weight, const FusedTableState& state, const c
 
 /// One step of every job (each job's step count + 1, even when it has no positions), the rows
 /// of all jobs updated in one parallel pass; each row gets exactly the arithmetic of the emb
-/// optimizer of that kind stepping a sparse gradient with those positions.
+/// optimizer of that kind stepping a sparse gradient with those positions (its row kernels,
+/// kernels/optim_rows.h, on the job's positions grouped by row).
 void fused_update(const FusedOptimizerOptions& options, const std::vector<UpdateJob>& jobs);
 
 /// Mode mean's per-bag gradient scale T(1 / T(size)) (as embedding_bag_sparse_backward), [B]

@@ -25,29 +25,6 @@ Config make_config(const Options& o, bool decoupled, bool lazy) {
                 o.amsgrad(), o.maximize(), decoupled, lazy};
 }
 
-// The per-step constants of Adam's element update (rounded to the parameter's dtype by the
-// kernels).
-detail::AdamHyper make_hyper(const Config& c, std::int64_t step) {
-  const double t = static_cast<double>(step);
-  const double bias_correction1 = 1 - std::pow(c.beta1, t);
-  const double bias_correction2 = 1 - std::pow(c.beta2, t);
-  detail::AdamHyper k{};
-  k.maximize = c.maximize;
-  k.l2 = !c.decoupled && c.weight_decay != 0.0;
-  k.decoupled = c.decoupled && c.weight_decay != 0.0;
-  k.amsgrad = c.amsgrad;
-  k.wd = c.weight_decay;
-  k.decay = 1 - c.lr * c.weight_decay;
-  k.beta1 = c.beta1;
-  k.one_minus_beta1 = 1 - c.beta1;
-  k.beta2 = c.beta2;
-  k.one_minus_beta2 = 1 - c.beta2;
-  k.bc2_sqrt = std::sqrt(bias_correction2);
-  k.eps = c.eps;
-  k.neg_step_size = -(c.lr / bias_correction1);
-  return k;
-}
-
 }  // namespace
 
 AdamBase::AdamBase(std::vector<Parameter*> params, const Config& config, const char* what)
@@ -85,7 +62,7 @@ void AdamBase::check_rows_update(std::size_t i) const {
 void AdamBase::update_rows(std::size_t /*i*/, Parameter& param, ParamState& state,
                            const detail::SparseRows& given) {
   init_state(param.data(), state);
-  const detail::AdamHyper k = make_hyper(config_, state.step);
+  const detail::AdamHyper k = ops::adam_hyper(config_, state.step);
   detail::SparseRows rows = given;
   rows.maximize = k.maximize;  // the coalesced gradient is negated; the element update is not
   detail::fast::adam_rows(
@@ -113,7 +90,7 @@ void AdamBase::update(std::size_t i, Parameter& param, ParamState& state) {
     return;
   }
   init_state(theta, state);
-  const detail::AdamHyper k = make_hyper(config_, state.step);
+  const detail::AdamHyper k = ops::adam_hyper(config_, state.step);
   void* m = state.tensors.at("exp_avg").raw_data();
   void* v = state.tensors.at("exp_avg_sq").raw_data();
   void* vmax = config_.amsgrad ? state.tensors.at("max_exp_avg_sq").raw_data() : nullptr;
@@ -136,3 +113,28 @@ LazyAdamW::LazyAdamW(std::vector<Parameter*> params, const AdamWOptions& options
       options_(options) {}
 
 }  // namespace emb::optim
+
+namespace emb::detail::optim {
+
+AdamHyper adam_hyper(const emb::optim::detail_adam::Config& c, std::int64_t step) {
+  const double t = static_cast<double>(step);
+  const double bias_correction1 = 1 - std::pow(c.beta1, t);
+  const double bias_correction2 = 1 - std::pow(c.beta2, t);
+  AdamHyper k{};
+  k.maximize = c.maximize;
+  k.l2 = !c.decoupled && c.weight_decay != 0.0;
+  k.decoupled = c.decoupled && c.weight_decay != 0.0;
+  k.amsgrad = c.amsgrad;
+  k.wd = c.weight_decay;
+  k.decay = 1 - c.lr * c.weight_decay;
+  k.beta1 = c.beta1;
+  k.one_minus_beta1 = 1 - c.beta1;
+  k.beta2 = c.beta2;
+  k.one_minus_beta2 = 1 - c.beta2;
+  k.bc2_sqrt = std::sqrt(bias_correction2);
+  k.eps = c.eps;
+  k.neg_step_size = -(c.lr / bias_correction1);
+  return k;
+}
+
+}  // namespace emb::detail::optim

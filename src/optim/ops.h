@@ -17,6 +17,10 @@
 #include "kernels/optim_rows.h"
 #include "row_groups.h"
 
+namespace emb::optim::detail_adam {
+struct Config;
+}  // namespace emb::optim::detail_adam
+
 namespace emb::detail::optim {
 
 /// a.add_(b, alpha): a + alpha * b with one rounding.
@@ -79,6 +83,10 @@ struct GroupedGrad {
   SparseRows rows;
 };
 GroupedGrad group_rows(const SparseGrad& grad);
+
+/// Adam's per-step constants at step `step` (>= 1), computed in double as the Adam family
+/// computes them (the row and dense kernels round them to the parameter's dtype).
+AdamHyper adam_hyper(const emb::optim::detail_adam::Config& c, std::int64_t step);
 
 /// "Adam: parameter 1: " — the prefix of messages about one parameter.
 std::string param_prefix(const char* what, std::size_t i);
