@@ -15,6 +15,7 @@
 #include "kernels/fast.h"
 #include "kernels/ref/embedding_bag_ref.h"
 #include "kernels/ref/embedding_ref.h"
+#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -24,7 +25,6 @@ namespace fast = emb::detail::fast;
 namespace ref = emb::detail::ref;
 
 constexpr std::int64_t kDims[] = {1, 3, 7, 8, 15, 16, 17, 64, 129};
-constexpr int kThreads[] = {1, 2, 3};
 constexpr std::size_t kGuard = 64;  // bytes of guard cells on each side of an output
 constexpr unsigned char kGuardByte = 0xA5;
 
@@ -111,24 +111,7 @@ std::vector<Index> as_index(const std::vector<std::int64_t>& v) {
 // 1, 2 and 3 threads.
 template <typename Body>
 void sweep(Body&& body) {
-  detail::set_min_work_per_thread(1);
-  const int saved_threads = get_num_threads();
-  const std::vector<std::string> targets = simd_targets_available();
-  for (const std::string& target : targets) {
-    set_simd_target(target);
-    for (int threads : kThreads) {
-      if (threads > 1 && target != targets.front()) continue;
-      set_num_threads(threads);
-      for (std::int64_t dim : kDims) {
-        SCOPED_TRACE("target=" + target + " threads=" + std::to_string(threads) +
-                     " dim=" + std::to_string(dim));
-        body(dim, static_cast<std::uint64_t>(dim * 7919 + threads));
-      }
-    }
-  }
-  set_simd_target("native");
-  set_num_threads(saved_threads);
-  detail::set_min_work_per_thread(std::int64_t{1} << 15);
+  test::sweep_kernels(kDims, body, test::SweepThreads::kBestTargetOnly);
 }
 
 template <typename T>

@@ -18,6 +18,7 @@
 #include "kernels/optim_rows.h"
 #include "kernels/ref/optim_ref.h"
 #include "row_groups.h"
+#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -34,24 +35,7 @@ constexpr int kThreads[] = {1, 2, 3};
 // 1, 2 and 3 threads (small inputs split over threads too).
 template <typename Body>
 void sweep(Body&& body) {
-  detail::set_min_work_per_thread(1);
-  const int saved_threads = get_num_threads();
-  const std::vector<std::string> targets = simd_targets_available();
-  for (const std::string& target : targets) {
-    set_simd_target(target);
-    for (int threads : kThreads) {
-      if (threads > 1 && target != targets.front()) continue;
-      set_num_threads(threads);
-      for (std::int64_t dim : kDims) {
-        SCOPED_TRACE("target=" + target + " threads=" + std::to_string(threads) +
-                     " dim=" + std::to_string(dim));
-        body(dim, static_cast<std::uint64_t>(dim * 7919 + threads));
-      }
-    }
-  }
-  set_simd_target("native");
-  set_num_threads(saved_threads);
-  detail::set_min_work_per_thread(std::int64_t{1} << 15);
+  test::sweep_kernels(kDims, body, test::SweepThreads::kBestTargetOnly);
 }
 
 template <typename T>

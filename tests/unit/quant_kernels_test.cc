@@ -13,6 +13,7 @@
 #include "emb/runtime.h"
 #include "kernels/fast.h"
 #include "kernels/ref/quant_ref.h"
+#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -67,22 +68,7 @@ std::vector<std::uint8_t> random_table(std::mt19937_64& rng, std::int64_t rows, 
 
 template <typename Body>
 void sweep(Body&& body) {
-  detail::set_min_work_per_thread(1);
-  const int saved_threads = get_num_threads();
-  for (const std::string& target : simd_targets_available()) {
-    set_simd_target(target);
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      for (std::int64_t dim : kDims) {
-        SCOPED_TRACE("target=" + target + " threads=" + std::to_string(threads) +
-                     " dim=" + std::to_string(dim));
-        body(dim, static_cast<std::uint64_t>(dim * 131 + threads));
-      }
-    }
-  }
-  set_simd_target("native");
-  set_num_threads(saved_threads);
-  detail::set_min_work_per_thread(std::int64_t{1} << 15);
+  test::sweep_kernels(kDims, body, test::SweepThreads::kEveryTarget, 131);
 }
 
 template <int Bits, typename Index>

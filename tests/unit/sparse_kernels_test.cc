@@ -18,6 +18,7 @@
 #include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
 #include "kernels/ref/sparse_ref.h"
+#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -95,22 +96,7 @@ std::vector<Index> as_index(const std::vector<std::int64_t>& v) {
 // Runs body(dim, seed) for every dim, on every target, at 1, 2 and 3 threads.
 template <typename Body, std::size_t N = std::size(kDims)>
 void sweep(Body&& body, const std::int64_t (&dims)[N] = kDims) {
-  detail::set_min_work_per_thread(1);
-  const int saved_threads = get_num_threads();
-  for (const std::string& target : simd_targets_available()) {
-    set_simd_target(target);
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      for (std::int64_t dim : dims) {
-        SCOPED_TRACE("target=" + target + " threads=" + std::to_string(threads) +
-                     " dim=" + std::to_string(dim));
-        body(dim, static_cast<std::uint64_t>(dim * 7919 + threads));
-      }
-    }
-  }
-  set_simd_target("native");
-  set_num_threads(saved_threads);
-  detail::set_min_work_per_thread(std::int64_t{1} << 15);
+  test::sweep_kernels(dims, body);
 }
 
 // ---- The index sorts --------------------------------------------------------------------------
