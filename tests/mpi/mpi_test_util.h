@@ -2,6 +2,8 @@
 // builds every rank's batch from the same seed, and the global batch that one process sees).
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstring>
 #include <random>
 #include <string>
@@ -121,6 +123,36 @@ inline std::int64_t first_bag_of(const StepData& s, std::size_t t, int rank) {
   std::int64_t b = 0;
   for (int r = 0; r < rank; ++r) b += s.local[r].offsets[t].numel();
   return b;
+}
+
+/// The sharded collection of trained_tables() over comm, its tables drawn from seed.
+inline ShardedEmbeddingBagCollection make_trained_sharded(Communicator& comm,
+                                                          const FusedOptimizerOptions& optimizer,
+                                                          RowWisePooling pooling,
+                                                          std::uint64_t seed) {
+  Generator gen(seed);
+  return ShardedEmbeddingBagCollection(comm, configs_of(trained_tables()),
+                                       plans_of(trained_tables(), comm.size()), optimizer,
+                                       pooling, gen);
+}
+
+/// One training step on this rank's share of the global batch drawn from seed.
+inline void train_step(Communicator& comm, ShardedEmbeddingBagCollection& c, std::uint64_t seed) {
+  const StepData s = make_step(trained_tables(), comm.size(), seed);
+  c.forward(s.local[comm.rank()]);
+  c.backward_and_step(s.local[comm.rank()], s.local_grad[comm.rank()]);
+}
+
+/// Every table, optimizer state tensor and step count of c equals one's.
+inline void expect_equal(const ShardedEmbeddingBagCollection& c, const EmbeddingBagCollection& one,
+                         const std::string& what) {
+  for (std::size_t t = 0; t < one.num_tables(); ++t) {
+    EXPECT_TRUE(c.gather_table(t).equal(one.weight(t))) << what << " table " << t;
+    for (const auto& [key, value] : one.state(t).tensors) {
+      EXPECT_TRUE(c.gather_state(t, key).equal(value)) << what << " " << key << " " << t;
+    }
+    EXPECT_EQ(c.step_count(t), one.state(t).step) << what << " step " << t;
+  }
 }
 
 }  // namespace emb::dist::testing

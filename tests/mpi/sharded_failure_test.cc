@@ -27,27 +27,11 @@ const FusedOptimizerOptions kOptimizer = optim::AdagradOptions(0.1).lr_decay(0.0
 constexpr int kCrashRanks = 3;
 
 ShardedEmbeddingBagCollection make_sharded(std::uint64_t seed) {
-  Generator gen(seed);
-  return ShardedEmbeddingBagCollection(*g_comm, configs_of(trained_tables()),
-                                       plans_of(trained_tables(), g_comm->size()), kOptimizer,
-                                       RowWisePooling::kExact, gen);
+  return make_trained_sharded(*g_comm, kOptimizer, RowWisePooling::kExact, seed);
 }
 
 void train(ShardedEmbeddingBagCollection& c, std::uint64_t seed) {
-  const StepData s = make_step(trained_tables(), g_comm->size(), seed);
-  c.forward(s.local[g_comm->rank()]);
-  c.backward_and_step(s.local[g_comm->rank()], s.local_grad[g_comm->rank()]);
-}
-
-void expect_equal(const ShardedEmbeddingBagCollection& c, const EmbeddingBagCollection& one,
-                  const std::string& what) {
-  for (std::size_t t = 0; t < one.num_tables(); ++t) {
-    EXPECT_TRUE(c.gather_table(t).equal(one.weight(t))) << what << " table " << t;
-    for (const auto& [key, value] : one.state(t).tensors) {
-      EXPECT_TRUE(c.gather_state(t, key).equal(value)) << what << " " << key << " " << t;
-    }
-    EXPECT_EQ(c.step_count(t), one.state(t).step) << what << " step " << t;
-  }
+  train_step(*g_comm, c, seed);
 }
 
 TEST(ShardedFailure, CrashOrResume) {
