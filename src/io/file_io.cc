@@ -11,6 +11,7 @@
 #include <random>
 
 #include "emb/error.h"
+#include "emb/io/word_vectors.h"
 
 namespace emb::detail::io {
 
@@ -206,8 +207,16 @@ std::uint32_t crc32c(std::span<const std::byte> bytes, std::uint32_t crc) {
 }
 
 bool is_valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
+  return emb::io::find_invalid_utf8(s) == std::string_view::npos;
+}
+
+}  // namespace emb::detail::io
+
+namespace emb::io {
+
+std::size_t find_invalid_utf8(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const std::size_t n = bytes.size();
   std::size_t i = 0;
   while (i < n) {
     const unsigned c = p[i];
@@ -227,18 +236,18 @@ bool is_valid_utf8(std::string_view s) {
       len = 4;
       cp = c & 0x07;
     } else {
-      return false;
+      return i;
     }
-    if (i + len > n) return false;
+    if (i + len > n) return i;
     for (std::size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xc0) != 0x80) return false;
+      if ((p[i + k] & 0xc0) != 0x80) return i;
       cp = (cp << 6) | (p[i + k] & 0x3f);
     }
     static constexpr std::uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
     i += len;
   }
-  return true;
+  return std::string_view::npos;
 }
 
-}  // namespace emb::detail::io
+}  // namespace emb::io

@@ -437,3 +437,25 @@ TEST(WordVectors, ManyWordsDuplicateFoundIndexComplete) {
 
 }  // namespace
 }  // namespace emb
+
+namespace {
+
+// The first invalid byte of every kind of bad sequence, found where it starts; valid text of
+// every length (ASCII, 2-, 3- and 4-byte forms, the largest code point) passes.
+TEST(Utf8, FindsTheFirstInvalidSequence) {
+  using emb::io::find_invalid_utf8;
+  constexpr auto npos = std::string_view::npos;
+  EXPECT_EQ(find_invalid_utf8(""), npos);
+  EXPECT_EQ(find_invalid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"), npos);
+  EXPECT_EQ(find_invalid_utf8("ab\x80"), 2u);                  // a stray continuation byte
+  EXPECT_EQ(find_invalid_utf8("a\xc3\x28"), 1u);               // a missing continuation byte
+  EXPECT_EQ(find_invalid_utf8("ab\xe2\x82"), 2u);              // cut short at the end
+  EXPECT_EQ(find_invalid_utf8("\xc0\xaf"), 0u);                // overlong '/'
+  EXPECT_EQ(find_invalid_utf8("x\xe0\x80\xaf"), 1u);           // overlong, 3 bytes
+  EXPECT_EQ(find_invalid_utf8("xy\xed\xa0\x80"), 2u);          // a UTF-16 surrogate
+  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);        // past U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("ok \xf8\x88\x80\x80\x80"), 3u); // a 5-byte lead
+  EXPECT_EQ(find_invalid_utf8("\xc3\xa9\xff"), 2u);            // after a valid one
+}
+
+}  // namespace

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "emb/error.h"
+#include "emb/io/word_vectors.h"
 
 namespace emb_cli {
 
@@ -21,44 +22,6 @@ bool is_space(char c) {
 
 bool is_label(std::string_view token) {
   return token.starts_with(kLabelPrefix);
-}
-
-// Index of the first byte of an invalid UTF-8 sequence in s, or npos.
-std::size_t find_invalid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int len = 0;
-    std::uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (i + len > s.size()) return i;
-    for (int k = 1; k < len; ++k) {
-      const auto d = static_cast<unsigned char>(s[i + k]);
-      if ((d & 0xc0) != 0x80) return i;
-      cp = (cp << 6) | (d & 0x3f);
-    }
-    // Overlong forms, surrogates and code points past U+10FFFF are invalid.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
-      return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
 }
 
 }  // namespace
@@ -124,7 +87,7 @@ TextFile read_text_file(const std::string& path) {
     std::size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
     const std::string_view line = text.substr(start, end - start);
-    const std::size_t bad = find_invalid_utf8(line);
+    const std::size_t bad = emb::io::find_invalid_utf8(line);
     if (bad != std::string_view::npos) {
       throw emb::FormatError(fmt::format("{}:{}: invalid UTF-8 at byte {} of the line (0x{:02x})",
                                          path, f.lines.size() + 1, bad + 1,

@@ -16,6 +16,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -61,5 +62,10 @@ void write_text_vectors(const std::string& path, const WordVectors& wv,
                         TextHeader header = TextHeader::kCount);
 /// word2vec binary (each vector followed by '\n', as word2vec writes it), atomically.
 void write_word2vec_binary(const std::string& path, const WordVectors& wv);
+
+/// The index of the first byte of the first invalid UTF-8 sequence in bytes (a stray or missing
+/// continuation byte, an overlong form, a surrogate, a code point past U+10FFFF), or
+/// std::string_view::npos when all of bytes is valid UTF-8. What the readers check words with.
+std::size_t find_invalid_utf8(std::string_view bytes);
 
 }  // namespace emb::io
