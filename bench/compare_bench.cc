@@ -2,7 +2,9 @@
 // the same inputs (the torch tensors view emb's memory). Each case first checks that emb and the
 // anchor compute the same thing, then times them interleaved and keeps the medians.
 //
-//   compare_bench [--quick] [--out DIR]
+//   compare_bench [--quick] [--out DIR] [--only NAME[,NAME...]]
+//
+// --only times just the cases whose names contain one of the NAMEs (the checks still run).
 //
 // Writes DIR/compare.tsv (`case emb_ns anchor anchor_ns speedup`, ns per id, or per call for the
 // single-call cases; speedup = anchor_ns / emb_ns) and DIR/compare_spread.tsv (min / median / max
@@ -33,7 +35,15 @@ struct Config {
   std::int64_t n_ids = 1000000;  // ids per call (a whole number of bags)
   std::int64_t bag = 20;         // ids per bag
   std::string out_dir = "build/bench";
+  std::vector<std::string> only;  // empty: every case
 };
+
+// Whether --only lets the case `name` be timed.
+bool selected(const Config& cfg, const std::string& name) {
+  if (cfg.only.empty()) return true;
+  return std::any_of(cfg.only.begin(), cfg.only.end(),
+                     [&](const std::string& part) { return name.find(part) != std::string::npos; });
+}
 
 // ---- Inputs ----------------------------------------------------------------------------------
 
@@ -83,12 +93,12 @@ emb::Tensor zipf_ids(std::int64_t n, std::int64_t rows, double s, std::uint64_t 
   std::int64_t* p = t.data<std::int64_t>();
   const auto mask = static_cast<std::uint64_t>(rows - 1);
   for (std::int64_t i = 0; i < n; ++i) {
-    const double u = static_cast<double>(mix(seed + static_cast<std::uint64_t>(i)) >> 11) *
-                     0x1.0p-53 * total;
-    const auto rank = static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), u) -
-                                                 cdf.begin());
-    p[i] = static_cast<std::int64_t>(
-        (std::min<std::uint64_t>(rank, mask) * 0x9E3779B97F4A7C15ull) & mask);
+    const double u =
+        static_cast<double>(mix(seed + static_cast<std::uint64_t>(i)) >> 11) * 0x1.0p-53 * total;
+    const auto rank =
+        static_cast<std::uint64_t>(std::lower_bound(cdf.begin(), cdf.end(), u) - cdf.begin());
+    p[i] = static_cast<std::int64_t>((std::min<std::uint64_t>(rank, mask) * 0x9E3779B97F4A7C15ull) &
+                                     mask);
   }
   return t;
 }
@@ -175,6 +185,7 @@ void probe_bag_sum(const float* table, std::int64_t dim, const std::int64_t* ids
 void compare(Report& report, const Config& cfg, const std::string& name, double units,
              const std::function<void()>& emb_fn, const std::string& anchor,
              const std::function<void()>& anchor_fn) {
+  if (!selected(cfg, name)) return;
   emb_fn();
   anchor_fn();
   std::vector<double> e, a;
@@ -202,7 +213,8 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
   const std::int64_t n =
       std::min(cfg.n_ids, ((std::int64_t{256} << 20) / (dim * 4)) / cfg.bag * cfg.bag);
   const emb::Tensor table = random_floats({rows, dim}, 1);
-  const emb::Tensor ids = dist == Dist::kZipf ? zipf_ids(n, rows, 1.05, 2) : uniform_ids(n, rows, 2);
+  const emb::Tensor ids =
+      dist == Dist::kZipf ? zipf_ids(n, rows, 1.05, 2) : uniform_ids(n, rows, 2);
   const emb::Tensor offsets = bag_offsets(n, cfg.bag);
   const std::int64_t bags = n / cfg.bag;
   torch::Tensor t_table = as_torch(table);  // not const: embedding_renorm_ takes Tensor&
@@ -472,8 +484,14 @@ int main(int argc, char** argv) {
       cfg.quick = true;
     } else if (a == "--out" && i + 1 < argc) {
       cfg.out_dir = argv[++i];
+    } else if (a == "--only" && i + 1 < argc) {
+      const std::string list = argv[++i];
+      for (std::size_t b = 0, e; b <= list.size(); b = e + 1) {
+        e = std::min(list.find(',', b), list.size());
+        if (e > b) cfg.only.push_back(list.substr(b, e - b));
+      }
     } else {
-      std::fprintf(stderr, "usage: compare_bench [--quick] [--out DIR]\n");
+      std::fprintf(stderr, "usage: compare_bench [--quick] [--out DIR] [--only NAME[,NAME...]]\n");
       return 2;
     }
   }
