@@ -10,6 +10,7 @@
 #include "index_check.h"
 #include "kernels/fast.h"
 #include "kernels/ref/embedding_bag_ref.h"
+#include "module_common.h"
 
 namespace emb {
 
@@ -396,8 +397,8 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
       }
     }
   }
-  // Tensor::zeros maps big gradients lazily: only the pages the rows land on are ever zeroed.
-  Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
+  // Zeroed lazily by the OS: only the pages the rows land on are ever zeroed.
+  Tensor grad_weight = detail::zeros_for_scatter({num_weights, dim}, grad_output.dtype(), plan.n());
   visit_floating(grad_output.dtype(), [&](auto tag) {
     using T = decltype(tag);
     if (options.mode() == EmbeddingBagMode::kMax) {

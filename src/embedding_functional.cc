@@ -8,6 +8,7 @@
 #include "kernels/fast.h"
 #include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
+#include "module_common.h"
 #include "runtime_internal.h"
 #include "sparse_grad_access.h"
 
@@ -158,8 +159,9 @@ Tensor embedding_dense_backward(const Tensor& grad_output, const Tensor& indices
   const std::int64_t pad =
       detail::check_embedding_backward_args(op, grad_output, indices, num_weights, padding_idx);
   const std::int64_t dim = grad_output.size(-1);
-  // Tensor::zeros maps big gradients lazily: only the pages the rows land on are ever zeroed.
-  Tensor grad_weight = Tensor::zeros({num_weights, dim}, grad_output.dtype());
+  // Zeroed lazily by the OS: only the pages the rows land on are ever zeroed.
+  Tensor grad_weight =
+      detail::zeros_for_scatter({num_weights, dim}, grad_output.dtype(), indices.numel());
   std::vector<std::int64_t> counts;  // one per row: never larger than grad_weight, or not built
   if (scale_grad_by_freq && dim > 0 && indices.numel() > 0) {
     counts = id_counts(indices, num_weights);
@@ -232,12 +234,10 @@ SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::in
   Tensor values = Tensor::empty({rows_out, dim}, grad.dtype());
   visit_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const fast::SparseRowsSource<T> source{grad.data<T>(),
-                                           dim,
-                                           src_row,
-                                           psw.defined() ? psw.data<T>() : nullptr,
-                                           bag_size,
-                                           counts.empty() ? nullptr : counts.data()};
+    const fast::SparseRowsSource<T> source{
+        grad.data<T>(), dim,
+        src_row,        psw.defined() ? psw.data<T>() : nullptr,
+        bag_size,       counts.empty() ? nullptr : counts.data()};
     visit_ids(ids, [&](const auto* p) {
       fast::sparse_grad_rows(source, p, groups.order.empty() ? nullptr : groups.order.data(),
                              coalesced ? groups.starts.data() : nullptr, rows_out,

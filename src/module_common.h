@@ -33,4 +33,11 @@ void check_reset_weight(const Tensor& weight, std::optional<std::int64_t> paddin
 /// Throws ValueError unless from_pretrained's table is defined and 2-D.
 void check_pretrained(const Tensor& embeddings, const char* what);
 
+/// Tensor::zeros(shape, dtype) for a gradient that about `writes` rows (dim 0), spread at random,
+/// are about to be added into. Both forms leave the zeroing to the OS on first touch; this one
+/// asks for 2 MiB transparent huge pages when the writes are dense enough that most 4 KiB pages
+/// would be touched anyway (one fault per 2 MiB instead of up to 512), and plain 4 KiB pages
+/// when they are sparse (a few rows must not pay 2 MiB of zeroing each). Defined in tensor.cc.
+Tensor zeros_for_scatter(const Shape& shape, DType dtype, std::int64_t writes);
+
 }  // namespace emb::detail

@@ -4,7 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <vector>
+
+#include "emb/embedding_bag.h"
+#include "emb/runtime.h"
 
 namespace emb {
 namespace {
@@ -294,6 +299,63 @@ TEST(EmbeddingModule, PrintsFloatOptionsAsPythonRepr) {
   for (const auto& [value, text] : cases) {
     EXPECT_EQ(Embedding(EmbeddingOptions(2, 2).max_norm(value)).to_string(),
               std::string("Embedding(2, 2, max_norm=") + text + ")");
+  }
+}
+
+// A gradient written densely (here 4,096 rows of a 16 MiB table, more than 48 per 2 MiB) takes
+// the memory of the previous such gradient once it is freed, zeroed again: whatever was written
+// into the old one, the new one holds exactly its own sums, and +0 everywhere else.
+TEST(EmbeddingDenseBackward, ReusedGradientMemoryIsZeroed) {
+  const std::int64_t rows = 65536, dim = 64, n = 4096;
+  auto draw = [&](std::uint64_t seed) {
+    Tensor t = Tensor::empty({n}, DType::kInt64);
+    for (std::int64_t i = 0; i < n; ++i) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      t.data<std::int64_t>()[i] = static_cast<std::int64_t>((seed >> 33) % rows);
+    }
+    return t;
+  };
+  Tensor grad = Tensor::empty({n, dim}, DType::kFloat32);
+  for (std::int64_t i = 0; i < grad.numel(); ++i) {
+    grad.data<float>()[i] = static_cast<float>(i % 97) * 0.125f - 3.0f;
+  }
+  // The expected gradient: each position's row added in input order onto +0.
+  auto expected = [&](const Tensor& ids) {
+    std::vector<float> e(static_cast<std::size_t>(rows * dim), 0.0f);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int64_t k = ids.data<std::int64_t>()[i];
+      for (std::int64_t d = 0; d < dim; ++d) {
+        e[static_cast<std::size_t>(k * dim + d)] += grad.data<float>()[i * dim + d];
+      }
+    }
+    return e;
+  };
+  auto same = [&](const Tensor& g, const std::vector<float>& e) {
+    return g.shape() == Shape{rows, dim} &&
+           std::memcmp(g.data<float>(), e.data(), e.size() * sizeof(float)) == 0;
+  };
+  const Tensor ids_a = draw(1), ids_b = draw(2);
+  const std::vector<float> want_a = expected(ids_a), want_b = expected(ids_b);
+  for (int round = 0; round < 3; ++round) {
+    {
+      Tensor g = embedding_dense_backward(grad, ids_a, rows, std::nullopt, false);
+      ASSERT_TRUE(same(g, want_a)) << "round " << round;
+      // Dirty every element (NaN bits) before the memory goes back.
+      std::memset(g.data<float>(), 0xff, g.nbytes());
+    }
+    Tensor g = embedding_dense_backward(grad, ids_b, rows, std::nullopt, false);
+    ASSERT_TRUE(same(g, want_b)) << "round " << round;
+    // A second gradient while the first is alive gets other memory; both stay right. (A bag of
+    // one id per position has the lookup's gradient.)
+    Tensor offsets = Tensor::empty({n}, DType::kInt64);
+    for (std::int64_t i = 0; i < n; ++i) offsets.data<std::int64_t>()[i] = i;
+    Tensor h = embedding_bag_dense_backward(grad, ids_a, offsets, {}, rows,
+                                            EmbeddingBagFuncOptions().mode(EmbeddingBagMode::kSum));
+    ASSERT_TRUE(same(h, want_a)) << "round " << round;
+    ASSERT_TRUE(same(g, want_b)) << "round " << round;
+    std::memset(g.data<float>(), 0xff, g.nbytes());
+    std::memset(h.data<float>(), 0xff, h.nbytes());
+    if (round == 1) release_cached_memory();
   }
 }
 
