@@ -133,6 +133,14 @@ std::shared_ptr<const FileBytes> FileBytes::open(const std::string& path, const 
   return f;
 }
 
+void advise_random(const void* p, std::size_t n) {
+  if (n == 0) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(p) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + n + page - 1) / page * page;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_RANDOM);
+}
+
 FileStart read_file_start(const std::string& path, const char* op, std::size_t max_bytes) {
   FileStart out;
   struct stat st {};

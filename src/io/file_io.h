@@ -60,6 +60,11 @@ class FileBytes {
   std::string path_;
 };
 
+/// Advises the kernel that the mapped pages holding bytes [p, p + n) will be read in random
+/// order (madvise MADV_RANDOM on the pages they touch): a fault reads no read-around window.
+/// Advice only: a failure is ignored.
+void advise_random(const void* p, std::size_t n);
+
 /// The first bytes of a file (at most max_bytes) and its size, for detecting its format: a
 /// regular file is not mapped, its first bytes are read with pread(); anything else (a pipe, a
 /// special file) is read whole, as FileBytes::open does. Throws IoError as FileBytes::open.

@@ -191,6 +191,10 @@ Table load_table(const std::string& path, const LoadTableOptions& options) {
       break;
     }
   }
+  // A mapped weight is read-only (a copy is writable): advise its pages only.
+  if (options.access == Access::kMap && options.random_access && t.weight.is_read_only()) {
+    detail::io::advise_random(t.weight.raw_data(), t.weight.nbytes());
+  }
   return t;
 }
 
