@@ -49,12 +49,35 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Drops the file's pages from the page cache (they are clean: written and fsynced).
+// How many of the file's pages are in the page cache (mincore over a fresh mapping).
+std::int64_t resident_pages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  struct stat st {};
+  ::fstat(fd, &st);
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) std::abort();
+  std::vector<unsigned char> in((size + 4095) / 4096);
+  ::mincore(m, size, in.data());
+  ::munmap(m, size);
+  return std::count_if(in.begin(), in.end(), [](unsigned char c) { return (c & 1) != 0; });
+}
+
+// Drops the file's pages from the page cache (they are clean: written and fsynced) and checks
+// that none is left. It first waits 20 ms: a fault returns once its own page is read, while the
+// rest of the read-around window it started is still being read; those pages would not be
+// dropped, and their reads would delay the next timed step.
 void drop_cache(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) std::abort();
   ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::usleep(20000);
+  for (int tries = 0; tries < 1000; ++tries) {
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (resident_pages(path) == 0) break;
+    ::usleep(1000);
+  }
   ::close(fd);
 }
 
@@ -83,6 +106,7 @@ void time_open(const std::string& path, const char* what, std::int64_t row, std:
   emb::io::LoadTableOptions random = mapped;
   random.random_access = true;
   std::vector<double> total, open, total_random, pread_ms, fault_ms;
+  std::int64_t pages_pread = 0, pages_fault = 0;
   for (int rep = 0; rep < kRuns; ++rep) {
     drop_cache(path);
     {
@@ -109,6 +133,7 @@ void time_open(const std::string& path, const char* what, std::int64_t row, std:
       const ssize_t got = ::pread(fd, buf, sizeof buf, static_cast<off_t>(page));
       ::close(fd);
       pread_ms.push_back(ms_since(t0));
+      if (rep == 0) pages_pread = (::usleep(20000), resident_pages(path));  // reads done
       float x;
       std::memcpy(&x, buf + (row_offset - page) + 5 * 4, 4);
       if (got != static_cast<ssize_t>(sizeof buf) || x != want) std::abort();
@@ -127,6 +152,7 @@ void time_open(const std::string& path, const char* what, std::int64_t row, std:
       std::memcpy(&x, static_cast<const char*>(m) + row_offset + 5 * 4, 4);
       ::munmap(m, size);
       fault_ms.push_back(ms_since(t0));
+      if (rep == 0) pages_fault = (::usleep(20000), resident_pages(path));  // reads done
       if (x != want) std::abort();
     }
   }
@@ -138,6 +164,8 @@ void time_open(const std::string& path, const char* what, std::int64_t row, std:
   std::printf("  the same, random_access        %7.3f (%.3f-%.3f)\n", r.median, r.min, r.max);
   std::printf("  anchor: open+pread 4 KiB+close %7.3f (%.3f-%.3f)\n", p.median, p.min, p.max);
   std::printf("  anchor: open+mmap+touch+munmap %7.3f (%.3f-%.3f)\n", f.median, f.min, f.max);
+  std::printf("  pages in the page cache after the pread: %lld, after the touch: %lld\n",
+              static_cast<long long>(pages_pread), static_cast<long long>(pages_fault));
 }
 
 // The offset of a safetensors file's data: 8 + its header length.
