@@ -1,7 +1,8 @@
 // Table files and quantized tables, timed:
 //   table_io_bench open DIR        mmap open + first lookup of a 1 GiB safetensors table (and a
-//                                  16 GiB sparse one), page cache dropped for the file first;
-//                                  a full copy-load of the 1 GiB table for contrast
+//                                  16 GiB sparse one), page cache dropped for the file first,
+//                                  against one cold page read with plain syscalls; a full
+//                                  copy-load of the 1 GiB table for contrast
 //   table_io_bench word2vec DIR    loading a generated 1,000,000 x 100 table in word2vec text
 //                                  and binary
 //   table_io_bench quant ROWS DIM  sum and max bags of 20 random rows over a ROWS x DIM table:
@@ -9,12 +10,16 @@
 //                                  twins), ns per looked-up row
 // Each case checks its result before it is timed.
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <type_traits>
@@ -44,16 +49,156 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// Drops the file's pages from the page cache (they are clean: written and fsynced).
+// How many of the file's pages are in the page cache (mincore over a fresh mapping).
+std::int64_t resident_pages(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  struct stat st {};
+  ::fstat(fd, &st);
+  const auto size = static_cast<std::size_t>(st.st_size);
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (m == MAP_FAILED) std::abort();
+  std::vector<unsigned char> in((size + 4095) / 4096);
+  ::mincore(m, size, in.data());
+  ::munmap(m, size);
+  return std::count_if(in.begin(), in.end(), [](unsigned char c) { return (c & 1) != 0; });
+}
+
+// Drops the file's pages from the page cache (they are clean: written and fsynced) and checks
+// that none is left. It first waits 20 ms: a fault returns once its own page is read, while the
+// rest of the read-around window it started is still being read; those pages would not be
+// dropped, and their reads would delay the next timed step.
 void drop_cache(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) std::abort();
   ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::usleep(20000);
+  for (int tries = 0; tries < 1000; ++tries) {
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    if (resident_pages(path) == 0) break;
+    ::usleep(1000);
+  }
   ::close(fd);
 }
 
+struct Stats {
+  double median, min, max;
+};
+
+Stats stats(const std::vector<double>& v) {
+  return {median(v), *std::min_element(v.begin(), v.end()), *std::max_element(v.begin(), v.end())};
+}
+
+// The cold reads of one table, kRuns rounds, the page cache dropped for the file before each
+// timed step: emb's mmap open + the first lookup of row `row` (and the open alone; and the
+// same with LoadTableOptions::random_access), and two anchors with plain syscalls on the same
+// file: open + pread of the row's 4 KiB page + close (the device's latency for one page), and
+// open + mmap + a touch of that page + munmap (the kernel's page fault on a cold mapping,
+// read-around included).
+void time_open(const std::string& path, const char* what, std::int64_t row, std::int64_t dim,
+               std::uint64_t data_start, float want) {
+  constexpr int kRuns = 11;
+  const emb::Tensor id = emb::Tensor::from_vector<std::int64_t>({row}, {1});
+  const std::uint64_t row_offset = data_start + static_cast<std::uint64_t>(row * dim) * 4;
+  const std::uint64_t page = row_offset & ~std::uint64_t{4095};
+  emb::io::LoadTableOptions mapped;
+  mapped.access = emb::io::Access::kMap;
+  emb::io::LoadTableOptions random = mapped;
+  random.random_access = true;
+  std::vector<double> total, open, total_random, pread_ms, fault_ms;
+  std::int64_t pages_pread = 0, pages_fault = 0;
+  for (int rep = 0; rep < kRuns; ++rep) {
+    drop_cache(path);
+    {
+      const auto t0 = Clock::now();
+      const emb::io::Table t = emb::io::load_table(path, mapped);
+      open.push_back(ms_since(t0));
+      const emb::Tensor out = emb::embedding(id, t.weight);
+      total.push_back(ms_since(t0));
+      if (out.at<float>(0, 5) != want) std::abort();
+    }
+    drop_cache(path);
+    {
+      const auto t0 = Clock::now();
+      const emb::io::Table t = emb::io::load_table(path, random);
+      const emb::Tensor out = emb::embedding(id, t.weight);
+      total_random.push_back(ms_since(t0));
+      if (out.at<float>(0, 5) != want) std::abort();
+    }
+    drop_cache(path);
+    {
+      char buf[4096];
+      const auto t0 = Clock::now();
+      const int fd = ::open(path.c_str(), O_RDONLY);
+      const ssize_t got = ::pread(fd, buf, sizeof buf, static_cast<off_t>(page));
+      ::close(fd);
+      pread_ms.push_back(ms_since(t0));
+      if (rep == 0) pages_pread = (::usleep(20000), resident_pages(path));  // reads done
+      float x;
+      std::memcpy(&x, buf + (row_offset - page) + 5 * 4, 4);
+      if (got != static_cast<ssize_t>(sizeof buf) || x != want) std::abort();
+    }
+    drop_cache(path);
+    {
+      const auto t0 = Clock::now();
+      const int fd = ::open(path.c_str(), O_RDONLY);
+      struct stat st {};
+      ::fstat(fd, &st);
+      const auto size = static_cast<std::size_t>(st.st_size);
+      void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+      ::close(fd);
+      if (m == MAP_FAILED) std::abort();
+      float x;
+      std::memcpy(&x, static_cast<const char*>(m) + row_offset + 5 * 4, 4);
+      ::munmap(m, size);
+      fault_ms.push_back(ms_since(t0));
+      if (rep == 0) pages_fault = (::usleep(20000), resident_pages(path));  // reads done
+      if (x != want) std::abort();
+    }
+  }
+  const Stats a = stats(total), o = stats(open), r = stats(total_random), p = stats(pread_ms),
+              f = stats(fault_ms);
+  std::printf("%s, cold page cache, %d runs, ms median (min-max):\n", what, kRuns);
+  std::printf("  emb mmap open + first lookup   %7.3f (%.3f-%.3f)\n", a.median, a.min, a.max);
+  std::printf("  emb mmap open alone            %7.3f (%.3f-%.3f)\n", o.median, o.min, o.max);
+  std::printf("  the same, random_access        %7.3f (%.3f-%.3f)\n", r.median, r.min, r.max);
+  std::printf("  anchor: open+pread 4 KiB+close %7.3f (%.3f-%.3f)\n", p.median, p.min, p.max);
+  std::printf("  anchor: open+mmap+touch+munmap %7.3f (%.3f-%.3f)\n", f.median, f.min, f.max);
+  std::printf("  pages in the page cache after the pread: %lld, after the touch: %lld\n",
+              static_cast<long long>(pages_pread), static_cast<long long>(pages_fault));
+}
+
+// The offset of a safetensors file's data: 8 + its header length.
+std::uint64_t safetensors_data_start(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  unsigned char b[8];
+  if (f == nullptr || std::fread(b, 1, 8, f) != 8) std::abort();
+  std::fclose(f);
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | b[i];
+  return 8 + n;
+}
+
+// The read_ahead_kb of the block device holding dir (the kernel's read-around window for a
+// fault on a cold file mapping), when sysfs tells it.
+void print_read_ahead(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) return;
+  const std::string dev =
+      "/sys/dev/block/" + std::to_string(major(st.st_dev)) + ":" + std::to_string(minor(st.st_dev));
+  for (const char* q : {"/queue/read_ahead_kb", "/../queue/read_ahead_kb"}) {
+    if (FILE* f = std::fopen((dev + q).c_str(), "r")) {
+      int kb = 0;
+      if (std::fscanf(f, "%d", &kb) == 1)
+        std::printf("read_ahead_kb of %s's device: %d\n", dir.c_str(), kb);
+      std::fclose(f);
+      return;
+    }
+  }
+}
+
 void open_case(const std::string& dir) {
+  print_read_ahead(dir);
   const std::int64_t rows = 262144, dim = 1024;  // 1 GiB of float32
   const std::string path = dir + "/table_1g.safetensors";
   {
@@ -62,32 +207,36 @@ void open_case(const std::string& dir) {
     for (std::int64_t i = 0; i < w.numel(); ++i) x[i] = static_cast<float>(i % 1000) * 0.001f;
     emb::io::write_safetensors(path, {{"weight", w}});
   }
-  const emb::Tensor id = emb::Tensor::from_vector<std::int64_t>({rows - 7}, {1});
-  const float want = static_cast<float>(((rows - 7) * dim + 5) % 1000) * 0.001f;
-  emb::io::LoadTableOptions mapped;
-  mapped.access = emb::io::Access::kMap;
-  std::vector<double> times, opens;
-  for (int rep = 0; rep < 9; ++rep) {
-    drop_cache(path);
-    const auto t0 = Clock::now();
-    const emb::io::Table t = emb::io::load_table(path, mapped);
-    opens.push_back(ms_since(t0));
-    const emb::Tensor out = emb::embedding(id, t.weight);
-    times.push_back(ms_since(t0));
-    if (out.at<float>(0, 5) != want) std::abort();
-  }
-  std::printf(
-      "mmap open + first lookup, 1 GiB safetensors, cold: median %.3f ms (min %.3f, max %.3f); "
-      "of which open: median %.3f ms\n",
-      median(times), *std::min_element(times.begin(), times.end()),
-      *std::max_element(times.begin(), times.end()), median(opens));
+  const std::int64_t row = rows - 7;
+  const float want = static_cast<float>((row * dim + 5) % 1000) * 0.001f;
+  time_open(path, "1 GiB safetensors (262,144 x 1,024 float32), row 262,137", row, dim,
+            safetensors_data_start(path), want);
+  // Mid-table, the kernel's read-around window is not cut by the end of the file.
+  const std::int64_t mid = rows / 2;
+  time_open(path, "1 GiB safetensors, row 131,072 (mid-table)", mid, dim,
+            safetensors_data_start(path), static_cast<float>((mid * dim + 5) % 1000) * 0.001f);
   {
+    const emb::Tensor id = emb::Tensor::from_vector<std::int64_t>({row}, {1});
     drop_cache(path);
     const auto t0 = Clock::now();
     const emb::io::Table t = emb::io::load_table(path);
     const emb::Tensor out = emb::embedding(id, t.weight);
     if (out.at<float>(0, 5) != want) std::abort();
     std::printf("copy load + first lookup, 1 GiB safetensors, cold: %.1f ms\n", ms_since(t0));
+  }
+  // What random_access costs a scan: a cold copy of the whole mapped table, once each way.
+  for (const bool random : {false, true}) {
+    emb::io::LoadTableOptions o;
+    o.access = emb::io::Access::kMap;
+    o.random_access = random;
+    drop_cache(path);
+    const auto t0 = Clock::now();
+    const emb::io::Table t = emb::io::load_table(path, o);
+    const emb::Tensor copy = t.weight.clone();
+    const double ms = ms_since(t0);
+    if (copy.at<float>(row, 5) != want) std::abort();
+    std::printf("mmap open + clone() of the whole 1 GiB table, cold%s: %.0f ms\n",
+                random ? ", random_access" : "", ms);
   }
   ::unlink(path.c_str());
   // 16 GiB sparse: a header and a size; the pages read are holes.
@@ -106,24 +255,8 @@ void open_case(const std::string& dir) {
     if (::truncate(big.c_str(), static_cast<off_t>(8 + header.size() + big_rows * dim * 4)) != 0)
       std::abort();
   }
-  times.clear();
-  opens.clear();
-  const emb::Tensor far = emb::Tensor::from_vector<std::int64_t>({big_rows - 1}, {1});
-  for (int rep = 0; rep < 9; ++rep) {
-    drop_cache(big);
-    const auto t0 = Clock::now();
-    const emb::io::Table t = emb::io::load_table(big, mapped);
-    opens.push_back(ms_since(t0));
-    const emb::Tensor out = emb::embedding(far, t.weight);
-    times.push_back(ms_since(t0));
-    if (out.at<float>(0, 5) != 0.0f) std::abort();
-  }
-  std::printf(
-      "mmap open + first lookup, 16 GiB sparse safetensors, cold: median %.3f ms (min %.3f, max "
-      "%.3f); "
-      "of which open: median %.3f ms\n",
-      median(times), *std::min_element(times.begin(), times.end()),
-      *std::max_element(times.begin(), times.end()), median(opens));
+  time_open(big, "16 GiB sparse safetensors (4,194,304 x 1,024 float32), row 4,194,303",
+            big_rows - 1, dim, 8 + header.size(), 0.0f);
   ::unlink(big.c_str());
 }
 

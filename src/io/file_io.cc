@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -29,19 +30,89 @@ struct FdCloser {
   }
 };
 
-}  // namespace
-
-std::shared_ptr<const FileBytes> FileBytes::open(const std::string& path, const char* op) {
+// Opens path read-only and stats it; throws IoError "<op>: cannot open/stat <path>: <reason>",
+// or "<op>: <path> is a directory".
+int open_file(const std::string& path, const char* op, struct stat* st) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     throw IoError(std::string(op) + ": cannot open " + path + ": " + errno_text(errno));
   }
   FdCloser closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
+  if (::fstat(fd, st) != 0) {
     throw IoError(std::string(op) + ": cannot stat " + path + ": " + errno_text(errno));
   }
-  if (S_ISDIR(st.st_mode)) throw IoError(std::string(op) + ": " + path + " is a directory");
+  if (S_ISDIR(st->st_mode)) throw IoError(std::string(op) + ": " + path + " is a directory");
+  closer.fd = -1;
+  return fd;
+}
+
+// Reads up to n bytes at offset into out (fewer at the end of the file); returns the count.
+std::size_t pread_fully(int fd, std::byte* out, std::size_t n, std::uint64_t offset,
+                        const std::string& path, const char* op) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd, out + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(std::string(op) + ": cannot read " + path + ": " + errno_text(errno));
+    }
+    if (got == 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  return done;
+}
+
+// Reads fd to its end, growing the buffer as the bytes come; *n is the count.
+std::unique_ptr<std::byte[]> read_all(int fd, const std::string& path, const char* op,
+                                      std::size_t* n) {
+  std::size_t cap = 1 << 16;
+  *n = 0;
+  std::unique_ptr<std::byte[]> buf(new std::byte[cap]);
+  for (;;) {
+    if (*n == cap) {
+      std::unique_ptr<std::byte[]> bigger(new std::byte[cap * 2]);
+      std::memcpy(bigger.get(), buf.get(), *n);
+      buf = std::move(bigger);
+      cap *= 2;
+    }
+    const ssize_t got = ::read(fd, buf.get() + *n, cap - *n);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      throw IoError(std::string(op) + ": cannot read " + path + ": " + errno_text(errno));
+    }
+    if (got == 0) break;
+    *n += static_cast<std::size_t>(got);
+  }
+  return buf;
+}
+
+// The first head_length(...) bytes of a regular file of the given size, read with pread().
+std::vector<std::byte> read_head(int fd, std::uint64_t size, HeadLength head_length,
+                                 const std::string& path, const char* op) {
+  std::vector<std::byte> head(static_cast<std::size_t>(std::min<std::uint64_t>(size, kHeadProbe)));
+  head.resize(pread_fully(fd, head.data(), head.size(), 0, path, op));
+  const std::uint64_t want = std::min(head_length(head, size), size);
+  if (want > head.size() && head.size() == std::min<std::uint64_t>(size, kHeadProbe)) {
+    const std::size_t have = head.size();
+    head.resize(static_cast<std::size_t>(want));
+    head.resize(have + pread_fully(fd, head.data() + have, head.size() - have, have, path, op));
+  }
+  return head;
+}
+
+}  // namespace
+
+std::shared_ptr<const FileBytes> FileBytes::open(const std::string& path, const char* op) {
+  return open(path, op, nullptr, nullptr);
+}
+
+std::shared_ptr<const FileBytes> FileBytes::open(const std::string& path, const char* op,
+                                                 HeadLength head_length,
+                                                 std::vector<std::byte>* head) {
+  if (head) head->clear();
+  struct stat st {};
+  const int fd = open_file(path, op, &st);
+  FdCloser closer{fd};
   std::shared_ptr<FileBytes> f(new FileBytes());
   f->path_ = path;
   if (S_ISREG(st.st_mode)) {
@@ -51,33 +122,41 @@ std::shared_ptr<const FileBytes> FileBytes::open(const std::string& path, const 
     if (p != MAP_FAILED) {
       f->data_ = static_cast<const std::byte*>(p);
       f->mapped_ = true;
+      if (head && head_length) *head = read_head(fd, f->size_, head_length, path, op);
       return f;
     }
     f->size_ = 0;
   }
-  // Not mappable: read it all, growing the buffer as the bytes come.
-  std::size_t cap = 1 << 16;
-  std::size_t n = 0;
-  std::unique_ptr<std::byte[]> buf(new std::byte[cap]);
-  for (;;) {
-    if (n == cap) {
-      std::unique_ptr<std::byte[]> bigger(new std::byte[cap * 2]);
-      std::memcpy(bigger.get(), buf.get(), n);
-      buf = std::move(bigger);
-      cap *= 2;
-    }
-    const ssize_t got = ::read(fd, buf.get() + n, cap - n);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      throw IoError(std::string(op) + ": cannot read " + path + ": " + errno_text(errno));
-    }
-    if (got == 0) break;
-    n += static_cast<std::size_t>(got);
-  }
-  f->buffer_ = std::move(buf);
+  // Not mappable: read it all.
+  f->buffer_ = read_all(fd, path, op, &f->size_);
   f->data_ = f->buffer_.get();
-  f->size_ = n;
   return f;
+}
+
+void advise_random(const void* p, std::size_t n) {
+  if (n == 0) return;
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(p) / page * page;
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + n + page - 1) / page * page;
+  ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_RANDOM);
+}
+
+FileStart read_file_start(const std::string& path, const char* op, std::size_t max_bytes) {
+  FileStart out;
+  struct stat st {};
+  const int fd = open_file(path, op, &st);
+  FdCloser closer{fd};
+  if (S_ISREG(st.st_mode)) {
+    out.size = static_cast<std::uint64_t>(st.st_size);
+    out.bytes.resize(static_cast<std::size_t>(std::min<std::uint64_t>(out.size, max_bytes)));
+    out.bytes.resize(pread_fully(fd, out.bytes.data(), out.bytes.size(), 0, path, op));
+    return out;
+  }
+  std::size_t n = 0;
+  const std::unique_ptr<std::byte[]> all = read_all(fd, path, op, &n);
+  out.size = n;
+  out.bytes.assign(all.get(), all.get() + std::min(n, max_bytes));
+  return out;
 }
 
 std::shared_ptr<const FileBytes> FileBytes::borrow(std::span<const std::byte> bytes,

@@ -7,8 +7,18 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace emb::detail::io {
+
+/// The number of bytes at the start of a file that its reader parses before the data (magic,
+/// lengths, header), computed from the file's first bytes (at most kHeadProbe of them) and its
+/// size. A length the first bytes show to be bad may be answered with anything: the parser
+/// reports it (from the same bytes).
+using HeadLength = std::uint64_t (*)(std::span<const std::byte> first, std::uint64_t size);
+
+/// How many bytes a HeadLength is shown (fewer when the file is shorter).
+inline constexpr std::size_t kHeadProbe = 4096;
 
 /// The bytes of a whole file: mapped read-only (mmap) when the file can be mapped, read into
 /// memory otherwise (pipes, special files). Shared: a tensor viewing the bytes holds a
@@ -17,6 +27,14 @@ class FileBytes {
  public:
   /// Throws IoError "<op>: cannot open <path>: <reason>".
   static std::shared_ptr<const FileBytes> open(const std::string& path, const char* op);
+  /// open() for a format with a header: when the file is mapped, its first head_length(...)
+  /// bytes are also read into *head with pread(), so that parsing the header touches no page
+  /// of the mapping. (A fault on a cold mapping reads the kernel's whole read-around window,
+  /// the device's read_ahead_kb: megabytes on some virtual disks; a read reads what it asks
+  /// for and a few pages more.) *head is left empty when the file is not mapped.
+  static std::shared_ptr<const FileBytes> open(const std::string& path, const char* op,
+                                               HeadLength head_length,
+                                               std::vector<std::byte>* head);
   /// Bytes already in memory (tests, fuzzing): not copied, the caller keeps them alive.
   static std::shared_ptr<const FileBytes> borrow(std::span<const std::byte> bytes,
                                                  std::string name);
@@ -41,6 +59,26 @@ class FileBytes {
   std::unique_ptr<std::byte[]> buffer_;  // when read instead of mapped
   std::string path_;
 };
+
+/// Advises the kernel that the mapped pages holding bytes [p, p + n) will be read in random
+/// order (madvise MADV_RANDOM on the pages they touch): a fault reads no read-around window.
+/// Advice only: a failure is ignored.
+void advise_random(const void* p, std::size_t n);
+
+/// The first bytes of a file (at most max_bytes) and its size, for detecting its format: a
+/// regular file is not mapped, its first bytes are read with pread(); anything else (a pipe, a
+/// special file) is read whole, as FileBytes::open does. Throws IoError as FileBytes::open.
+struct FileStart {
+  std::vector<std::byte> bytes;
+  std::uint64_t size = 0;
+};
+FileStart read_file_start(const std::string& path, const char* op, std::size_t max_bytes);
+
+/// The first n bytes of f: head's copy when it holds them, else f's own bytes (n <= f.size()).
+inline const std::byte* file_prefix(const FileBytes& f, std::span<const std::byte> head,
+                                    std::size_t n) {
+  return head.size() >= n ? head.data() : f.data();
+}
 
 /// Writes a file so that a crash at any moment leaves either the old file or the complete new
 /// one: the bytes go to a temporary file in the same directory, which commit() fsyncs, renames

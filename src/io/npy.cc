@@ -1,9 +1,12 @@
 // NumPy .npy: magic, version, a Python-literal header dict, then the C-order data.
 #include "emb/io/npy.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 #include <set>
+#include <span>
+#include <vector>
 
 #include "io/file_io.h"
 #include "io/reader_common.h"
@@ -160,10 +163,31 @@ class HeaderParser {
   std::size_t i_ = 0;
 };
 
-Tensor parse(const std::shared_ptr<const FileBytes>& f, Access access) {
+// The bytes parse() reads before the data: magic, version, header length and header (the
+// first 12 alone when the length is bad, which parse() then reports).
+std::uint64_t head_length(std::span<const std::byte> first, std::uint64_t size) {
+  const auto* b = reinterpret_cast<const unsigned char*>(first.data());
+  if (first.size() < 12 || std::memcmp(b, kMagic, sizeof(kMagic)) != 0 || b[6] < 1 || b[6] > 3 ||
+      b[7] != 0) {
+    return 12;
+  }
+  const std::uint64_t start = b[6] == 1 ? 10 : 12;
+  const std::uint64_t len = b[6] == 1
+                                ? b[8] | (unsigned{b[9]} << 8)
+                                : b[8] | (unsigned{b[9]} << 8) | (std::uint64_t{b[10]} << 16) |
+                                      (std::uint64_t{b[11]} << 24);
+  return len <= size - start ? start + len : 12;
+}
+
+// head: the file's first bytes read apart from f (FileBytes::open), or empty; the header is
+// parsed from it when it holds the header, so that no page of a mapping is touched before the
+// data.
+Tensor parse(const std::shared_ptr<const FileBytes>& f, std::span<const std::byte> head,
+             Access access) {
   const std::string& file = f->path();
   const std::size_t size = f->size();
-  const auto* b = reinterpret_cast<const unsigned char*>(f->data());
+  const auto* b = reinterpret_cast<const unsigned char*>(
+      detail::io::file_prefix(*f, head, std::min<std::size_t>(size, 12)));
   if (size < 10) {
     throw FormatError("npy: " + file + ": truncated: " + std::to_string(size) +
                       " bytes, shorter than the magic and version");
@@ -193,8 +217,10 @@ Tensor parse(const std::shared_ptr<const FileBytes>& f, Access access) {
                       " exceeds the " + std::to_string(size - header_start) +
                       " bytes that follow it");
   }
-  const std::string_view text(reinterpret_cast<const char*>(b) + header_start,
-                              static_cast<std::size_t>(header_len));
+  const std::string_view text(
+      reinterpret_cast<const char*>(detail::io::file_prefix(*f, head, header_start + header_len)) +
+          header_start,
+      static_cast<std::size_t>(header_len));
   const Header h = HeaderParser(text, file).parse();
   const std::size_t data_start = header_start + static_cast<std::size_t>(header_len);
   const std::uint64_t data_size = size - data_start;
@@ -255,11 +281,13 @@ const char* descr_of(DType dtype) {
 }  // namespace
 
 Tensor read_npy(const std::string& path, Access access) {
-  return parse(FileBytes::open(path, "read_npy"), access);
+  std::vector<std::byte> head;
+  const auto f = FileBytes::open(path, "read_npy", head_length, &head);
+  return parse(f, head, access);
 }
 
 Tensor parse_npy(std::span<const std::byte> bytes, const std::string& name) {
-  return parse(FileBytes::borrow(bytes, name), Access::kCopy);
+  return parse(FileBytes::borrow(bytes, name), {}, Access::kCopy);
 }
 
 void write_npy(const std::string& path, const Tensor& t) {

@@ -129,16 +129,18 @@ Format format_from_extension(const std::string& path) {
 }
 
 Format detect_format(const std::string& path) {
-  const auto f = detail::io::FileBytes::open(path, "detect_format");
-  const auto* b = reinterpret_cast<const unsigned char*>(f->data());
-  const std::size_t size = f->size();
-  if (size >= 6 && std::memcmp(b, "\x93NUMPY", 6) == 0) return Format::kNpy;
-  if (size >= 9 && b[8] == '{') {
+  // The first bytes only, read: mapping the file and reading them through the mapping would
+  // fault in the kernel's whole read-around window (megabytes on some devices).
+  const detail::io::FileStart start = detail::io::read_file_start(path, "detect_format", 4096);
+  const auto* b = reinterpret_cast<const unsigned char*>(start.bytes.data());
+  const std::uint64_t size = start.size;
+  if (start.bytes.size() >= 6 && std::memcmp(b, "\x93NUMPY", 6) == 0) return Format::kNpy;
+  if (start.bytes.size() >= 9 && b[8] == '{') {
     std::uint64_t n = 0;
     for (int i = 7; i >= 0; --i) n = (n << 8) | b[i];
     if (n <= size - 8) return Format::kSafetensors;
   }
-  const std::string_view head(reinterpret_cast<const char*>(b), std::min<std::size_t>(size, 4096));
+  const std::string_view head(reinterpret_cast<const char*>(b), start.bytes.size());
   const std::size_t nl = head.find('\n');
   if (nl != std::string_view::npos && is_count_line(head.substr(0, nl))) {
     const std::string_view body = head.substr(nl + 1);
@@ -188,6 +190,10 @@ Table load_table(const std::string& path, const LoadTableOptions& options) {
       t.vocab = std::move(wv.words);
       break;
     }
+  }
+  // A mapped weight is read-only (a copy is writable): advise its pages only.
+  if (options.access == Access::kMap && options.random_access && t.weight.is_read_only()) {
+    detail::io::advise_random(t.weight.raw_data(), t.weight.nbytes());
   }
   return t;
 }

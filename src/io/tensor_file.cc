@@ -7,6 +7,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <span>
+#include <vector>
 
 #include "emb/io/safetensors.h"
 #include "io/file_io.h"
@@ -184,15 +186,26 @@ Entry parse_entry(const std::string& name, const json& v, const std::string& fil
   return e;
 }
 
-TensorFile parse(const std::shared_ptr<const FileBytes>& f, Access access,
-                 detail::io::SafetensorsLayout* layout) {
+// The bytes parse() reads before the data: the length and the header (8 alone when the length
+// is bad, which parse() then reports).
+std::uint64_t head_length(std::span<const std::byte> first, std::uint64_t size) {
+  if (first.size() < 8) return 8;
+  const std::uint64_t n = load_u64_le(first.data());
+  return n <= size - 8 && n <= kMaxHeader ? 8 + n : 8;
+}
+
+// head: the file's first bytes read apart from f (FileBytes::open), or empty; the header is
+// parsed from it when it holds the header, so that no page of a mapping is touched before the
+// tensors' own.
+TensorFile parse(const std::shared_ptr<const FileBytes>& f, std::span<const std::byte> head,
+                 Access access, detail::io::SafetensorsLayout* layout) {
   const std::string& file = f->path();
   const std::size_t size = f->size();
   if (size < 8) {
     throw FormatError("safetensors: " + file + ": truncated: " + std::to_string(size) +
                       " bytes is too short, the header length alone needs 8");
   }
-  const std::uint64_t n = load_u64_le(f->data());
+  const std::uint64_t n = load_u64_le(detail::io::file_prefix(*f, head, 8));
   if (n > size - 8) {
     throw FormatError("safetensors: " + file + ": header length " + std::to_string(n) +
                       " exceeds the file: only " + std::to_string(size - 8) + " bytes follow it");
@@ -201,8 +214,9 @@ TensorFile parse(const std::shared_ptr<const FileBytes>& f, Access access,
     throw FormatError("safetensors: " + file + ": header length " + std::to_string(n) +
                       " exceeds the format's limit of " + std::to_string(kMaxHeader));
   }
-  const std::string_view text(reinterpret_cast<const char*>(f->data()) + 8,
-                              static_cast<std::size_t>(n));
+  const std::string_view text(
+      reinterpret_cast<const char*>(detail::io::file_prefix(*f, head, 8 + n)) + 8,
+      static_cast<std::size_t>(n));
   const json header = parse_header(text, file);
   if (!header.is_object()) {
     throw FormatError("safetensors: " + file + ": the header is " +
@@ -280,11 +294,13 @@ const char* safetensors_dtype_name(DType dtype) {
 }
 
 TensorFile read_safetensors(const std::string& path, Access access) {
-  return parse(FileBytes::open(path, "read_safetensors"), access, nullptr);
+  std::vector<std::byte> head;
+  const auto f = FileBytes::open(path, "read_safetensors", head_length, &head);
+  return parse(f, head, access, nullptr);
 }
 
 TensorFile parse_safetensors(std::span<const std::byte> bytes, const std::string& name) {
-  return parse(FileBytes::borrow(bytes, name), Access::kCopy, nullptr);
+  return parse(FileBytes::borrow(bytes, name), {}, Access::kCopy, nullptr);
 }
 
 void write_safetensors(const std::string& path,
@@ -348,7 +364,7 @@ namespace emb::detail::io {
 
 emb::io::TensorFile parse_safetensors_file(const std::shared_ptr<const FileBytes>& f,
                                            emb::io::Access access, SafetensorsLayout* layout) {
-  return emb::io::parse(f, access, layout);
+  return emb::io::parse(f, {}, access, layout);
 }
 
 }  // namespace emb::detail::io

@@ -2,8 +2,12 @@
 // overlapping ranges, absurd dimensions, invalid UTF-8 and duplicate names with a FormatError
 // that names the file and what is wrong. (Run under AddressSanitizer too.)
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <span>
+#include <type_traits>
 
 #include "emb/io/npy.h"
 #include "emb/io/safetensors.h"
@@ -269,6 +273,93 @@ TEST_F(BadFiles, EveryTruncationOfAGoodFileIsAFormatError) {
     EXPECT_GE(failures, static_cast<int>(bytes.size()) - 4) << c.file;
     c.parse(std::span(reinterpret_cast<const std::byte*>(bytes.data()), bytes.size()));
   }
+}
+
+// What a reader made of a file: its tensors and metadata, or its FormatError's message.
+template <typename Read>
+std::string outcome(Read read) {
+  auto bytes = [](const Tensor& t) {
+    return std::string(dtype_name(t.dtype())) + shape_to_string(t.shape()) + ":" +
+           std::string(static_cast<const char*>(t.raw_data()), t.nbytes());
+  };
+  try {
+    const auto got = read();
+    if constexpr (std::is_same_v<std::decay_t<decltype(got)>, Tensor>) {
+      return bytes(got);
+    } else {
+      std::string out;
+      for (const auto& [name, t] : got.tensors) out += name + "=" + bytes(t) + ";";
+      for (const auto& [k, v] : got.metadata) out += k + ":" + v + ";";
+      return out;
+    }
+  } catch (const FormatError& e) {
+    return std::string("FormatError: ") + e.what();
+  }
+}
+
+TEST_F(BadFiles, FileReadersAgreeWithTheByteParsersOnEveryCutOfALongHeader) {
+  // The file readers parse the header from bytes read apart from the mapping (the first 4 KiB,
+  // then the rest of the header): a header longer than that, cut anywhere, gives what the
+  // parser of the same bytes in memory gives, mapped or copied.
+  std::string words = "[";
+  for (int i = 0; i < 700; ++i) words += (i == 0 ? "\"w" : ",\"w") + std::to_string(i) + "\"";
+  words += "]";
+  std::vector<float> values(1400);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) * 0.25f;
+  io::write_safetensors(dir_.file("long.safetensors"),
+                        {{"weight", Tensor::from_vector<float>(values, {700, 2})}},
+                        {{"emb.vocab", words}});
+  const std::string st = read_file(dir_.file("long.safetensors"));
+  std::uint64_t st_header = 0;
+  std::memcpy(&st_header, st.data(), 8);
+  ASSERT_GT(st_header, 4096u);
+  // A version 2 .npy whose header is padded past 4 KiB.
+  const std::int32_t v[3] = {7, -8, 9};
+  const std::string dict =
+      "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }" + std::string(5000, ' ') + "\n";
+  std::string npy = std::string("\x93NUMPY\x02\x00", 8);
+  for (int i = 0; i < 4; ++i) npy += static_cast<char>((dict.size() >> (8 * i)) & 0xff);
+  npy += dict + std::string(reinterpret_cast<const char*>(v), sizeof(v));
+  const Tensor npy_want = Tensor::from_vector<std::int32_t>({7, -8, 9}, {3});
+  ASSERT_TRUE(io::parse_npy(std::as_bytes(std::span(npy)), "n").equal(npy_want));
+  // Every cut near the boundaries (the length, 4 KiB, the header's end, the file's end), a
+  // sample elsewhere.
+  auto cuts = [](std::size_t size, std::initializer_list<std::size_t> marks) {
+    std::vector<std::size_t> out;
+    for (std::size_t n = 0; n <= size; ++n) {
+      const bool near = std::any_of(marks.begin(), marks.end(),
+                                    [&](std::size_t m) { return n + 24 >= m && n <= m + 24; });
+      if (near || n % 53 == 0) out.push_back(n);
+    }
+    return out;
+  };
+  int errors = 0;
+  int cut_count = 0;
+  for (std::size_t n : cuts(st.size(), {0, 4096, 8 + st_header, st.size()})) {
+    const std::string path = dir_.file("cut.safetensors");
+    ::unlink(path.c_str());  // (a fresh file: rewriting one in place forces its writeback)
+    write_file(path, st.substr(0, n));
+    const std::string want = outcome(
+        [&] { return io::parse_safetensors(std::as_bytes(std::span(st.data(), n)), path); });
+    errors += want.rfind("FormatError", 0) == 0;
+    ++cut_count;
+    for (io::Access access : {io::Access::kMap, io::Access::kCopy}) {
+      ASSERT_EQ(outcome([&] { return io::read_safetensors(path, access); }), want) << n;
+    }
+  }
+  for (std::size_t n : cuts(npy.size(), {0, 4096, 12 + dict.size(), npy.size()})) {
+    const std::string path = dir_.file("cut.npy");
+    ::unlink(path.c_str());
+    write_file(path, npy.substr(0, n));
+    const std::string want =
+        outcome([&] { return io::parse_npy(std::as_bytes(std::span(npy.data(), n)), path); });
+    errors += want.rfind("FormatError", 0) == 0;
+    ++cut_count;
+    for (io::Access access : {io::Access::kMap, io::Access::kCopy}) {
+      ASSERT_EQ(outcome([&] { return io::read_npy(path, access); }), want) << n;
+    }
+  }
+  EXPECT_EQ(errors, cut_count - 2);  // every cut but the whole files is bad
 }
 
 }  // namespace

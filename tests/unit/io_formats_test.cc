@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
 #include "emb/embedding.h"
 #include "emb/embedding_bag.h"
@@ -214,6 +216,47 @@ TEST(MappedTables, ASparseTableLargerThanMemoryOpensAndServesLookups) {
   }
 }
 
+// The VmFlags of the mapping holding address p (/proc/self/smaps), "" when none holds it.
+std::string vm_flags_at(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long long lo = 0, hi = 0;
+    char dash = 0;
+    std::istringstream head(line);
+    if (head >> std::hex >> lo >> dash >> hi && dash == '-' && line.find(':') > line.find(' ')) {
+      inside = lo <= a && a < hi;
+    } else if (inside && line.rfind("VmFlags:", 0) == 0) {
+      return line.substr(8) + " ";
+    }
+  }
+  return "";
+}
+
+TEST(MappedTables, RandomAccessAdvisesTheWeightsMapping) {
+  TempDir dir;
+  const Tensor w = sample(DType::kFloat32, {4096, 4}, 5);  // 64 KiB
+  const std::string path = dir.file("w.safetensors");
+  io::write_safetensors(path, {{"weight", w}});
+  io::LoadTableOptions o = mapped_options();
+  const io::Table plain = io::load_table(path, o);
+  o.random_access = true;
+  const io::Table random = io::load_table(path, o);
+  o.access = Access::kCopy;
+  const io::Table copied = io::load_table(path, o);
+  const std::string plain_flags = vm_flags_at(plain.weight.raw_data());
+  const std::string random_flags = vm_flags_at(random.weight.raw_data());
+  ASSERT_NE(plain_flags, "");
+  ASSERT_NE(random_flags, "");
+  EXPECT_EQ(plain_flags.find(" rr "), std::string::npos) << plain_flags;
+  EXPECT_NE(random_flags.find(" rr "), std::string::npos) << random_flags;
+  EXPECT_FALSE(copied.weight.is_read_only());  // a copy: nothing to advise
+  const Tensor ids = Tensor::from_vector<std::int64_t>({4095, 0, 77}, {3});
+  EXPECT_TRUE(embedding(ids, random.weight).equal(embedding(ids, w)));
+  EXPECT_TRUE(random.weight.equal(w) && plain.weight.equal(w) && copied.weight.equal(w));
+}
+
 TEST(Npy, RoundTripsEveryNumPyDTypeAndShape) {
   TempDir dir;
   int seed = 0;
@@ -379,9 +422,12 @@ TEST(Int8Tensors, ConvertPrintAndRefuseValuesOutOfRange) {
   EXPECT_TRUE(u.to(DType::kFloat32).equal(Tensor::from_vector<float>({0, 200, 255}, {3})));
   EXPECT_EQ(element_size(DType::kInt8), 1u);
   EXPECT_EQ(dtype_name(DType::kUInt8), "uint8");
-  emb::testing::expect_error<ValueError>([&] { a.set_double(0, 128); }, "does not fit int8 (valid: -128 to 127)");
-  emb::testing::expect_error<ValueError>([&] { u.set_double(0, -1); }, "does not fit uint8 (valid: 0 to 255)");
-  emb::testing::expect_error<ValueError>([&] { u.set_double(0, 256); }, "does not fit uint8 (valid: 0 to 255)");
+  emb::testing::expect_error<ValueError>([&] { a.set_double(0, 128); },
+                                         "does not fit int8 (valid: -128 to 127)");
+  emb::testing::expect_error<ValueError>([&] { u.set_double(0, -1); },
+                                         "does not fit uint8 (valid: 0 to 255)");
+  emb::testing::expect_error<ValueError>([&] { u.set_double(0, 256); },
+                                         "does not fit uint8 (valid: 0 to 255)");
   u.set_double(0, 255);
   EXPECT_EQ(u.at<std::uint8_t>(0), 255);
   // int8 is not an index dtype.
@@ -447,15 +493,15 @@ TEST(Utf8, FindsTheFirstInvalidSequence) {
   constexpr auto npos = std::string_view::npos;
   EXPECT_EQ(find_invalid_utf8(""), npos);
   EXPECT_EQ(find_invalid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf"), npos);
-  EXPECT_EQ(find_invalid_utf8("ab\x80"), 2u);                  // a stray continuation byte
-  EXPECT_EQ(find_invalid_utf8("a\xc3\x28"), 1u);               // a missing continuation byte
-  EXPECT_EQ(find_invalid_utf8("ab\xe2\x82"), 2u);              // cut short at the end
-  EXPECT_EQ(find_invalid_utf8("\xc0\xaf"), 0u);                // overlong '/'
-  EXPECT_EQ(find_invalid_utf8("x\xe0\x80\xaf"), 1u);           // overlong, 3 bytes
-  EXPECT_EQ(find_invalid_utf8("xy\xed\xa0\x80"), 2u);          // a UTF-16 surrogate
-  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);        // past U+10FFFF
-  EXPECT_EQ(find_invalid_utf8("ok \xf8\x88\x80\x80\x80"), 3u); // a 5-byte lead
-  EXPECT_EQ(find_invalid_utf8("\xc3\xa9\xff"), 2u);            // after a valid one
+  EXPECT_EQ(find_invalid_utf8("ab\x80"), 2u);                   // a stray continuation byte
+  EXPECT_EQ(find_invalid_utf8("a\xc3\x28"), 1u);                // a missing continuation byte
+  EXPECT_EQ(find_invalid_utf8("ab\xe2\x82"), 2u);               // cut short at the end
+  EXPECT_EQ(find_invalid_utf8("\xc0\xaf"), 0u);                 // overlong '/'
+  EXPECT_EQ(find_invalid_utf8("x\xe0\x80\xaf"), 1u);            // overlong, 3 bytes
+  EXPECT_EQ(find_invalid_utf8("xy\xed\xa0\x80"), 2u);           // a UTF-16 surrogate
+  EXPECT_EQ(find_invalid_utf8("\xf4\x90\x80\x80"), 0u);         // past U+10FFFF
+  EXPECT_EQ(find_invalid_utf8("ok \xf8\x88\x80\x80\x80"), 3u);  // a 5-byte lead
+  EXPECT_EQ(find_invalid_utf8("\xc3\xa9\xff"), 2u);             // after a valid one
 }
 
 }  // namespace

@@ -97,12 +97,15 @@ struct Loaded {
   }
 };
 
-Loaded load(const std::string& path, const TableToolOptions& o, Progress::Style style) {
+// random_access: the caller reads a few rows, not all of them (see LoadTableOptions).
+Loaded load(const std::string& path, const TableToolOptions& o, Progress::Style style,
+            bool random_access = false) {
   Stage stage(style, "reading " + path, 0);
   Loaded l;
   l.path = path;
   emb::io::LoadTableOptions lo;
   lo.access = emb::io::Access::kMap;
+  lo.random_access = random_access;
   lo.tensor = o.tensor;
   l.table = emb::io::load_table(path, lo);
   if (l.table.format == emb::io::Format::kSafetensors) {
@@ -405,7 +408,7 @@ int run_convert(const std::string& in, const std::string& out, const std::string
 
 int run_lookup(const std::string& path, const std::vector<std::string>& queries,
                const TableToolOptions& o) {
-  const Loaded l = load(path, o, Progress::detect(o.quiet));
+  const Loaded l = load(path, o, Progress::detect(o.quiet), /*random_access=*/true);
   const std::vector<std::int64_t> rows = resolve(l, queries, o, "lookup");
   if (!l.floating()) {
     throw emb::ValueError(

@@ -58,6 +58,12 @@ struct LoadTableOptions {
   /// kMap: safetensors and .npy tables are viewed read-only in place (see access.h); text and
   /// word2vec binary files are always read into memory.
   Access access = Access::kCopy;
+  /// kMap only: the rows will be read in random order (lookups, bags), not scanned. The
+  /// weight's mapping is advised so (madvise MADV_RANDOM): looking up a row that is not in
+  /// memory reads its own pages only, not the kernel's read-around window around them (the
+  /// device's read_ahead_kb: 128 KiB by default, megabytes on some virtual disks). A scan of
+  /// such a table (a copy, a search over all rows) then reads it page by page, far slower.
+  bool random_access = false;
   /// The safetensors tensor to use as the weight; "" picks "weight", else the only 2-D tensor
   /// (a name ending in ".weight" when several are 2-D and exactly one does).
   std::string tensor;
