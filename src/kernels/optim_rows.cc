@@ -91,7 +91,7 @@ using StateRows = std::pair<const T*, std::int64_t>;
 /// body(g, n, c, scratch) on batches of n <= kBatch consecutive groups g .. g + n - 1, c[i] the
 /// coalesced row of group g + i (Groups::row: the grad row itself or a row of a per-thread
 /// buffer; null when !kCoalesce), scratch a per-thread buffer of scratch_rows rows. The rows of
-/// `state` of the groups kPrefetchAhead ahead are prefetched.
+/// `state` and the first grad row of the groups kPrefetchAhead ahead are prefetched.
 template <std::int64_t kBatch, bool kCoalesce, typename T, std::size_t K, typename Body>
 void ForGroups(const Groups<T>& groups, const std::array<StateRows<T>, K>& state,
                std::int64_t scratch_rows, Body&& body) {
@@ -106,11 +106,14 @@ void ForGroups(const Groups<T>& groups, const std::array<StateRows<T>, K>& state
         for (std::int64_t g = lo; g < hi; g += kBatch) {
           const std::int64_t n = std::min(kBatch, hi - g);
           for (std::int64_t i = 0; i < n; ++i) {
-            if (g + i + kPrefetchAhead < hi) {
-              const std::int64_t r = s.rows[g + i + kPrefetchAhead];
+            if (g + i + kPrefetchAhead < hi) {  // its state rows and its first grad row
+              const std::int64_t ahead = g + i + kPrefetchAhead;
+              const std::int64_t r = s.rows[ahead];
               for (const auto& [base, width] : state) {
                 PrefetchBytes(base + r * width, static_cast<std::size_t>(width) * sizeof(T));
               }
+              PrefetchBytes(groups.grad + s.src[s.starts[ahead]] * dim,
+                            static_cast<std::size_t>(dim) * sizeof(T));
             }
             if constexpr (kCoalesce) c[i] = groups.row(g + i, buf.data() + i * dim);
           }
