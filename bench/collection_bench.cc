@@ -16,31 +16,22 @@
 #include <vector>
 
 #include "bench_report.h"
+#include "collection_tables.h"
 #include "emb/emb.h"
 
 namespace {
 
-constexpr int kTables = 8;
-constexpr std::int64_t kRows = 100000;
-constexpr std::int64_t kDim = 64;
-constexpr std::int64_t kBags = 256;
-constexpr std::int64_t kBagLen = 20;
+using emb::bench::kBags;
+using emb::bench::kDim;
+using emb::bench::kRows;
+using emb::bench::kTables;
+
 constexpr int kBatches = 8;  // distinct batches, cycled
 
 std::vector<emb::KeyedJaggedBatch> make_batches() {
   std::mt19937_64 rng(7);
-  std::uniform_int_distribution<std::int64_t> row(0, kRows - 1);
-  std::vector<emb::KeyedJaggedBatch> out(kBatches);
-  for (auto& batch : out) {
-    for (int t = 0; t < kTables; ++t) {
-      std::vector<std::int64_t> ids(kBags * kBagLen);
-      for (auto& id : ids) id = row(rng);
-      std::vector<std::int64_t> offsets(kBags);
-      for (std::int64_t b = 0; b < kBags; ++b) offsets[static_cast<std::size_t>(b)] = b * kBagLen;
-      batch.add("t" + std::to_string(t), emb::Tensor::from_vector<std::int64_t>(ids, {kBags * kBagLen}),
-                emb::Tensor::from_vector<std::int64_t>(offsets, {kBags}));
-    }
-  }
+  std::vector<emb::KeyedJaggedBatch> out;
+  for (int b = 0; b < kBatches; ++b) out.push_back(emb::bench::make_batch(rng));
   return out;
 }
 
@@ -52,11 +43,7 @@ struct Sides {
 
   explicit Sides(const emb::FusedOptimizerOptions& options) {
     emb::Generator gen(1);
-    std::vector<emb::EmbeddingBagConfig> configs;
-    for (int t = 0; t < kTables; ++t) {
-      configs.emplace_back("t" + std::to_string(t), kRows, kDim);
-    }
-    ebc = std::make_unique<emb::EmbeddingBagCollection>(configs, options, gen);
+    ebc = std::make_unique<emb::EmbeddingBagCollection>(emb::bench::table_configs(), options, gen);
     for (int t = 0; t < kTables; ++t) {
       modules.emplace_back(emb::EmbeddingBagOptions(kRows, kDim)
                                .mode(emb::EmbeddingBagMode::kSum)
@@ -109,16 +96,6 @@ struct Sides {
   }
 };
 
-std::vector<emb::Tensor> make_grads() {
-  emb::Generator gen(3);
-  std::vector<emb::Tensor> g;
-  for (int t = 0; t < kTables; ++t) {
-    g.push_back(emb::Tensor::empty({kBags, kDim}, emb::DType::kFloat32));
-    gen.normal_(g.back());
-  }
-  return g;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,7 +111,7 @@ int main(int argc, char** argv) {
   }
   emb::bench::Report report(out_dir + "/collection.tsv", out_dir + "/collection_spread.tsv");
   const std::vector<emb::KeyedJaggedBatch> batches = make_batches();
-  const std::vector<emb::Tensor> grads = make_grads();
+  const std::vector<emb::Tensor> grads = emb::bench::make_grads();
 
   {  // forward
     Sides s(emb::optim::SGDOptions(0.1));

@@ -17,32 +17,14 @@
 #include <vector>
 
 #include "bench_report.h"
+#include "collection_tables.h"
 #include "emb/dist/mpi_comm.h"
 #include "emb/dist/sharded_embedding_bag_collection.h"
 #include "emb/emb.h"
 
 namespace {
 
-constexpr int kTables = 8;
-constexpr std::int64_t kRows = 100000;
-constexpr std::int64_t kDim = 64;
-constexpr std::int64_t kBags = 256;
-constexpr std::int64_t kBagLen = 20;
-
-emb::KeyedJaggedBatch make_batch(std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<std::int64_t> row(0, kRows - 1);
-  emb::KeyedJaggedBatch b;
-  for (int t = 0; t < kTables; ++t) {
-    std::vector<std::int64_t> ids(kBags * kBagLen);
-    for (auto& id : ids) id = row(rng);
-    std::vector<std::int64_t> offsets(kBags);
-    for (std::int64_t k = 0; k < kBags; ++k) offsets[static_cast<std::size_t>(k)] = k * kBagLen;
-    b.add("t" + std::to_string(t), emb::Tensor::from_vector<std::int64_t>(ids, {kBags * kBagLen}),
-          emb::Tensor::from_vector<std::int64_t>(offsets, {kBags}));
-  }
-  return b;
-}
+using emb::bench::kTables;
 
 std::int64_t sum_over_ranks(const emb::dist::Communicator& comm, std::int64_t v) {
   std::int64_t out = 0;
@@ -66,8 +48,7 @@ int main(int argc, char** argv) {
   }
   emb::dist::Communicator comm = emb::dist::Communicator::world();
   const int p = comm.size();
-  std::vector<emb::EmbeddingBagConfig> configs;
-  for (int t = 0; t < kTables; ++t) configs.emplace_back("t" + std::to_string(t), kRows, kDim);
+  const std::vector<emb::EmbeddingBagConfig> configs = emb::bench::table_configs();
   struct Case {
     const char* name;
     bool row_wise;
@@ -82,12 +63,7 @@ int main(int argc, char** argv) {
     std::printf("plan\tranks\tfwd_bytes\tbwd_bytes\ttotal_bytes\tstep_ns\n");
     if (tsv) std::fprintf(tsv, "plan\tranks\tfwd_bytes\tbwd_bytes\ttotal_bytes\tstep_ns\n");
   }
-  emb::Generator grad_gen(3);
-  std::vector<emb::Tensor> grads;
-  for (int t = 0; t < kTables; ++t) {
-    grads.push_back(emb::Tensor::empty({kBags, kDim}, emb::DType::kFloat32));
-    grad_gen.normal_(grads.back());
-  }
+  const std::vector<emb::Tensor> grads = emb::bench::make_grads();
   for (const Case& c : cases) {
     std::vector<emb::dist::ShardingPlan> plans;
     for (int t = 0; t < kTables; ++t) {
@@ -95,14 +71,14 @@ int main(int argc, char** argv) {
                                  : emb::dist::ShardingPlan::table_wise(t % p));
     }
     emb::Generator gen(1);
-    emb::dist::ShardedEmbeddingBagCollection ebc(comm, configs, plans,
-                                                 emb::optim::RowWiseAdagradOptions(0.1), c.pooling,
-                                                 gen);
+    emb::dist::ShardedEmbeddingBagCollection ebc(
+        comm, configs, plans, emb::optim::RowWiseAdagradOptions(0.1), c.pooling, gen);
     std::int64_t fwd = 0, bwd = 0;
     std::vector<double> times;
     for (int s = 0; s < steps; ++s) {
-      const emb::KeyedJaggedBatch batch =
-          make_batch(static_cast<std::uint64_t>(s) * 1000 + static_cast<std::uint64_t>(comm.rank()));
+      std::mt19937_64 rng(static_cast<std::uint64_t>(s) * 1000 +
+                          static_cast<std::uint64_t>(comm.rank()));
+      const emb::KeyedJaggedBatch batch = emb::bench::make_batch(rng);
       comm.barrier();
       comm.reset_stats();
       double ns = emb::bench::time_ns([&] { ebc.forward(batch); });

@@ -83,6 +83,23 @@ struct SgdDenseHyper {
   bool nesterov, maximize, first;
 };
 
+/// SGD's momentum update over a row-sparse buffer (emb/optim/sgd.h): slot s < used holds table
+/// row rows[s] (distinct) and buffer row s; the coalesced gradient row grad_of_slot[s] of
+/// values [*, dim] (negated when maximize) lands on it, or none (-1). Slots s >= old_used joined
+/// the buffer this step (their rows are zero, or the first step's rows). Per slot, with
+/// SgdDenseHyper's element update (maximize and weight_decay left out):
+///   buf[s] = first ? d : fma(d, 1 - dampening, μ buf[s])   (no μ on a new slot; no d: μ buf[s])
+///   θ[rows[s]] = fma(nesterov ? fma(buf[s], μ, d) : buf[s], -lr, θ[rows[s]])   (no d: d = 0)
+struct SgdMomentumRows {
+  DType dtype;
+  std::int64_t dim;
+  const void* values;                // [*, dim]
+  std::int64_t used;                 // slots updated
+  std::int64_t old_used;             // slots held before this step
+  const std::int64_t* rows;          // [used]
+  const std::int64_t* grad_of_slot;  // [used] a row of values, or -1
+};
+
 namespace fast {
 /// w [*, dim], sum [*] (one accumulator per row).
 void rowwise_adagrad_rows(const SparseRows& g, const RowWiseAdagradHyper& h, void* w, void* sum);
@@ -90,6 +107,8 @@ void rowwise_adagrad_rows(const SparseRows& g, const RowWiseAdagradHyper& h, voi
 void adagrad_rows(const SparseRows& g, const AdagradHyper& h, void* w, void* sum);
 /// w [*, dim].
 void sgd_rows(const SparseRows& g, const SgdHyper& h, void* w);
+/// w [*, dim], buf [used, dim].
+void sgd_momentum_rows(const SgdMomentumRows& m, const SgdDenseHyper& h, void* w, void* buf);
 /// Lazy Adam over the rows of g: w, m, v (and vmax when amsgrad, else null) [*, dim]. The
 /// maximize of h is ignored (g's applies).
 void adam_rows(const SparseRows& g, const AdamHyper& h, void* w, void* m, void* v, void* vmax);

@@ -183,55 +183,26 @@ void SGD::update(std::size_t i, Parameter& param, ParamState& state) {
     std::int64_t& used = state.tensors.at("momentum_rows_used").data<std::int64_t>()[0];
     reserve_slots(state, used + g.n, theta.size(0), dim, theta.dtype());
     const std::int64_t old_used = used;
-    ops::visit_param_dtype(theta.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      const T mu = static_cast<T>(momentum);
-      const T one_minus_damp = static_cast<T>(1.0 - options_.dampening());
-      const T neg_lr = static_cast<T>(-options_.lr());
-      std::int64_t* rows = state.tensors.at("momentum_rows").data<std::int64_t>();
-      T* buf = state.tensors.at("momentum_values").data<T>();
-      T* w = theta.data<T>();
-      const std::int64_t* gid = g.ids.data<std::int64_t>();
-      const T* gv = g.values.data<T>();
-      // buf = μ * buf on every held row (a row absent from the gradient has d = 0).
-      if (!first) {
-        for (std::int64_t k = 0; k < old_used * dim; ++k) buf[k] = buf[k] * mu;
+    // Each gradient row gets a slot (a new one at the end for a row the buffer lacks).
+    std::vector<std::int64_t> grad_row_of_slot(static_cast<std::size_t>(old_used + g.n), -1);
+    std::int64_t* rows = state.tensors.at("momentum_rows").data<std::int64_t>();
+    const std::int64_t* gid = g.ids.data<std::int64_t>();
+    for (std::int64_t j = 0; j < g.n; ++j) {
+      auto [it, inserted] = index.slot.emplace(gid[j], used);
+      if (inserted) {
+        rows[used] = gid[j];
+        ++used;
       }
-      // buf[r] = buf[r] + (1 - dampening) * d[r] on the gradient's rows (first step: buf = d).
-      std::vector<std::int64_t> grad_row_of_slot;  // slot -> row of g, or -1
-      grad_row_of_slot.assign(static_cast<std::size_t>(old_used + g.n), -1);
-      for (std::int64_t j = 0; j < g.n; ++j) {
-        auto [it, inserted] = index.slot.emplace(gid[j], used);
-        if (inserted) {
-          rows[used] = gid[j];
-          ++used;
-        }
-        const std::int64_t s = it->second;
-        grad_row_of_slot[static_cast<std::size_t>(s)] = j;
-        T* b = buf + s * dim;
-        const T* d = gv + j * dim;
-        if (first) {
-          std::copy_n(d, dim, b);
-        } else {
-          for (std::int64_t e = 0; e < dim; ++e)
-            b[e] = ops::add_alpha<T>(b[e], d[e], one_minus_damp);
-        }
-      }
-      // θ[r] -= lr * (nesterov ? d[r] + μ * buf[r] : buf[r]) on every held row.
-      for (std::int64_t s = 0; s < used; ++s) {
-        T* row = w + rows[s] * dim;
-        const T* b = buf + s * dim;
-        const std::int64_t j = grad_row_of_slot[static_cast<std::size_t>(s)];
-        if (options_.nesterov()) {
-          for (std::int64_t e = 0; e < dim; ++e) {
-            const T d = j >= 0 ? gv[j * dim + e] : T(0);
-            row[e] = ops::add_alpha<T>(row[e], ops::add_alpha<T>(d, b[e], mu), neg_lr);
-          }
-        } else {
-          for (std::int64_t e = 0; e < dim; ++e) row[e] = ops::add_alpha<T>(row[e], b[e], neg_lr);
-        }
-      }
-    });
+      grad_row_of_slot[static_cast<std::size_t>(it->second)] = j;
+    }
+    // On every held row: buf = μ buf (+ (1 - dampening) d where the gradient has the row; the
+    // first step: buf = d); θ -= lr * (nesterov ? d + μ buf : buf).
+    const detail::SgdMomentumRows m{theta.dtype(), dim,  g.values.raw_data(),    used,
+                                    old_used,      rows, grad_row_of_slot.data()};
+    const detail::SgdDenseHyper h{
+        options_.lr(), momentum, options_.dampening(), 0.0, options_.nesterov(), false, first};
+    detail::fast::sgd_momentum_rows(m, h, theta.raw_data(),
+                                    state.tensors.at("momentum_values").raw_data());
     return;
   }
 

@@ -2,30 +2,7 @@
 # End-to-end checks of the emb command-line tool.
 #   cli_test.sh EMB SCRATCH_DIR CASE
 # Each case exits non-zero at the first failed check, printing what it expected.
-set -uo pipefail
-emb=$1
-dir=$2
-case_name=$3
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 2
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-# expect_exit CODE CMD...: runs CMD, stdout -> out.txt, stderr -> err.txt; checks the exit code.
-expect_exit() {
-  local want=$1
-  shift
-  "$@" >out.txt 2>err.txt
-  local got=$?
-  [ "$got" -eq "$want" ] || { cat err.txt >&2; fail "'$*' exited $got, expected $want"; }
-}
-# expect_error NEEDLE CMD...: CMD must fail (exit 1), print NEEDLE on stderr and nothing on stdout.
-expect_error() {
-  local needle=$1
-  shift
-  expect_exit 1 "$@"
-  grep -qF -- "$needle" err.txt || { cat err.txt >&2; fail "'$*': stderr lacks \"$needle\""; }
-  [ ! -s out.txt ] || fail "'$*' printed on stdout: $(head -c 200 out.txt)"
-}
-contains() { grep -qE -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks /$2/"; }; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" "$@"
 
 # A small, generated dataset: three topics with their own words, shared filler words, a few
 # lines with two labels. Deterministic (awk's srand with a fixed seed).

@@ -3,29 +3,7 @@
 #   table_tools_test.sh EMB SCRATCH_DIR CASE
 # Expected values are computed here independently (awk, in double precision) from the generated
 # text file, never taken from emb's own output.
-set -uo pipefail
-emb=$1
-dir=$2
-case_name=$3
-rm -rf "$dir" && mkdir -p "$dir" && cd "$dir" || exit 2
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect_exit() {
-  local want=$1
-  shift
-  "$@" >out.txt 2>err.txt
-  local got=$?
-  [ "$got" -eq "$want" ] || { cat err.txt >&2; fail "'$*' exited $got, expected $want"; }
-}
-expect_error() {
-  local needle=$1
-  shift
-  expect_exit 1 "$@"
-  grep -qF -- "$needle" err.txt || { cat err.txt >&2; fail "'$*': stderr lacks \"$needle\""; }
-  [ ! -s out.txt ] || fail "'$*' printed on stdout: $(head -c 200 out.txt)"
-}
-contains() { grep -qE -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks /$2/"; }; }
-same_file() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" "$@"
 
 # 200 words x 12 dims, values with 4 decimals (exact as float32 text: the shortest float32
 # decimal of each is the same number), word2vec text with its count header.

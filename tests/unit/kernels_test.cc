@@ -6,16 +6,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "emb/runtime.h"
+#include "guarded.h"
+#include "kernel_sweep.h"
 #include "kernels/fast.h"
 #include "kernels/ref/embedding_bag_ref.h"
 #include "kernels/ref/embedding_ref.h"
-#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -25,45 +25,9 @@ namespace fast = emb::detail::fast;
 namespace ref = emb::detail::ref;
 
 constexpr std::int64_t kDims[] = {1, 3, 7, 8, 15, 16, 17, 64, 129};
-constexpr std::size_t kGuard = 64;  // bytes of guard cells on each side of an output
-constexpr unsigned char kGuardByte = 0xA5;
 
-// An output buffer of n elements of T between guard cells.
-template <typename T>
-class Guarded {
- public:
-  explicit Guarded(std::int64_t n, unsigned char fill = 0)
-      : bytes_(static_cast<std::size_t>(n) * sizeof(T)), buf_(bytes_ + 2 * kGuard, kGuardByte) {
-    std::memset(buf_.data() + kGuard, fill, bytes_);
-  }
-  T* data() { return reinterpret_cast<T*>(buf_.data() + kGuard); }
-  const unsigned char* bytes() const { return buf_.data() + kGuard; }
-  std::size_t size_bytes() const { return bytes_; }
-  bool guards_intact() const {
-    for (std::size_t i = 0; i < kGuard; ++i) {
-      if (buf_[i] != kGuardByte || buf_[kGuard + bytes_ + i] != kGuardByte) return false;
-    }
-    return true;
-  }
-  void copy_from(const std::vector<T>& v) { std::memcpy(data(), v.data(), bytes_); }
-
- private:
-  std::size_t bytes_;
-  std::vector<unsigned char> buf_;
-};
-
-// Bitwise comparison; on a mismatch, says where.
-template <typename T>
-::testing::AssertionResult same_bits(const Guarded<T>& fast_out, const Guarded<T>& ref_out) {
-  if (!fast_out.guards_intact()) return ::testing::AssertionFailure() << "guard cells overwritten";
-  for (std::size_t i = 0; i < fast_out.size_bytes(); ++i) {
-    if (fast_out.bytes()[i] != ref_out.bytes()[i]) {
-      return ::testing::AssertionFailure()
-             << "byte " << i << " (element " << i / sizeof(T) << ") differs";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
+using test::Guarded;
+using test::same_bits;
 
 template <typename T>
 std::vector<T> random_values(std::mt19937_64& rng, std::int64_t n, bool specials) {

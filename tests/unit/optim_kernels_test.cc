@@ -11,14 +11,15 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "emb/runtime.h"
+#include "kernel_sweep.h"
 #include "kernels/optim_rows.h"
 #include "kernels/ref/optim_ref.h"
 #include "row_groups.h"
-#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -128,11 +129,17 @@ TYPED_TEST(OptimKernels, RowWiseAdagradMatchesRef) {
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
     // Few table rows (duplicates), and many table rows over few grad rows (the shared sums,
-    // computed four grad rows at a time, and the rest one by one).
-    for (const auto& shape : {std::pair<std::int64_t, std::int64_t>{7, 40}, {600, 13}}) {
-      const Case<T> c(rng, dim, shape.first, 60, shape.second, 1);
+    // computed sixteen grad rows at a time: fewer than 16, and 16s and the rest); many groups in
+    // batches of 16 and the rest.
+    for (const auto& shape : {std::tuple<std::int64_t, std::int64_t, std::int64_t>{7, 60, 40},
+                              {600, 60, 13},
+                              {600, 150, 37},
+                              {900, 140, 200}}) {
+      const auto [rows, entries, sources] = shape;
+      const Case<T> c(rng, dim, rows, entries, sources, 1);
       for (double wd : {0.0, 0.25}) {
-        SCOPED_TRACE("rows=" + std::to_string(shape.first) + " wd=" + std::to_string(wd));
+        SCOPED_TRACE("rows=" + std::to_string(rows) + " sources=" + std::to_string(sources) +
+                     " wd=" + std::to_string(wd));
         const detail::RowWiseAdagradHyper h{0.1, 1e-10, wd};
         check_variants(c, [&](const SparseRows& r, T* w, T* sum, bool use_fast) {
           if (use_fast) {
@@ -255,7 +262,7 @@ TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
     std::mt19937_64 rng(seed);
-    const std::int64_t n = dim * 11;
+    const std::int64_t n = dim * 37;  // RowWiseAdagrad: 37 rows, sixteen at a time
     const std::vector<T> grad = random_values<T>(rng, static_cast<std::size_t>(n), -2.0f, 2.0f);
     const std::vector<T> w0 = random_values<T>(rng, grad.size(), -1.0f, 1.0f);
     const std::vector<T> a0 = random_values<T>(rng, grad.size(), 0.0f, 1.0f);
@@ -280,11 +287,11 @@ TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
         EXPECT_TRUE(same_bits(wf, wr) && same_bits(sf, sr))
             << "adagrad wd=" << wd << " maximize=" << maximize;
         EXPECT_FALSE(same_bits(wf, w0));
-        // RowWiseAdagrad over 11 rows of dim.
+        // RowWiseAdagrad over 37 rows of dim.
         const detail::RowWiseAdagradHyper rh{0.05, 1e-10, wd};
         std::vector<T> rwf = w0, rsf = a0, rwr = w0, rsr = a0;
-        fast::rowwise_adagrad_dense(dt, rh, maximize, 11, dim, grad.data(), rwf.data(), rsf.data());
-        ref::rowwise_adagrad_dense(dt, rh, maximize, 11, dim, grad.data(), rwr.data(), rsr.data());
+        fast::rowwise_adagrad_dense(dt, rh, maximize, 37, dim, grad.data(), rwf.data(), rsf.data());
+        ref::rowwise_adagrad_dense(dt, rh, maximize, 37, dim, grad.data(), rwr.data(), rsr.data());
         EXPECT_TRUE(same_bits(rwf, rwr) && same_bits(rsf, rsr))
             << "rowwise adagrad wd=" << wd << " maximize=" << maximize;
         EXPECT_FALSE(same_bits(rwf, w0));
@@ -306,6 +313,54 @@ TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
       EXPECT_TRUE(same_bits(wf, wr) && same_bits(bf, br))
           << "sgd momentum=" << h.momentum << " nesterov=" << h.nesterov << " first=" << h.first;
       EXPECT_FALSE(same_bits(wf, w0));
+    }
+  });
+}
+
+// SGD's momentum over a row-sparse buffer: held slots the gradient misses, held slots it hits,
+// new slots; the first step; dampening, nesterov.
+TYPED_TEST(OptimKernels, SgdMomentumRowsMatchesRef) {
+  using T = TypeParam;
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const std::int64_t table = 90, used = 50, grads = 30;
+    std::vector<std::int64_t> rows(static_cast<std::size_t>(table));
+    for (std::size_t k = 0; k < rows.size(); ++k) rows[k] = static_cast<std::int64_t>(k);
+    std::shuffle(rows.begin(), rows.end(), rng);
+    rows.resize(static_cast<std::size_t>(used));
+    const std::vector<T> values =
+        random_values<T>(rng, static_cast<std::size_t>(grads * dim), -2.0f, 2.0f);
+    const std::vector<T> w0 = random_values<T>(rng, static_cast<std::size_t>(table * dim), -1, 1);
+    std::vector<T> b0 = random_values<T>(rng, static_cast<std::size_t>(used * dim), -1.0f, 1.0f);
+    b0[0] = T(-0.0);  // μ * -0 stays -0 where no gradient is added
+    for (bool first : {false, true}) {
+      // first: every slot new and hit; else slots 0..39 held (every third missed), 40..49 new.
+      const std::int64_t old_used = first ? 0 : 40;
+      std::vector<std::int64_t> grad_of_slot(static_cast<std::size_t>(used), -1);
+      std::int64_t j = 0;
+      for (std::int64_t s = 0; s < used && j < grads; ++s) {
+        if (first || s >= old_used || s % 3 != 0) grad_of_slot[static_cast<std::size_t>(s)] = j++;
+      }
+      const std::int64_t n_used = first ? j : used;
+      const detail::SgdMomentumRows m{std::is_same_v<T, double> ? DType::kFloat64 : DType::kFloat32,
+                                      dim,
+                                      values.data(),
+                                      n_used,
+                                      old_used,
+                                      rows.data(),
+                                      grad_of_slot.data()};
+      for (const auto& [damp, nesterov] : {std::pair{0.0, false}, {0.3, false}, {0.0, true}}) {
+        SCOPED_TRACE("first=" + std::to_string(first) + " dampening=" + std::to_string(damp) +
+                     " nesterov=" + std::to_string(nesterov));
+        // maximize and weight_decay are set to show they are left out.
+        const detail::SgdDenseHyper h{0.1, 0.9, damp, 0.5, nesterov, true, first};
+        std::vector<T> wf = w0, bf = b0, wr = w0, br = b0;
+        fast::sgd_momentum_rows(m, h, wf.data(), bf.data());
+        ref::sgd_momentum_rows(m, h, wr.data(), br.data());
+        EXPECT_TRUE(same_bits(wf, wr)) << "weight";
+        EXPECT_TRUE(same_bits(bf, br)) << "buffer";
+        EXPECT_FALSE(same_bits(wf, w0));
+      }
     }
   });
 }

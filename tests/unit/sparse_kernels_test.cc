@@ -15,10 +15,11 @@
 
 #include "emb/embedding.h"
 #include "emb/runtime.h"
+#include "guarded.h"
+#include "kernel_sweep.h"
 #include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
 #include "kernels/ref/sparse_ref.h"
-#include "kernel_sweep.h"
 #include "runtime_internal.h"
 
 namespace {
@@ -31,43 +32,9 @@ namespace ref = emb::detail::ref;
 constexpr std::int64_t kDims[] = {1, 3, 7, 8, 15, 16, 17, 20, 36, 64, 129};
 // The row kernels are elementwise: fewer dims cover their vector bodies and tails.
 constexpr std::int64_t kRowDims[] = {1, 3, 8, 17, 64};
-constexpr std::size_t kGuard = 64;  // bytes of guard cells on each side of an output
-constexpr unsigned char kGuardByte = 0xA5;
 
-// An output buffer of n elements of T between guard cells.
-template <typename T>
-class Guarded {
- public:
-  explicit Guarded(std::int64_t n)
-      : bytes_(static_cast<std::size_t>(n) * sizeof(T)), buf_(bytes_ + 2 * kGuard, kGuardByte) {
-    std::memset(buf_.data() + kGuard, 0, bytes_);
-  }
-  T* data() { return reinterpret_cast<T*>(buf_.data() + kGuard); }
-  const unsigned char* bytes() const { return buf_.data() + kGuard; }
-  std::size_t size_bytes() const { return bytes_; }
-  bool guards_intact() const {
-    for (std::size_t i = 0; i < kGuard; ++i) {
-      if (buf_[i] != kGuardByte || buf_[kGuard + bytes_ + i] != kGuardByte) return false;
-    }
-    return true;
-  }
-
- private:
-  std::size_t bytes_;
-  std::vector<unsigned char> buf_;
-};
-
-template <typename T>
-::testing::AssertionResult same_bits(const Guarded<T>& fast_out, const Guarded<T>& ref_out) {
-  if (!fast_out.guards_intact()) return ::testing::AssertionFailure() << "guard cells overwritten";
-  for (std::size_t i = 0; i < fast_out.size_bytes(); ++i) {
-    if (fast_out.bytes()[i] != ref_out.bytes()[i]) {
-      return ::testing::AssertionFailure()
-             << "byte " << i << " (element " << i / sizeof(T) << ") differs";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
+using test::Guarded;
+using test::same_bits;
 
 template <typename T>
 std::vector<T> random_values(std::mt19937_64& rng, std::int64_t n, float scale = 1.0f) {
@@ -181,7 +148,7 @@ void check_sparse_rows(std::int64_t dim, std::uint64_t seed) {
   const std::int64_t rows = 9, n = 70, bags = 12;
   const std::vector<std::int64_t> ids64 = random_ids(rng, n, rows);
   const std::vector<Index> ids = as_index<Index>(ids64);
-  const std::vector<T> grad = random_values<T>(rng, n * dim);        // one row per position
+  const std::vector<T> grad = random_values<T>(rng, n * dim);         // one row per position
   const std::vector<T> bag_grad = random_values<T>(rng, bags * dim);  // one row per bag
   const std::vector<T> psw = random_values<T>(rng, n);
   std::vector<std::int64_t> src_row(static_cast<std::size_t>(n)), bag_size(bags, 0), counts(n, 0);
@@ -213,8 +180,7 @@ void check_sparse_rows(std::int64_t dim, std::uint64_t seed) {
       for (std::size_t v = 0; v < std::size(sources); ++v) {
         SCOPED_TRACE("pad=" + std::to_string(pad) + " sgf=" + std::to_string(sgf) +
                      " source=" + std::to_string(v));
-        EXPECT_TRUE(rows_match(sources[v], ids.data(), g.order.data(), g.starts.data(),
-                               g.groups()))
+        EXPECT_TRUE(rows_match(sources[v], ids.data(), g.order.data(), g.starts.data(), g.groups()))
             << "coalesced";
         EXPECT_TRUE(rows_match(sources[v], ids.data(), kept.order.data(), nullptr, m))
             << "uncoalesced";
@@ -228,10 +194,12 @@ void check_sparse_rows(std::int64_t dim, std::uint64_t seed) {
 }
 
 TYPED_TEST(SparseKernels, SparseGradRows) {
-  sweep([](std::int64_t dim, std::uint64_t seed) {
-    check_sparse_rows<TypeParam, std::int32_t>(dim, seed);
-    check_sparse_rows<TypeParam, std::int64_t>(dim, seed + 1);
-  }, kRowDims);
+  sweep(
+      [](std::int64_t dim, std::uint64_t seed) {
+        check_sparse_rows<TypeParam, std::int32_t>(dim, seed);
+        check_sparse_rows<TypeParam, std::int64_t>(dim, seed + 1);
+      },
+      kRowDims);
 }
 
 // The coalesced rows of a larger gradient (the radix sort's order, groups across threads).
@@ -313,16 +281,16 @@ TEST(SparseBackwardCoalesced, SameBitsAsBackwardThenCoalesce) {
           for (const std::optional<std::int64_t> pad :
                {std::optional<std::int64_t>(), std::optional<std::int64_t>(7)}) {
             for (bool sgf : {false, true}) {
-              SCOPED_TRACE("threads " + std::to_string(threads) + " n " + std::to_string(n) +
-                           " " + std::string(dtype_name(dt)) + " sgf " + std::to_string(sgf));
+              SCOPED_TRACE("threads " + std::to_string(threads) + " n " + std::to_string(n) + " " +
+                           std::string(dtype_name(dt)) + " sgf " + std::to_string(sgf));
               const SparseGrad a = embedding_sparse_backward(grad, ids, rows, pad, sgf).coalesce();
               const SparseGrad b = embedding_sparse_backward_coalesced(grad, ids, rows, pad, sgf);
               EXPECT_TRUE(b.is_coalesced());
               EXPECT_TRUE(a.indices().equal(b.indices()));
               ASSERT_EQ(a.values().nbytes(), b.values().nbytes());
-              EXPECT_EQ(std::memcmp(a.values().raw_data(), b.values().raw_data(),
-                                    a.values().nbytes()),
-                        0);
+              EXPECT_EQ(
+                  std::memcmp(a.values().raw_data(), b.values().raw_data(), a.values().nbytes()),
+                  0);
             }
           }
         }

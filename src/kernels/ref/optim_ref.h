@@ -208,24 +208,54 @@ void rowwise_adagrad_dense_typed(const RowWiseAdagradHyper& h, bool maximize, st
   }
 }
 
-/// SGD's dense element update:
+/// SGD's element update over n elements:
 ///   d = ±g (+ wd θ); buf = first ? d : fma(d, 1 - dampening, μ buf);
 ///   d = nesterov ? fma(buf, μ, d) : buf; θ = fma(d, -lr, θ).
+/// grad null reads as zeros (a held momentum row the gradient missed: buf = μ buf, no addition);
+/// buf null means no momentum; scale_buf false leaves out the μ (a row the buffer did not hold:
+/// buf = fma(d, 1 - dampening, buf)).
 template <typename T>
-void sgd_dense_typed(const SgdDenseHyper& h, std::int64_t n, const T* gp, T* w, T* buf) {
+void sgd_elements(const SgdDenseHyper& h, std::int64_t n, const T* grad, T* w, T* buf,
+                  bool scale_buf) {
   const T wd = static_cast<T>(h.weight_decay);
   const T mu = static_cast<T>(h.momentum);
   const T one_minus_damp = static_cast<T>(1.0 - h.dampening);
   const T neg_lr = static_cast<T>(-h.lr);
   const bool decay = h.weight_decay != 0.0;
   for (std::int64_t k = 0; k < n; ++k) {
-    T d = h.maximize ? -gp[k] : gp[k];
+    T d = grad ? (h.maximize ? -grad[k] : grad[k]) : T(0);
     if (decay) d = std::fma(w[k], wd, d);
     if (buf != nullptr) {
-      buf[k] = h.first ? d : std::fma(d, one_minus_damp, buf[k] * mu);
+      if (h.first) {
+        buf[k] = d;
+      } else {
+        const T b = scale_buf ? buf[k] * mu : buf[k];
+        buf[k] = grad ? std::fma(d, one_minus_damp, b) : b;
+      }
       d = h.nesterov ? std::fma(buf[k], mu, d) : buf[k];
     }
     w[k] = std::fma(d, neg_lr, w[k]);
+  }
+}
+
+template <typename T>
+void sgd_dense_typed(const SgdDenseHyper& h, std::int64_t n, const T* gp, T* w, T* buf) {
+  sgd_elements(h, n, gp, w, buf, true);
+}
+
+/// SGD with momentum over a row-sparse buffer: slot s updates its buffer row and table row
+/// rows[s] with gradient row grad_of_slot[s] (or none); maximize and weight decay left out (the
+/// rows come negated; sparse SGD has no weight decay).
+template <typename T>
+void sgd_momentum_rows_typed(const SgdMomentumRows& m, const SgdDenseHyper& h, T* w, T* buf) {
+  SgdDenseHyper k = h;
+  k.maximize = false;
+  k.weight_decay = 0.0;
+  const auto* values = static_cast<const T*>(m.values);
+  for (std::int64_t s = 0; s < m.used; ++s) {
+    const std::int64_t j = m.grad_of_slot[s];
+    sgd_elements(k, m.dim, j >= 0 ? values + j * m.dim : nullptr, w + m.rows[s] * m.dim,
+                 buf + s * m.dim, s < m.old_used);
   }
 }
 
@@ -251,6 +281,15 @@ inline void sgd_dense(DType dtype, const SgdDenseHyper& h, std::int64_t n, const
   } else {
     sgd_dense_typed(h, n, static_cast<const float*>(grad), static_cast<float*>(w),
                     static_cast<float*>(buf));
+  }
+}
+
+inline void sgd_momentum_rows(const SgdMomentumRows& m, const SgdDenseHyper& h, void* w,
+                              void* buf) {
+  if (m.dtype == DType::kFloat64) {
+    sgd_momentum_rows_typed(m, h, static_cast<double*>(w), static_cast<double*>(buf));
+  } else {
+    sgd_momentum_rows_typed(m, h, static_cast<float*>(w), static_cast<float*>(buf));
   }
 }
 
