@@ -95,7 +95,7 @@ class BagSumKernel {
   }
 
  private:
-  void Prefetch(std::int64_t i) const {
+  HWY_INLINE void Prefetch(std::int64_t i) const {
     if (i + kPrefetchAhead < n_) {
       PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_,
                     static_cast<std::size_t>(dim_) * sizeof(T));
