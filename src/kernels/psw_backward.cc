@@ -1,8 +1,9 @@
 // Fast gradient of per_sample_weights: out[i] = dot(grad[offset2bag[i]], table[ids[i]]), each dot
 // in the twin's order (left to right over the row, so each stays scalar). A dot is a chain of
-// dependent roundings, so kWidth positions run side by side, each with its own accumulator that
-// sees exactly the twin's sequence of operations; threads over ranges of positions, table rows
-// prefetched kPrefetchAhead positions ahead. Twin: ref::bag_per_sample_weights_backward.
+// dependent roundings, so 4 positions (8 when they share a bag, and so a row of grad) run side by
+// side, each with its own accumulator that sees exactly the twin's sequence of operations; threads
+// over ranges of positions, table rows prefetched kPrefetchAhead positions ahead.
+// Twin: ref::bag_per_sample_weights_backward.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/psw_backward.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -19,7 +20,8 @@
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
 
-// How many positions' dots run side by side.
+// How many positions' dots run side by side: kWidth in general, 2 * kWidth when they share one
+// bag (and so one row of grad).
 inline constexpr std::int64_t kWidth = 4;
 
 template <typename T, typename Index, fast::PswDot kDot>
@@ -39,6 +41,19 @@ class PswBackwardKernel {
   // out[i] for i in [begin, end).
   void Range(std::int64_t begin, std::int64_t end) const {
     std::int64_t i = begin;
+    for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
+      for (std::int64_t l = 0; l < 2 * kWidth; ++l) Prefetch(i + l, end);
+      bool one_bag = true;
+      for (std::int64_t l = 1; l < 2 * kWidth; ++l) {
+        one_bag = one_bag && offset2bag_[i + l] == offset2bag_[i];
+      }
+      if (one_bag) {
+        OneBag(i);
+      } else {
+        Interleaved(i);
+        Interleaved(i + kWidth);
+      }
+    }
     for (; i + kWidth <= end; i += kWidth) {
       for (std::int64_t l = 0; l < kWidth; ++l) Prefetch(i + l, end);
       Interleaved(i);
@@ -79,6 +94,39 @@ class PswBackwardKernel {
     Finish(i + 1, a1);
     Finish(i + 2, a2);
     Finish(i + 3, a3);
+  }
+
+  // out[i + l] for l in [0, 2 * kWidth), positions of one bag: one row of grad for all.
+  void OneBag(std::int64_t i) const {
+    const T* g = Grad(i);
+    const T* w0 = Row(i, g);
+    const T* w1 = Row(i + 1, g);
+    const T* w2 = Row(i + 2, g);
+    const T* w3 = Row(i + 3, g);
+    const T* w4 = Row(i + 4, g);
+    const T* w5 = Row(i + 5, g);
+    const T* w6 = Row(i + 6, g);
+    const T* w7 = Row(i + 7, g);
+    A a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (std::int64_t d = 0; d < dim_; ++d) {
+      const T x = g[d];
+      a0 = Step(a0, x, w0[d]);
+      a1 = Step(a1, x, w1[d]);
+      a2 = Step(a2, x, w2[d]);
+      a3 = Step(a3, x, w3[d]);
+      a4 = Step(a4, x, w4[d]);
+      a5 = Step(a5, x, w5[d]);
+      a6 = Step(a6, x, w6[d]);
+      a7 = Step(a7, x, w7[d]);
+    }
+    Finish(i, a0);
+    Finish(i + 1, a1);
+    Finish(i + 2, a2);
+    Finish(i + 3, a3);
+    Finish(i + 4, a4);
+    Finish(i + 5, a5);
+    Finish(i + 6, a6);
+    Finish(i + 7, a7);
   }
 
   const T* Grad(std::int64_t i) const { return grad_ + offset2bag_[i] * dim_; }

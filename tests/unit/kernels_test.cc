@@ -358,7 +358,7 @@ TYPED_TEST(FastKernels, DenseBackward) {
 }
 
 // The per-sample-weight gradient of the first n positions of b (n: every tail of the kernel's
-// groups of positions side by side).
+// groups of 4 and 8 positions side by side).
 template <typename T, typename Index>
 void check_psw_backward(const Bags& b, std::int64_t n, const std::vector<T>& table,
                         const std::vector<T>& grad, std::int64_t dim) {
@@ -408,12 +408,16 @@ template <typename T>
 void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   const std::int64_t rows = 10;
-  const Bags b = random_bags(rng, rows, 25);
+  Bags b = random_bags(rng, rows, 25);
+  // Bags of 8 and more: positions of one bag side by side (with padding among them).
+  append_bag(b, {6, 1, 2, 6, 3, 4, 5, 6, 7, 8, 9, 0, 6, 1, 2, 3, 4, 5, 7, 8});
+  append_bag(b, {1, 3, 5, 7, 9, 0, 2, 4, 6});
   std::vector<T> table = random_values<T>(rng, rows * dim, true);
   table[static_cast<std::size_t>(dim * 3 + dim / 2)] = T(std::nanf(""));  // row 3 has a NaN
   const std::vector<T> grad = random_values<T>(rng, b.num_bags() * dim, false);
-  for (std::int64_t n : {std::int64_t{0}, std::int64_t{1}, std::int64_t{7}, std::int64_t{8},
-                         std::int64_t{9}, std::int64_t{17}, b.n()}) {
+  for (std::int64_t n :
+       {std::int64_t{0}, std::int64_t{1}, std::int64_t{4}, std::int64_t{7}, std::int64_t{8},
+        std::int64_t{9}, std::int64_t{12}, std::int64_t{15}, std::int64_t{17}, b.n()}) {
     if (n > b.n()) continue;
     check_psw_backward<T, std::int32_t>(b, n, table, grad, dim);
     check_psw_backward<T, std::int64_t>(b, n, table, grad, dim);
