@@ -154,9 +154,13 @@ class PswBackwardKernel {
 
   // Inlined early: g++ drops a prefetch left in a helper of its own (it deems the helper pure).
   HWY_INLINE void Prefetch(std::int64_t i, std::int64_t end) const {
-    if (i + kPrefetchAhead < end) {
-      PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_,
-                    static_cast<std::size_t>(dim_) * sizeof(T));
+    // Twice: a row's first prefetch may find its page missing from the TLB and bring in
+    // fewer than all of its lines; the second, kPrefetchAhead / 2 ids later, finds the page.
+    for (const std::int64_t ahead : {kPrefetchAhead, kPrefetchAhead / 2}) {
+      if (i + ahead < end) {
+        PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + ahead]) * dim_,
+                      static_cast<std::size_t>(dim_) * sizeof(T));
+      }
     }
   }
 
