@@ -1,11 +1,15 @@
 // Fast gradient of per_sample_weights: out[i] = dot(grad[offset2bag[i]], table[ids[i]]), each dot
-// in the twin's order (left to right over the row, so it stays scalar), threads over ranges of
-// positions, table rows prefetched kPrefetchAhead positions ahead.
+// in the twin's order (left to right over the row, so each stays scalar). A dot is a chain of
+// dependent roundings, so 4 positions (8 when they share a bag, and so a row of grad) run side by
+// side, each with its own accumulator that sees exactly the twin's sequence of operations; threads
+// over ranges of positions, table rows prefetched kPrefetchAhead positions ahead.
 // Twin: ref::bag_per_sample_weights_backward.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/psw_backward.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+
+#include <cmath>
 
 #include "kernels/dispatch.h"
 #include "kernels/fast.h"
@@ -16,42 +20,180 @@
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
 
-template <typename T, typename Index>
-void PswBackwardTyped(const fast::PswBackwardArgs& a) {
+// How many positions' dots run side by side: kWidth in general, 2 * kWidth when they share one
+// bag (and so one row of grad).
+inline constexpr std::int64_t kWidth = 4;
+
+template <typename T, typename Index, fast::PswDot kDot>
+class PswBackwardKernel {
+ public:
   using A = Arith<T>;
-  const auto* grad = static_cast<const T*>(a.grad);
-  const auto* table = static_cast<const T*>(a.table);
-  const auto* ids = static_cast<const Index*>(a.ids);
-  T* out = static_cast<T*>(a.out);
-  const std::int64_t dim = a.dim;
-  parallel_ranges(a.n, a.n * dim, [&](std::int64_t begin, std::int64_t end, int, int) {
-    for (std::int64_t i = begin; i < end; ++i) {
-      if (i + kPrefetchAhead < end) {
-        PrefetchBytes(table + static_cast<std::int64_t>(ids[i + kPrefetchAhead]) * dim,
-                      static_cast<std::size_t>(dim) * sizeof(T));
+
+  explicit PswBackwardKernel(const fast::PswBackwardArgs& a)
+      : grad_(static_cast<const T*>(a.grad)),
+        table_(static_cast<const T*>(a.table)),
+        ids_(static_cast<const Index*>(a.ids)),
+        offset2bag_(a.offset2bag),
+        out_(static_cast<T*>(a.out)),
+        dim_(a.dim),
+        pad_(a.padding_idx) {}
+
+  // out[i] for i in [begin, end).
+  void Range(std::int64_t begin, std::int64_t end) const {
+    std::int64_t i = begin;
+    for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
+      for (std::int64_t l = 0; l < 2 * kWidth; ++l) Prefetch(i + l, end);
+      bool one_bag = true;
+      for (std::int64_t l = 1; l < 2 * kWidth; ++l) {
+        one_bag = one_bag && offset2bag_[i + l] == offset2bag_[i];
       }
-      const std::int64_t k = ids[i];
-      A acc = 0;
-      if (k != a.padding_idx) {
-        const T* g = grad + a.offset2bag[i] * dim;
-        const T* w = table + k * dim;
-        if (a.dot == fast::PswDot::kFused) {
-          for (std::int64_t d = 0; d < dim; ++d) acc = std::fma(A(g[d]), A(w[d]), acc);
-        } else if (a.dot == fast::PswDot::kUnfused || !kIs16<T>) {
-          for (std::int64_t d = 0; d < dim; ++d) acc = acc + A(g[d]) * A(w[d]);
-        } else {  // a 16-bit type in its own arithmetic
-          for (std::int64_t d = 0; d < dim; ++d) acc = A(T(acc + A(T(A(g[d]) * A(w[d])))));
-        }
+      if (one_bag) {
+        OneBag(i);
+      } else {
+        Interleaved(i);
+        Interleaved(i + kWidth);
       }
-      out[i] = T(acc);
     }
+    for (; i + kWidth <= end; i += kWidth) {
+      for (std::int64_t l = 0; l < kWidth; ++l) Prefetch(i + l, end);
+      Interleaved(i);
+    }
+    for (; i < end; ++i) {
+      Prefetch(i, end);
+      const std::int64_t k = ids_[i];
+      A acc = 0;
+      if (k != pad_) {
+        const T* g = grad_ + offset2bag_[i] * dim_;
+        const T* w = table_ + k * dim_;
+        for (std::int64_t d = 0; d < dim_; ++d) acc = Step(acc, g[d], w[d]);
+      }
+      out_[i] = T(acc);
+    }
+  }
+
+ private:
+  // out[i + l] for l in [0, kWidth): the dots advance together, element by element (named
+  // accumulators and rows, so that they stay in registers).
+  void Interleaved(std::int64_t i) const {
+    const T* g0 = Grad(i);
+    const T* g1 = Grad(i + 1);
+    const T* g2 = Grad(i + 2);
+    const T* g3 = Grad(i + 3);
+    const T* w0 = Row(i, g0);
+    const T* w1 = Row(i + 1, g1);
+    const T* w2 = Row(i + 2, g2);
+    const T* w3 = Row(i + 3, g3);
+    A a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (std::int64_t d = 0; d < dim_; ++d) {
+      a0 = Step(a0, g0[d], w0[d]);
+      a1 = Step(a1, g1[d], w1[d]);
+      a2 = Step(a2, g2[d], w2[d]);
+      a3 = Step(a3, g3[d], w3[d]);
+    }
+    Finish(i, a0);
+    Finish(i + 1, a1);
+    Finish(i + 2, a2);
+    Finish(i + 3, a3);
+  }
+
+  // out[i + l] for l in [0, 2 * kWidth), positions of one bag: one row of grad for all.
+  void OneBag(std::int64_t i) const {
+    const T* g = Grad(i);
+    const T* w0 = Row(i, g);
+    const T* w1 = Row(i + 1, g);
+    const T* w2 = Row(i + 2, g);
+    const T* w3 = Row(i + 3, g);
+    const T* w4 = Row(i + 4, g);
+    const T* w5 = Row(i + 5, g);
+    const T* w6 = Row(i + 6, g);
+    const T* w7 = Row(i + 7, g);
+    A a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    for (std::int64_t d = 0; d < dim_; ++d) {
+      const T x = g[d];
+      a0 = Step(a0, x, w0[d]);
+      a1 = Step(a1, x, w1[d]);
+      a2 = Step(a2, x, w2[d]);
+      a3 = Step(a3, x, w3[d]);
+      a4 = Step(a4, x, w4[d]);
+      a5 = Step(a5, x, w5[d]);
+      a6 = Step(a6, x, w6[d]);
+      a7 = Step(a7, x, w7[d]);
+    }
+    Finish(i, a0);
+    Finish(i + 1, a1);
+    Finish(i + 2, a2);
+    Finish(i + 3, a3);
+    Finish(i + 4, a4);
+    Finish(i + 5, a5);
+    Finish(i + 6, a6);
+    Finish(i + 7, a7);
+  }
+
+  const T* Grad(std::int64_t i) const { return grad_ + offset2bag_[i] * dim_; }
+
+  // Position i's table row; for a padding position any readable row (its result is dropped).
+  const T* Row(std::int64_t i, const T* g) const {
+    const std::int64_t k = ids_[i];
+    return k == pad_ ? g : table_ + k * dim_;
+  }
+
+  void Finish(std::int64_t i, A acc) const {
+    out_[i] = static_cast<std::int64_t>(ids_[i]) == pad_ ? T(A(0)) : T(acc);
+  }
+
+  // One step of the twin's dot: acc + g * w in the dot's rounding.
+  static A Step(A acc, T g, T w) {
+    if constexpr (kDot == fast::PswDot::kFused) {
+      return std::fma(A(g), A(w), acc);
+    } else if constexpr (kDot == fast::PswDot::kUnfused || !kIs16<T>) {
+      return acc + A(g) * A(w);
+    } else {  // a 16-bit type in its own arithmetic
+      return A(T(acc + A(T(A(g) * A(w)))));
+    }
+  }
+
+  // Inlined early: g++ drops a prefetch left in a helper of its own (it deems the helper pure).
+  HWY_INLINE void Prefetch(std::int64_t i, std::int64_t end) const {
+    // Twice: a row's first prefetch may find its page missing from the TLB and bring in
+    // fewer than all of its lines; the second, kPrefetchAhead / 2 ids later, finds the page.
+    for (const std::int64_t ahead : {kPrefetchAhead, kPrefetchAhead / 2}) {
+      if (i + ahead < end) {
+        PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + ahead]) * dim_,
+                      static_cast<std::size_t>(dim_) * sizeof(T));
+      }
+    }
+  }
+
+  const T* grad_;
+  const T* table_;
+  const Index* ids_;
+  const std::int64_t* offset2bag_;
+  T* out_;
+  std::int64_t dim_;
+  std::int64_t pad_;
+};
+
+template <typename T, typename Index, fast::PswDot kDot>
+void PswBackwardTyped(const fast::PswBackwardArgs& a) {
+  const PswBackwardKernel<T, Index, kDot> kernel(a);
+  parallel_ranges(a.n, a.n * a.dim, [&](std::int64_t begin, std::int64_t end, int, int) {
+    kernel.Range(begin, end);
   });
 }
 
 void PswBackward(const fast::PswBackwardArgs& a) {
   if (a.n == 0) return;
-  visit_float_and_index(a.dtype, a.ids64,
-                        [&](auto t, auto i) { PswBackwardTyped<decltype(t), decltype(i)>(a); });
+  visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
+    using T = decltype(t);
+    using Index = decltype(i);
+    if (a.dot == fast::PswDot::kFused) {
+      PswBackwardTyped<T, Index, fast::PswDot::kFused>(a);
+    } else if (a.dot == fast::PswDot::kUnfused) {
+      PswBackwardTyped<T, Index, fast::PswDot::kUnfused>(a);
+    } else {
+      PswBackwardTyped<T, Index, fast::PswDot::kRoundEachStep>(a);
+    }
+  });
 }
 
 }  // namespace emb::detail::HWY_NAMESPACE

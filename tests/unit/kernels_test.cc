@@ -5,9 +5,11 @@
 // back untouched.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "emb/runtime.h"
@@ -196,13 +198,42 @@ TYPED_TEST(FastKernels, BagSumAndMean) {
   });
 }
 
+// Dims that give every block shape of the bag max (1 to 4 vectors, a tail after each) at 4, 8
+// and 16 lanes.
+constexpr std::int64_t kMaxDims[] = {1, 3, 7, 8, 15, 16, 17, 24, 40, 53, 64, 129};
+
+void append_bag(Bags& b, const std::vector<std::int64_t>& ids) {
+  const auto bag = static_cast<std::int64_t>(b.num_bags());
+  for (std::int64_t k : ids) {
+    b.ids.push_back(k);
+    b.offset2bag.push_back(bag);
+  }
+  b.bounds.push_back(b.n());
+}
+
 template <typename T, typename Index>
 void check_bag_max(std::int64_t dim, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   const std::int64_t rows = 9;
   std::vector<T> table = random_values<T>(rng, rows * dim, true);
-  table[static_cast<std::size_t>(dim * 5)] = T(std::nanf(""));  // row 5 starts with a NaN
-  const Bags b = random_bags(rng, rows, 25);
+  // Row 5 holds NaNs (first, middle and last element); row 7 repeats row 4 (ties between ids).
+  for (std::int64_t c : {std::int64_t{0}, dim / 2, dim - 1}) {
+    table[static_cast<std::size_t>(dim * 5 + c)] = T(std::nanf(""));
+  }
+  std::copy_n(table.begin() + dim * 4, dim, table.begin() + dim * 7);
+  Bags b = random_bags(rng, rows, 25);
+  // Padding first, only padding, NaN first and later, ties either way, a bag longer than the
+  // prefetch distance.
+  append_bag(b, {2});
+  append_bag(b, {2, 2, 4, 7, 2, 5, 1});
+  append_bag(b, {5, 4, 7, 2});
+  append_bag(b, {7, 4, 4, 2});
+  append_bag(b, {});
+  std::uniform_int_distribution<std::int64_t> row(0, rows - 1);
+  std::vector<std::int64_t> longer(40);
+  for (auto& k : longer) k = row(rng);
+  append_bag(b, longer);
+  append_bag(b, {2, 2});
   const std::vector<Index> ids = as_index<Index>(b.ids);
   const std::int64_t B = b.num_bags();
   for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{2}}) {
@@ -216,10 +247,13 @@ void check_bag_max(std::int64_t dim, std::uint64_t seed) {
 }
 
 TYPED_TEST(FastKernels, BagMax) {
-  sweep([](std::int64_t dim, std::uint64_t seed) {
-    check_bag_max<TypeParam, std::int32_t>(dim, seed);
-    check_bag_max<TypeParam, std::int64_t>(dim, seed + 1);
-  });
+  test::sweep_kernels(
+      kMaxDims,
+      [](std::int64_t dim, std::uint64_t seed) {
+        check_bag_max<TypeParam, std::int32_t>(dim, seed);
+        check_bag_max<TypeParam, std::int64_t>(dim, seed + 1);
+      },
+      test::SweepThreads::kBestTargetOnly);
 }
 
 template <typename T, typename Index>
@@ -287,17 +321,16 @@ TYPED_TEST(FastKernels, DenseBackward) {
   });
 }
 
+// The per-sample-weight gradient of the first n positions of b (n: every tail of the kernel's
+// groups of 4 and 8 positions side by side).
 template <typename T, typename Index>
-void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
+void check_psw_backward(const Bags& b, std::int64_t n, const std::vector<T>& table,
+                        const std::vector<T>& grad, std::int64_t dim) {
   using A = ref::acc_t<T>;
-  std::mt19937_64 rng(seed);
-  const std::int64_t rows = 10;
-  const Bags b = random_bags(rng, rows, 25);
+  constexpr bool k16 = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
   const std::vector<Index> ids = as_index<Index>(b.ids);
-  const std::int64_t n = b.n();
-  const std::vector<T> table = random_values<T>(rng, rows * dim, true);
-  const std::vector<T> grad = random_values<T>(rng, b.num_bags() * dim, false);
   for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{6}}) {
+    SCOPED_TRACE("n=" + std::to_string(n) + " padding_idx=" + std::to_string(pad));
     // The ref twin's dot: float16 in its own arithmetic, the others unfused.
     const fast::PswDot ref_dot =
         std::is_same_v<T, Half> ? fast::PswDot::kRoundEachStep : fast::PswDot::kUnfused;
@@ -306,9 +339,10 @@ void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
                                           b.offset2bag.data(), n, pad, ref_dot, f.data());
     ref::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
                                          b.offset2bag.data(), n, pad, r.data());
-    EXPECT_TRUE(same_bits(f, r)) << "as the ref, padding_idx " << pad;
-    // The other roundings against plain loops.
-    for (fast::PswDot dot : {fast::PswDot::kFused, fast::PswDot::kUnfused}) {
+    EXPECT_TRUE(same_bits(f, r)) << "as the ref";
+    // The other roundings against plain loops (bfloat16 in its own arithmetic too).
+    for (fast::PswDot dot :
+         {fast::PswDot::kFused, fast::PswDot::kUnfused, fast::PswDot::kRoundEachStep}) {
       Guarded<T> fo(n), ro(n);
       fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
                                             b.offset2bag.data(), n, pad, dot, fo.data());
@@ -318,21 +352,44 @@ void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
           for (std::int64_t d = 0; d < dim; ++d) {
             const A g = A(grad[b.offset2bag[i] * dim + d]);
             const A w = A(table[ids[i] * dim + d]);
-            acc = dot == fast::PswDot::kFused ? std::fma(g, w, acc) : acc + g * w;
+            if (dot == fast::PswDot::kFused) {
+              acc = std::fma(g, w, acc);
+            } else if (dot == fast::PswDot::kUnfused || !k16) {
+              acc = acc + g * w;
+            } else {
+              acc = A(T(acc + A(T(g * w))));
+            }
           }
         }
         ro.data()[i] = T(acc);
       }
-      EXPECT_TRUE(same_bits(fo, ro)) << "dot " << int(dot) << ", padding_idx " << pad;
+      EXPECT_TRUE(same_bits(fo, ro)) << "dot " << int(dot);
     }
   }
 }
 
+template <typename T>
+void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::int64_t rows = 10;
+  Bags b = random_bags(rng, rows, 25);
+  // Bags of 8 and more: positions of one bag side by side (with padding among them).
+  append_bag(b, {6, 1, 2, 6, 3, 4, 5, 6, 7, 8, 9, 0, 6, 1, 2, 3, 4, 5, 7, 8});
+  append_bag(b, {1, 3, 5, 7, 9, 0, 2, 4, 6});
+  std::vector<T> table = random_values<T>(rng, rows * dim, true);
+  table[static_cast<std::size_t>(dim * 3 + dim / 2)] = T(std::nanf(""));  // row 3 has a NaN
+  const std::vector<T> grad = random_values<T>(rng, b.num_bags() * dim, false);
+  for (std::int64_t n :
+       {std::int64_t{0}, std::int64_t{1}, std::int64_t{4}, std::int64_t{7}, std::int64_t{8},
+        std::int64_t{9}, std::int64_t{12}, std::int64_t{15}, std::int64_t{17}, b.n()}) {
+    if (n > b.n()) continue;
+    check_psw_backward<T, std::int32_t>(b, n, table, grad, dim);
+    check_psw_backward<T, std::int64_t>(b, n, table, grad, dim);
+  }
+}
+
 TYPED_TEST(FastKernels, PerSampleWeightsBackward) {
-  sweep([](std::int64_t dim, std::uint64_t seed) {
-    check_psw_backward<TypeParam, std::int32_t>(dim, seed);
-    check_psw_backward<TypeParam, std::int64_t>(dim, seed + 1);
-  });
+  sweep([](std::int64_t dim, std::uint64_t seed) { check_psw_backward<TypeParam>(dim, seed); });
 }
 
 TEST(FastKernelsEmpty, NoBagsNoIdsZeroDimWriteNothing) {
