@@ -152,30 +152,69 @@ inline void prefetch_row(const float* row, std::int64_t dim) {
   for (std::int64_t off = 0; off < dim; off += 16) __builtin_prefetch(row + off);
 }
 
+// The probe's loops take the row width as a constant where they can (D = 32, 64, 128, 256), so
+// that a row's copy or sum is a fixed run of vector instructions and a bag's sum stays in
+// registers; other widths run the same loop with a run-time width.
+template <std::int64_t kDim>
+void probe_gather_fixed(const float* table, std::int64_t dim, const std::int64_t* ids,
+                        std::int64_t n, float* out) {
+  const std::int64_t w = kDim > 0 ? kDim : dim;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
+    std::memcpy(out + i * w, table + ids[i] * w, static_cast<std::size_t>(w) * 4);
+  }
+}
+
+template <std::int64_t kDim>
+void probe_bag_sum_fixed(const float* table, std::int64_t dim, const std::int64_t* ids,
+                         std::int64_t n, std::int64_t bag, float* out) {
+  const std::int64_t w = kDim > 0 ? kDim : dim;
+  const std::int64_t bags = n / bag;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t b = 0; b < bags; ++b) {
+    float acc[kDim > 0 ? kDim : 1024];
+    for (std::int64_t d = 0; d < w; ++d) acc[d] = 0.0f;
+    for (std::int64_t i = b * bag; i < (b + 1) * bag; ++i) {
+      if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
+      const float* row = table + ids[i] * w;
+      for (std::int64_t d = 0; d < w; ++d) acc[d] += row[d];
+    }
+    std::memcpy(out + b * w, acc, static_cast<std::size_t>(w) * 4);
+  }
+}
+
 // out[i] = table[ids[i]], a prefetching gather into a buffer already faulted in.
 void probe_gather(const float* table, std::int64_t dim, const std::int64_t* ids, std::int64_t n,
                   float* out) {
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * dim, dim);
-    std::memcpy(out + i * dim, table + ids[i] * dim, static_cast<std::size_t>(dim) * 4);
+  switch (dim) {
+    case 32:
+      return probe_gather_fixed<32>(table, dim, ids, n, out);
+    case 64:
+      return probe_gather_fixed<64>(table, dim, ids, n, out);
+    case 128:
+      return probe_gather_fixed<128>(table, dim, ids, n, out);
+    case 256:
+      return probe_gather_fixed<256>(table, dim, ids, n, out);
+    default:
+      return probe_gather_fixed<0>(table, dim, ids, n, out);
   }
 }
 
 // out[b] = sum of the bag's rows, fixed-size bags, a prefetching loop.
 void probe_bag_sum(const float* table, std::int64_t dim, const std::int64_t* ids, std::int64_t n,
                    std::int64_t bag, float* out) {
-  const std::int64_t bags = n / bag;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t b = 0; b < bags; ++b) {
-    float acc[1024];
-    for (std::int64_t d = 0; d < dim; ++d) acc[d] = 0.0f;
-    for (std::int64_t i = b * bag; i < (b + 1) * bag; ++i) {
-      if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * dim, dim);
-      const float* row = table + ids[i] * dim;
-      for (std::int64_t d = 0; d < dim; ++d) acc[d] += row[d];
-    }
-    std::memcpy(out + b * dim, acc, static_cast<std::size_t>(dim) * 4);
+  switch (dim) {
+    case 32:
+      return probe_bag_sum_fixed<32>(table, dim, ids, n, bag, out);
+    case 64:
+      return probe_bag_sum_fixed<64>(table, dim, ids, n, bag, out);
+    case 128:
+      return probe_bag_sum_fixed<128>(table, dim, ids, n, bag, out);
+    case 256:
+      return probe_bag_sum_fixed<256>(table, dim, ids, n, bag, out);
+    default:
+      return probe_bag_sum_fixed<0>(table, dim, ids, n, bag, out);
   }
 }
 
@@ -184,12 +223,12 @@ void probe_bag_sum(const float* table, std::int64_t dim, const std::int64_t* ids
 // Times emb and the anchor interleaved (after one warm-up call each); `units` divides the times.
 void compare(Report& report, const Config& cfg, const std::string& name, double units,
              const std::function<void()>& emb_fn, const std::string& anchor,
-             const std::function<void()>& anchor_fn) {
+             const std::function<void()>& anchor_fn, int reps = 0) {
   if (!selected(cfg, name)) return;
   emb_fn();
   anchor_fn();
   std::vector<double> e, a;
-  for (int r = 0; r < cfg.reps; ++r) {
+  for (int r = 0; r < (reps > 0 ? reps : cfg.reps); ++r) {
     e.push_back(time_ns(emb_fn) / units);
     a.push_back(time_ns(anchor_fn) / units);
   }
@@ -201,7 +240,9 @@ void compare(Report& report, const Config& cfg, const std::string& name, double 
 // memory it frees is what the next one gets (on a virtual machine the first touch of memory
 // the host has reclaimed costs several times more, and the other side's calls in between
 // would otherwise make every call such a first one).
-constexpr int kSteadyCalls = 4;
+// These cases take up to seconds per call (libtorch's 1 GiB gradient): 3 repetitions of 3.
+constexpr int kSteadyCalls = 3;
+constexpr int kSteadyReps = 3;
 
 std::function<void()> steady(const std::function<void()>& f) {
   return [f] {
@@ -347,7 +388,8 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
     compare(report, cfg, "dense_backward" + sfx, double(n) * kSteadyCalls,
             steady([&] { emb::embedding_dense_backward(grad, ids, rows, std::nullopt, false); }),
             "libtorch",
-            steady([&] { at::embedding_dense_backward(t_grad, t_ids, rows, -1, false); }));
+            steady([&] { at::embedding_dense_backward(t_grad, t_ids, rows, -1, false); }),
+            kSteadyReps);
     {  // A dense training cycle as a loop runs it: backward, SGD step, zero_grad (set to none),
        // so the gradient's page faults and its freeing are counted. Each side trains its own
        // copy of the table; after the warm-up and timed cycles the two copies must agree.
@@ -369,7 +411,7 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
       torch_cycle();
       check(same_bits(param.data(), t_weight), "dense_cycle_sgd" + sfx);
       compare(report, cfg, "dense_cycle_sgd" + sfx, double(n) * kSteadyCalls, steady(emb_cycle),
-              "libtorch", steady(torch_cycle));
+              "libtorch", steady(torch_cycle), kSteadyReps);
       if (selected(cfg, "dense_cycle_sgd" + sfx)) {
         check(same_bits(param.data(), t_weight), "dense_cycle_sgd after timing" + sfx);
       }
@@ -422,7 +464,7 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
     compare(report, cfg, "bag_dense_backward" + sfx, double(n) * kSteadyCalls, steady([&] {
               emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum);
             }),
-            "libtorch", steady(torch_bag_backward));
+            "libtorch", steady(torch_bag_backward), kSteadyReps);
     auto torch_psw_grad = [&] {
       return at::_embedding_bag_per_sample_weights_backward(t_bag_grad, t_table, t_ids, t_offsets,
                                                             std::get<1>(fwd), 0, -1);
