@@ -119,8 +119,7 @@ BagPlan plan_bags(const PlanRequest& r) {
     plan.bounds.resize(static_cast<std::size_t>(rows) + 1);
     for (std::int64_t b = 0; b <= rows; ++b) plan.bounds[static_cast<std::size_t>(b)] = b * cols;
   } else {
-    std::vector<std::int64_t> off = offsets_as_int64(r.offsets);
-    const auto size = static_cast<std::int64_t>(off.size());
+    const std::int64_t size = r.offsets.numel();
     if (o.include_last_offset() && size == 0) {
       throw ValueError(op +
                        ": include_last_offset needs at least 1 offset (the end of the last "
@@ -130,26 +129,31 @@ BagPlan plan_bags(const PlanRequest& r) {
       throw ValueError(op + ": offsets is empty but input has " + str(n) +
                        " indices (each index must belong to a bag)");
     }
-    if (size > 0 && off[0] != 0) {
-      throw ValueError(op + ": offsets[0] = " + str(off[0]) +
-                       " must be 0 (the first bag starts at position 0)");
-    }
-    for (std::int64_t j = 1; j < size; ++j) {
-      if (off[j] < off[j - 1]) {
-        throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
-                         " is smaller than offsets[" + str(j - 1) + "] = " + str(off[j - 1]));
+    // The offsets are checked where they lie, then copied once into the bounds (n appended
+    // unless they end with it).
+    visit_ids(r.offsets, [&](const auto* off) {
+      if (size > 0 && off[0] != 0) {
+        throw ValueError(op + ": offsets[0] = " + str(off[0]) +
+                         " must be 0 (the first bag starts at position 0)");
       }
-      if (off[j] > n) {
-        throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
-                         " is past the end of the input (" + str(n) + " indices)");
+      for (std::int64_t j = 1; j < size; ++j) {
+        if (off[j] < off[j - 1] || off[j] > n) [[unlikely]] {
+          if (off[j] < off[j - 1]) {
+            throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
+                             " is smaller than offsets[" + str(j - 1) + "] = " + str(off[j - 1]));
+          }
+          throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
+                           " is past the end of the input (" + str(n) + " indices)");
+        }
       }
-    }
-    if (o.include_last_offset() && off[size - 1] != n) {
-      throw ValueError(op + ": with include_last_offset, offsets[" + str(size - 1) + "] = " +
-                       str(off[size - 1]) + " must equal the number of indices, " + str(n));
-    }
-    if (!o.include_last_offset()) off.push_back(n);
-    plan.bounds = std::move(off);
+      if (o.include_last_offset() && off[size - 1] != n) {
+        throw ValueError(op + ": with include_last_offset, offsets[" + str(size - 1) + "] = " +
+                         str(off[size - 1]) + " must equal the number of indices, " + str(n));
+      }
+      plan.bounds.reserve(static_cast<std::size_t>(size) + 1);
+      plan.bounds.assign(off, off + size);
+    });
+    if (!o.include_last_offset()) plan.bounds.push_back(n);
   }
   detail::check_ids_in_range(r.input, r.num_rows, r.op, "input");
   return plan;
@@ -169,6 +173,12 @@ std::vector<std::int64_t> offset2bag_of(const BagPlan& plan) {
 // bag_size [B]: the non-padding ids of each bag.
 std::vector<std::int64_t> bag_sizes_of(const BagPlan& plan) {
   std::vector<std::int64_t> sizes(static_cast<std::size_t>(plan.num_bags()), 0);
+  if (plan.padding_idx < 0) {  // no padding: the bags' lengths, without reading the ids
+    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+      sizes[static_cast<std::size_t>(b)] = plan.bounds[b + 1] - plan.bounds[b];
+    }
+    return sizes;
+  }
   visit_ids(plan.ids, [&](const auto* ids) {
     for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
       for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
@@ -299,7 +309,8 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
   } else {
     r.output = Tensor::empty({num_bags, dim}, weight.dtype());
   }
-  if (options.mode() == EmbeddingBagMode::kMax) {
+  // max_indices only where the caller gets them (the kernel writes none when given null).
+  if (options.mode() == EmbeddingBagMode::kMax && with_aux) {
     r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
   }
   Tensor psw = per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
@@ -324,7 +335,7 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
       if (options.mode() == EmbeddingBagMode::kMax) {
         detail::fast::bag_max(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
                               plan.padding_idx, r.output.data<T>(),
-                              r.max_indices.data<std::int64_t>());
+                              with_aux ? r.max_indices.data<std::int64_t>() : nullptr);
       } else if (options.mode() == EmbeddingBagMode::kMean) {
         detail::fast::bag_mean(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
                                plan.padding_idx, bag_size.data(), r.output.data<T>());
@@ -335,7 +346,6 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
       }
     });
   });
-  if (!with_aux) r.max_indices = Tensor();
   return r;
 }
 
@@ -484,14 +494,13 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
                      std::string(dtype_name(grad_output.dtype())) + ", the weight " +
                      std::string(dtype_name(weight.dtype())));
   }
-  const std::vector<std::int64_t> o2b = offset2bag_of(plan);
   Tensor out = Tensor::empty(input.shape(), weight.dtype());
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(plan.ids, [&](const auto* ids) {
       detail::fast::bag_per_sample_weights_backward(
-          grad_output.data<T>(), weight.data<T>(), weight.size(1), ids, o2b.data(), plan.n(),
-          plan.padding_idx, psw_grad_dot<T>(), out.data<T>());
+          grad_output.data<T>(), weight.data<T>(), weight.size(1), ids, plan.bounds.data(),
+          plan.num_bags(), plan.padding_idx, psw_grad_dot<T>(), out.data<T>());
     });
   });
   return out;
