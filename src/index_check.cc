@@ -24,9 +24,35 @@ void check_index_dtype(const Tensor& t, const char* op, const char* arg) {
   }
 }
 
+namespace {
+
+// Whether every id lies in [0, num_rows): one pass without a branch per id (a negative id, seen
+// as unsigned, is past every num_rows), 8 ids at a time into separate flags.
+template <typename I>
+bool all_in_range(const I* p, std::int64_t n, std::int64_t num_rows) {
+  const auto limit = static_cast<std::uint64_t>(num_rows);
+  const auto bad = [&](std::int64_t i) {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(p[i])) >= limit;
+  };
+  constexpr std::int64_t kLanes = 8;
+  bool flags[kLanes] = {};
+  std::int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (std::int64_t l = 0; l < kLanes; ++l) flags[l] |= bad(i + l);
+  }
+  bool any = false;
+  for (; i < n; ++i) any |= bad(i);
+  for (bool f : flags) any |= f;
+  return !any;
+}
+
+}  // namespace
+
 void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op, const char* arg) {
   visit_ids(ids, [&](const auto* p) {
     const std::int64_t n = ids.numel();
+    if (num_rows >= 0 && all_in_range(p, n, num_rows)) return;
+    // Some id is out of range: find the first, for the message.
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t k = p[i];
       if (k < 0 || k >= num_rows) {
@@ -72,8 +98,8 @@ void check_out(const Tensor& out, DType dtype, std::span<const std::int64_t> pre
       !std::equal(prefix.begin(), prefix.end(), shape.begin())) {
     Shape expected(prefix.begin(), prefix.end());
     expected.push_back(last);
-    throw ValueError(std::string(op) + ": out has shape " + shape_to_string(shape) +
-                     ", expected " + shape_to_string(expected));
+    throw ValueError(std::string(op) + ": out has shape " + shape_to_string(shape) + ", expected " +
+                     shape_to_string(expected));
   }
   if (out.is_read_only()) out.check_writable((std::string(op) + ": out").c_str());
   const char* const* name = names.begin();
