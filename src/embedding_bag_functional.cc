@@ -1,6 +1,7 @@
 // The functional EmbeddingBag ops: validate everything once (plan_bags), then call the kernels
 // (fast ones where they exist, kernels/fast.h; the reference loops for the rest). Nothing is
 // written before the last check has passed.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -159,33 +160,43 @@ BagPlan plan_bags(const PlanRequest& r) {
   return plan;
 }
 
+// o2b[i] = the bag of position i, for every i in [0, n) (the bounds cover them all).
+void fill_offset2bag(const BagPlan& plan, std::int64_t* o2b) {
+  for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+    std::fill(o2b + plan.bounds[b], o2b + plan.bounds[b + 1], b);
+  }
+}
+
 // offset2bag [n]: the bag of each position.
 std::vector<std::int64_t> offset2bag_of(const BagPlan& plan) {
   std::vector<std::int64_t> o2b(static_cast<std::size_t>(plan.n()));
-  for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
-    for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
-      o2b[static_cast<std::size_t>(i)] = b;
-    }
-  }
+  fill_offset2bag(plan, o2b.data());
   return o2b;
+}
+
+// sizes[b] = the non-padding ids of bag b, for every b in [0, B).
+void fill_bag_sizes(const BagPlan& plan, std::int64_t* sizes) {
+  if (plan.padding_idx < 0) {  // no padding: the bags' lengths, without reading the ids
+    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+      sizes[b] = plan.bounds[b + 1] - plan.bounds[b];
+    }
+    return;
+  }
+  visit_ids(plan.ids, [&](const auto* ids) {
+    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+      std::int64_t size = 0;
+      for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
+        size += ids[i] != plan.padding_idx;
+      }
+      sizes[b] = size;
+    }
+  });
 }
 
 // bag_size [B]: the non-padding ids of each bag.
 std::vector<std::int64_t> bag_sizes_of(const BagPlan& plan) {
-  std::vector<std::int64_t> sizes(static_cast<std::size_t>(plan.num_bags()), 0);
-  if (plan.padding_idx < 0) {  // no padding: the bags' lengths, without reading the ids
-    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
-      sizes[static_cast<std::size_t>(b)] = plan.bounds[b + 1] - plan.bounds[b];
-    }
-    return sizes;
-  }
-  visit_ids(plan.ids, [&](const auto* ids) {
-    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
-      for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
-        if (ids[i] != plan.padding_idx) ++sizes[static_cast<std::size_t>(b)];
-      }
-    }
-  });
+  std::vector<std::int64_t> sizes(static_cast<std::size_t>(plan.num_bags()));
+  fill_bag_sizes(plan, sizes.data());
   return sizes;
 }
 
@@ -214,10 +225,6 @@ template <typename T>
 detail::fast::PswDot psw_grad_dot() {
   return std::is_same_v<T, Half> ? detail::fast::PswDot::kRoundEachStep
                                  : detail::fast::PswDot::kUnfused;
-}
-
-Tensor int64_tensor(const std::vector<std::int64_t>& v) {
-  return Tensor::from_vector<std::int64_t>(v, {static_cast<std::int64_t>(v.size())});
 }
 
 // Checks the weight of a forward (2-D, floating).
@@ -320,11 +327,16 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
     if (plan.ids.shares_storage_with(weight)) plan.ids = plan.ids.clone();
     if (psw.defined() && psw.shares_storage_with(weight)) psw = psw.clone();
   }
-  std::vector<std::int64_t> bag_size;
-  if (with_aux || options.mode() == EmbeddingBagMode::kMean) bag_size = bag_sizes_of(plan);
+  // The auxiliary outputs (and mode mean's divisors) written straight into their tensors.
+  Tensor bag_size;
+  if (with_aux || options.mode() == EmbeddingBagMode::kMean) {
+    bag_size = Tensor::empty({num_bags}, DType::kInt64);
+    fill_bag_sizes(plan, bag_size.data<std::int64_t>());
+  }
   if (with_aux) {
-    r.offset2bag = int64_tensor(offset2bag_of(plan));
-    r.bag_size = int64_tensor(bag_size);
+    r.offset2bag = Tensor::empty({plan.n()}, DType::kInt64);
+    fill_offset2bag(plan, r.offset2bag.data<std::int64_t>());
+    r.bag_size = bag_size;
   }
   if (options.max_norm()) {
     embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
@@ -338,7 +350,7 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
                               with_aux ? r.max_indices.data<std::int64_t>() : nullptr);
       } else if (options.mode() == EmbeddingBagMode::kMean) {
         detail::fast::bag_mean(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                               plan.padding_idx, bag_size.data(), r.output.data<T>());
+                               plan.padding_idx, bag_size.data<std::int64_t>(), r.output.data<T>());
       } else {
         detail::fast::bag_sum(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
                               plan.padding_idx, psw.defined() ? psw.data<T>() : nullptr,
