@@ -26,24 +26,23 @@ void check_index_dtype(const Tensor& t, const char* op, const char* arg) {
 
 namespace {
 
-// Whether every id lies in [0, num_rows): one pass without a branch per id (a negative id, seen
-// as unsigned, is past every num_rows), 8 ids at a time into separate flags.
+// Whether every id lies in [0, num_rows): the largest id seen as unsigned (a negative one is then
+// past every num_rows), in one pass without a branch per id, 4 running maxima side by side.
 template <typename I>
 bool all_in_range(const I* p, std::int64_t n, std::int64_t num_rows) {
-  const auto limit = static_cast<std::uint64_t>(num_rows);
-  const auto bad = [&](std::int64_t i) {
-    return static_cast<std::uint64_t>(static_cast<std::int64_t>(p[i])) >= limit;
+  const auto u = [&](std::int64_t i) {
+    return static_cast<std::uint64_t>(static_cast<std::int64_t>(p[i]));
   };
-  constexpr std::int64_t kLanes = 8;
-  bool flags[kLanes] = {};
+  std::uint64_t m0 = 0, m1 = 0, m2 = 0, m3 = 0;
   std::int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (std::int64_t l = 0; l < kLanes; ++l) flags[l] |= bad(i + l);
+  for (; i + 4 <= n; i += 4) {
+    m0 = std::max(m0, u(i));
+    m1 = std::max(m1, u(i + 1));
+    m2 = std::max(m2, u(i + 2));
+    m3 = std::max(m3, u(i + 3));
   }
-  bool any = false;
-  for (; i < n; ++i) any |= bad(i);
-  for (bool f : flags) any |= f;
-  return !any;
+  for (; i < n; ++i) m0 = std::max(m0, u(i));
+  return std::max(std::max(m0, m1), std::max(m2, m3)) < static_cast<std::uint64_t>(num_rows);
 }
 
 }  // namespace
