@@ -1,6 +1,7 @@
 // The functional EmbeddingBag ops: validate everything once (plan_bags), then call the kernels
 // (fast ones where they exist, kernels/fast.h; the reference loops for the rest). Nothing is
 // written before the last check has passed.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -119,8 +120,7 @@ BagPlan plan_bags(const PlanRequest& r) {
     plan.bounds.resize(static_cast<std::size_t>(rows) + 1);
     for (std::int64_t b = 0; b <= rows; ++b) plan.bounds[static_cast<std::size_t>(b)] = b * cols;
   } else {
-    std::vector<std::int64_t> off = offsets_as_int64(r.offsets);
-    const auto size = static_cast<std::int64_t>(off.size());
+    const std::int64_t size = r.offsets.numel();
     if (o.include_last_offset() && size == 0) {
       throw ValueError(op +
                        ": include_last_offset needs at least 1 offset (the end of the last "
@@ -130,52 +130,73 @@ BagPlan plan_bags(const PlanRequest& r) {
       throw ValueError(op + ": offsets is empty but input has " + str(n) +
                        " indices (each index must belong to a bag)");
     }
-    if (size > 0 && off[0] != 0) {
-      throw ValueError(op + ": offsets[0] = " + str(off[0]) +
-                       " must be 0 (the first bag starts at position 0)");
-    }
-    for (std::int64_t j = 1; j < size; ++j) {
-      if (off[j] < off[j - 1]) {
-        throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
-                         " is smaller than offsets[" + str(j - 1) + "] = " + str(off[j - 1]));
+    // The offsets are checked where they lie, then copied once into the bounds (n appended
+    // unless they end with it).
+    visit_ids(r.offsets, [&](const auto* off) {
+      if (size > 0 && off[0] != 0) {
+        throw ValueError(op + ": offsets[0] = " + str(off[0]) +
+                         " must be 0 (the first bag starts at position 0)");
       }
-      if (off[j] > n) {
-        throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
-                         " is past the end of the input (" + str(n) + " indices)");
+      for (std::int64_t j = 1; j < size; ++j) {
+        if (off[j] < off[j - 1] || off[j] > n) [[unlikely]] {
+          if (off[j] < off[j - 1]) {
+            throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
+                             " is smaller than offsets[" + str(j - 1) + "] = " + str(off[j - 1]));
+          }
+          throw ValueError(op + ": offsets[" + str(j) + "] = " + str(off[j]) +
+                           " is past the end of the input (" + str(n) + " indices)");
+        }
       }
-    }
-    if (o.include_last_offset() && off[size - 1] != n) {
-      throw ValueError(op + ": with include_last_offset, offsets[" + str(size - 1) + "] = " +
-                       str(off[size - 1]) + " must equal the number of indices, " + str(n));
-    }
-    if (!o.include_last_offset()) off.push_back(n);
-    plan.bounds = std::move(off);
+      if (o.include_last_offset() && off[size - 1] != n) {
+        throw ValueError(op + ": with include_last_offset, offsets[" + str(size - 1) + "] = " +
+                         str(off[size - 1]) + " must equal the number of indices, " + str(n));
+      }
+      plan.bounds.reserve(static_cast<std::size_t>(size) + 1);
+      plan.bounds.assign(off, off + size);
+    });
+    if (!o.include_last_offset()) plan.bounds.push_back(n);
   }
   detail::check_ids_in_range(r.input, r.num_rows, r.op, "input");
   return plan;
 }
 
+// o2b[i] = the bag of position i, for every i in [0, n) (the bounds cover them all).
+void fill_offset2bag(const BagPlan& plan, std::int64_t* o2b) {
+  for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+    std::fill(o2b + plan.bounds[b], o2b + plan.bounds[b + 1], b);
+  }
+}
+
 // offset2bag [n]: the bag of each position.
 std::vector<std::int64_t> offset2bag_of(const BagPlan& plan) {
   std::vector<std::int64_t> o2b(static_cast<std::size_t>(plan.n()));
-  for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
-    for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
-      o2b[static_cast<std::size_t>(i)] = b;
-    }
-  }
+  fill_offset2bag(plan, o2b.data());
   return o2b;
+}
+
+// sizes[b] = the non-padding ids of bag b, for every b in [0, B).
+void fill_bag_sizes(const BagPlan& plan, std::int64_t* sizes) {
+  if (plan.padding_idx < 0) {  // no padding: the bags' lengths, without reading the ids
+    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+      sizes[b] = plan.bounds[b + 1] - plan.bounds[b];
+    }
+    return;
+  }
+  visit_ids(plan.ids, [&](const auto* ids) {
+    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
+      std::int64_t size = 0;
+      for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
+        size += ids[i] != plan.padding_idx;
+      }
+      sizes[b] = size;
+    }
+  });
 }
 
 // bag_size [B]: the non-padding ids of each bag.
 std::vector<std::int64_t> bag_sizes_of(const BagPlan& plan) {
-  std::vector<std::int64_t> sizes(static_cast<std::size_t>(plan.num_bags()), 0);
-  visit_ids(plan.ids, [&](const auto* ids) {
-    for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
-      for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
-        if (ids[i] != plan.padding_idx) ++sizes[static_cast<std::size_t>(b)];
-      }
-    }
-  });
+  std::vector<std::int64_t> sizes(static_cast<std::size_t>(plan.num_bags()));
+  fill_bag_sizes(plan, sizes.data());
   return sizes;
 }
 
@@ -204,10 +225,6 @@ template <typename T>
 detail::fast::PswDot psw_grad_dot() {
   return std::is_same_v<T, Half> ? detail::fast::PswDot::kRoundEachStep
                                  : detail::fast::PswDot::kUnfused;
-}
-
-Tensor int64_tensor(const std::vector<std::int64_t>& v) {
-  return Tensor::from_vector<std::int64_t>(v, {static_cast<std::int64_t>(v.size())});
 }
 
 // Checks the weight of a forward (2-D, floating).
@@ -299,7 +316,8 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
   } else {
     r.output = Tensor::empty({num_bags, dim}, weight.dtype());
   }
-  if (options.mode() == EmbeddingBagMode::kMax) {
+  // max_indices only where the caller gets them (the kernel writes none when given null).
+  if (options.mode() == EmbeddingBagMode::kMax && with_aux) {
     r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
   }
   Tensor psw = per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
@@ -309,11 +327,16 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
     if (plan.ids.shares_storage_with(weight)) plan.ids = plan.ids.clone();
     if (psw.defined() && psw.shares_storage_with(weight)) psw = psw.clone();
   }
-  std::vector<std::int64_t> bag_size;
-  if (with_aux || options.mode() == EmbeddingBagMode::kMean) bag_size = bag_sizes_of(plan);
+  // The auxiliary outputs (and mode mean's divisors) written straight into their tensors.
+  Tensor bag_size;
+  if (with_aux || options.mode() == EmbeddingBagMode::kMean) {
+    bag_size = Tensor::empty({num_bags}, DType::kInt64);
+    fill_bag_sizes(plan, bag_size.data<std::int64_t>());
+  }
   if (with_aux) {
-    r.offset2bag = int64_tensor(offset2bag_of(plan));
-    r.bag_size = int64_tensor(bag_size);
+    r.offset2bag = Tensor::empty({plan.n()}, DType::kInt64);
+    fill_offset2bag(plan, r.offset2bag.data<std::int64_t>());
+    r.bag_size = bag_size;
   }
   if (options.max_norm()) {
     embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
@@ -324,10 +347,10 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
       if (options.mode() == EmbeddingBagMode::kMax) {
         detail::fast::bag_max(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
                               plan.padding_idx, r.output.data<T>(),
-                              r.max_indices.data<std::int64_t>());
+                              with_aux ? r.max_indices.data<std::int64_t>() : nullptr);
       } else if (options.mode() == EmbeddingBagMode::kMean) {
         detail::fast::bag_mean(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                               plan.padding_idx, bag_size.data(), r.output.data<T>());
+                               plan.padding_idx, bag_size.data<std::int64_t>(), r.output.data<T>());
       } else {
         detail::fast::bag_sum(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
                               plan.padding_idx, psw.defined() ? psw.data<T>() : nullptr,
@@ -335,7 +358,6 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
       }
     });
   });
-  if (!with_aux) r.max_indices = Tensor();
   return r;
 }
 
@@ -484,14 +506,13 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
                      std::string(dtype_name(grad_output.dtype())) + ", the weight " +
                      std::string(dtype_name(weight.dtype())));
   }
-  const std::vector<std::int64_t> o2b = offset2bag_of(plan);
   Tensor out = Tensor::empty(input.shape(), weight.dtype());
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(plan.ids, [&](const auto* ids) {
       detail::fast::bag_per_sample_weights_backward(
-          grad_output.data<T>(), weight.data<T>(), weight.size(1), ids, o2b.data(), plan.n(),
-          plan.padding_idx, psw_grad_dot<T>(), out.data<T>());
+          grad_output.data<T>(), weight.data<T>(), weight.size(1), ids, plan.bounds.data(),
+          plan.num_bags(), plan.padding_idx, psw_grad_dot<T>(), out.data<T>());
     });
   });
   return out;

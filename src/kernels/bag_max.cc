@@ -2,8 +2,9 @@
 // elements, each a vector of running maxima and a vector of winners, started from the bag's first
 // non-padding row and replaced where a later row is strictly larger, as the twin does element by
 // element (a NaN wins only when it comes first). A winner is the id itself where it fits the
-// index lanes, else its position within the bag, mapped to the id once at the end. Rows are
-// prefetched kPrefetchAhead ids ahead. Twin: ref::bag_max.
+// index lanes, else its position within the bag, mapped to the id once at the end; without
+// max_indices (null) no winner is kept. Rows are prefetched kPrefetchAhead ids ahead.
+// Twin: ref::bag_max.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/bag_max.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -22,7 +23,8 @@
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
 
-template <typename T, typename Index>
+// kIndices: whether the winners are kept and written to max_indices.
+template <typename T, typename Index, bool kIndices>
 class BagMaxKernel {
  public:
   using A = Arith<T>;
@@ -53,7 +55,7 @@ class BagMaxKernel {
     const std::int64_t begin = bounds_[b];
     const std::int64_t end = bounds_[b + 1];
     T* o = out_ + b * dim_;
-    std::int64_t* mi = max_indices_ + b * dim_;
+    std::int64_t* mi = kIndices ? max_indices_ + b * dim_ : nullptr;
     // The first non-padding position starts every element's maximum.
     std::int64_t first = begin;
     for (; first < end; ++first) {
@@ -63,7 +65,7 @@ class BagMaxKernel {
     if (first == end) {  // empty or all padding: 0 and 0
       for (std::int64_t c = 0; c < dim_; ++c) {
         o[c] = T(A(0));
-        mi[c] = 0;
+        if constexpr (kIndices) mi[c] = 0;
       }
       return;
     }
@@ -100,7 +102,7 @@ class BagMaxKernel {
         }
       }
       o[c] = T(best);
-      mi[c] = best_k;
+      if constexpr (kIndices) mi[c] = best_k;
     }
   }
 
@@ -125,25 +127,21 @@ class BagMaxKernel {
       const std::int64_t k = ids_[i];
       if (k == pad_) continue;
       r = table_ + k * dim_ + c;
-      const VI j = Winner(di, begin, i);
+      const VI j = kIndices ? Winner(di, begin, i) : j0;
       Update(di, LoadWide(d, r), j, b0, w0);
       if constexpr (N > 1) Update(di, LoadWide(d, r + lanes), j, b1, w1);
       if constexpr (N > 2) Update(di, LoadWide(d, r + 2 * lanes), j, b2, w2);
       if constexpr (N > 3) Update(di, LoadWide(d, r + 3 * lanes), j, b3, w3);
     }
     StoreValues(d, b0, o + c);
-    StoreIds(di, w0, begin, mi + c);
-    if constexpr (N > 1) {
-      StoreValues(d, b1, o + c + lanes);
-      StoreIds(di, w1, begin, mi + c + lanes);
-    }
-    if constexpr (N > 2) {
-      StoreValues(d, b2, o + c + 2 * lanes);
-      StoreIds(di, w2, begin, mi + c + 2 * lanes);
-    }
-    if constexpr (N > 3) {
-      StoreValues(d, b3, o + c + 3 * lanes);
-      StoreIds(di, w3, begin, mi + c + 3 * lanes);
+    if constexpr (N > 1) StoreValues(d, b1, o + c + lanes);
+    if constexpr (N > 2) StoreValues(d, b2, o + c + 2 * lanes);
+    if constexpr (N > 3) StoreValues(d, b3, o + c + 3 * lanes);
+    if constexpr (kIndices) {
+      StoreIds(di, w0, begin, mi + c);
+      if constexpr (N > 1) StoreIds(di, w1, begin, mi + c + lanes);
+      if constexpr (N > 2) StoreIds(di, w2, begin, mi + c + 2 * lanes);
+      if constexpr (N > 3) StoreIds(di, w3, begin, mi + c + 3 * lanes);
     }
   }
 
@@ -151,7 +149,7 @@ class BagMaxKernel {
   static HWY_INLINE void Update(DI di, V x, VI j, V& best, VI& win) {
     const auto larger = hn::Gt(x, best);
     best = hn::IfThenElse(larger, x, best);
-    win = hn::IfThenElse(hn::RebindMask(di, larger), j, win);
+    if constexpr (kIndices) win = hn::IfThenElse(hn::RebindMask(di, larger), j, win);
   }
 
   // What a winner's lanes hold for position i: ids[i], or i - begin.
@@ -215,12 +213,18 @@ void BagMax(const fast::BagMaxArgs& a) {
   visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
     using T = decltype(t);
     using Index = decltype(i);
-    const BagMaxKernel<T, Index> kernel(a);
     const std::int64_t n = a.bounds[a.num_bags];
-    parallel_ranges(a.num_bags, (n + a.num_bags) * a.dim,
-                    [&](std::int64_t begin, std::int64_t end, int, int) {
-                      for (std::int64_t b = begin; b < end; ++b) kernel.Bag(b);
-                    });
+    const auto run = [&](const auto& kernel) {
+      parallel_ranges(a.num_bags, (n + a.num_bags) * a.dim,
+                      [&](std::int64_t begin, std::int64_t end, int, int) {
+                        for (std::int64_t b = begin; b < end; ++b) kernel.Bag(b);
+                      });
+    };
+    if (a.max_indices) {
+      run(BagMaxKernel<T, Index, true>(a));
+    } else {
+      run(BagMaxKernel<T, Index, false>(a));
+    }
   });
 }
 

@@ -58,7 +58,7 @@ struct BagMaxArgs {
   std::int64_t num_bags;
   std::int64_t padding_idx;
   void* out;
-  std::int64_t* max_indices;
+  std::int64_t* max_indices;  // [num_bags, dim] or null: not written
 };
 
 /// grad_weight[ids[i]] += alpha_i * grad[src_row(i)] over positions in order (see ref twins).
@@ -96,9 +96,9 @@ struct PswBackwardArgs {
   const void* grad;
   const void* table;
   std::int64_t dim;
-  const void* ids;
-  const std::int64_t* offset2bag;
-  std::int64_t n;
+  const void* ids;             // [n]
+  const std::int64_t* bounds;  // [num_bags + 1]: bag b = positions [bounds[b], bounds[b + 1])
+  std::int64_t num_bags;       // n = bounds[num_bags]
   std::int64_t padding_idx;
   PswDot dot;
   void* out;
@@ -250,13 +250,16 @@ void bag_dense_backward_max(const T* grad, std::int64_t dim, const std::int64_t*
       {dtype_of<T>, grad, dim, max_indices, bag_size, num_bags, grad_weight, num_weights});
 }
 
-/// ref::bag_per_sample_weights_backward, with the dot's rounding named.
+/// ref::bag_per_sample_weights_backward, with the dot's rounding named, over the positions of
+/// the bags given by their bounds (n = bounds[num_bags]) instead of an offset2bag array: the
+/// twin's result for offset2bag[i] = the bag b with bounds[b] <= i < bounds[b + 1].
 template <typename T, typename Index>
 void bag_per_sample_weights_backward(const T* grad, const T* table, std::int64_t dim,
-                                     const Index* ids, const std::int64_t* offset2bag,
-                                     std::int64_t n, std::int64_t padding_idx, PswDot dot, T* out) {
+                                     const Index* ids, const std::int64_t* bounds,
+                                     std::int64_t num_bags, std::int64_t padding_idx, PswDot dot,
+                                     T* out) {
   bag_per_sample_weights_backward_any({dtype_of<T>, sizeof(Index) == 8, grad, table, dim, ids,
-                                       offset2bag, n, padding_idx, dot, out});
+                                       bounds, num_bags, padding_idx, dot, out});
 }
 
 }  // namespace emb::detail::fast

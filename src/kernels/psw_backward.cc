@@ -1,14 +1,16 @@
-// Fast gradient of per_sample_weights: out[i] = dot(grad[offset2bag[i]], table[ids[i]]), each dot
-// in the twin's order (left to right over the row, so each stays scalar). A dot is a chain of
-// dependent roundings, so 4 positions (8 when they share a bag, and so a row of grad) run side by
-// side, each with its own accumulator that sees exactly the twin's sequence of operations; threads
-// over ranges of positions, table rows prefetched kPrefetchAhead positions ahead.
-// Twin: ref::bag_per_sample_weights_backward.
+// Fast gradient of per_sample_weights: out[i] = dot(grad[b], table[ids[i]]) for position i of bag
+// b, each dot in the twin's order (left to right over the row, so each stays scalar). A dot is a
+// chain of dependent roundings, so 4 positions (8 when they share a bag, and so a row of grad) run
+// side by side, each with its own accumulator that sees exactly the twin's sequence of operations;
+// threads over ranges of positions, table rows prefetched kPrefetchAhead positions ahead. The bag
+// of a position comes from the bounds (a cursor walking them with the positions), not from an
+// offset2bag array. Twin: ref::bag_per_sample_weights_backward (given offset2bag).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/psw_backward.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/dispatch.h"
@@ -33,37 +35,37 @@ class PswBackwardKernel {
       : grad_(static_cast<const T*>(a.grad)),
         table_(static_cast<const T*>(a.table)),
         ids_(static_cast<const Index*>(a.ids)),
-        offset2bag_(a.offset2bag),
+        bounds_(a.bounds),
+        num_bags_(a.num_bags),
         out_(static_cast<T*>(a.out)),
         dim_(a.dim),
         pad_(a.padding_idx) {}
 
   // out[i] for i in [begin, end).
   void Range(std::int64_t begin, std::int64_t end) const {
+    // The bag of position begin: the last bag starting at or before it (empty bags skipped).
+    std::int64_t b = std::upper_bound(bounds_, bounds_ + num_bags_ + 1, begin) - bounds_ - 1;
     std::int64_t i = begin;
     for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
       for (std::int64_t l = 0; l < 2 * kWidth; ++l) Prefetch(i + l, end);
-      bool one_bag = true;
-      for (std::int64_t l = 1; l < 2 * kWidth; ++l) {
-        one_bag = one_bag && offset2bag_[i + l] == offset2bag_[i];
-      }
-      if (one_bag) {
-        OneBag(i);
+      Advance(i, b);
+      if (i + 2 * kWidth <= bounds_[b + 1]) {  // all in bag b
+        OneBag(i, grad_ + b * dim_);
       } else {
-        Interleaved(i);
-        Interleaved(i + kWidth);
+        Interleaved(i, b);
+        Interleaved(i + kWidth, b);
       }
     }
     for (; i + kWidth <= end; i += kWidth) {
       for (std::int64_t l = 0; l < kWidth; ++l) Prefetch(i + l, end);
-      Interleaved(i);
+      Interleaved(i, b);
     }
     for (; i < end; ++i) {
       Prefetch(i, end);
       const std::int64_t k = ids_[i];
+      const T* g = Grad(i, b);
       A acc = 0;
       if (k != pad_) {
-        const T* g = grad_ + offset2bag_[i] * dim_;
         const T* w = table_ + k * dim_;
         for (std::int64_t d = 0; d < dim_; ++d) acc = Step(acc, g[d], w[d]);
       }
@@ -72,13 +74,18 @@ class PswBackwardKernel {
   }
 
  private:
+  // Moves the bag cursor b (the bag of a position before i) to the bag of position i.
+  HWY_INLINE void Advance(std::int64_t i, std::int64_t& b) const {
+    while (bounds_[b + 1] <= i) ++b;
+  }
+
   // out[i + l] for l in [0, kWidth): the dots advance together, element by element (named
-  // accumulators and rows, so that they stay in registers).
-  void Interleaved(std::int64_t i) const {
-    const T* g0 = Grad(i);
-    const T* g1 = Grad(i + 1);
-    const T* g2 = Grad(i + 2);
-    const T* g3 = Grad(i + 3);
+  // accumulators and rows, so that they stay in registers). b: the bag cursor.
+  void Interleaved(std::int64_t i, std::int64_t& b) const {
+    const T* g0 = Grad(i, b);
+    const T* g1 = Grad(i + 1, b);
+    const T* g2 = Grad(i + 2, b);
+    const T* g3 = Grad(i + 3, b);
     const T* w0 = Row(i, g0);
     const T* w1 = Row(i + 1, g1);
     const T* w2 = Row(i + 2, g2);
@@ -96,9 +103,8 @@ class PswBackwardKernel {
     Finish(i + 3, a3);
   }
 
-  // out[i + l] for l in [0, 2 * kWidth), positions of one bag: one row of grad for all.
-  void OneBag(std::int64_t i) const {
-    const T* g = Grad(i);
+  // out[i + l] for l in [0, 2 * kWidth), positions of one bag, whose row of grad is g.
+  void OneBag(std::int64_t i, const T* g) const {
     const T* w0 = Row(i, g);
     const T* w1 = Row(i + 1, g);
     const T* w2 = Row(i + 2, g);
@@ -129,7 +135,11 @@ class PswBackwardKernel {
     Finish(i + 7, a7);
   }
 
-  const T* Grad(std::int64_t i) const { return grad_ + offset2bag_[i] * dim_; }
+  // The row of grad of position i's bag; moves the bag cursor b to it.
+  HWY_INLINE const T* Grad(std::int64_t i, std::int64_t& b) const {
+    Advance(i, b);
+    return grad_ + b * dim_;
+  }
 
   // Position i's table row; for a padding position any readable row (its result is dropped).
   const T* Row(std::int64_t i, const T* g) const {
@@ -167,7 +177,8 @@ class PswBackwardKernel {
   const T* grad_;
   const T* table_;
   const Index* ids_;
-  const std::int64_t* offset2bag_;
+  const std::int64_t* bounds_;  // [num_bags_ + 1]
+  std::int64_t num_bags_;
   T* out_;
   std::int64_t dim_;
   std::int64_t pad_;
@@ -176,13 +187,14 @@ class PswBackwardKernel {
 template <typename T, typename Index, fast::PswDot kDot>
 void PswBackwardTyped(const fast::PswBackwardArgs& a) {
   const PswBackwardKernel<T, Index, kDot> kernel(a);
-  parallel_ranges(a.n, a.n * a.dim, [&](std::int64_t begin, std::int64_t end, int, int) {
+  const std::int64_t n = a.bounds[a.num_bags];
+  parallel_ranges(n, n * a.dim, [&](std::int64_t begin, std::int64_t end, int, int) {
     kernel.Range(begin, end);
   });
 }
 
 void PswBackward(const fast::PswBackwardArgs& a) {
-  if (a.n == 0) return;
+  if (a.bounds[a.num_bags] == 0) return;
   visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
     using T = decltype(t);
     using Index = decltype(i);

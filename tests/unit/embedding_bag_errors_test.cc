@@ -146,6 +146,12 @@ TEST(EmbeddingBagErrors, IdOutOfRange) {
                                         {"input[0] = -1 is out of range"});
   expect_forward_error<emb::IndexError>(Tensor::from_vector<std::int32_t>({1, 2, 3, 7}, {2, 2}), {},
                                         mode(kMean), {}, {"input[1][1] = 7"});
+  // Past the first groups of ids, a negative id before a too-large one: the first is named.
+  expect_forward_error<emb::IndexError>(longs({0, 1, 2, 3, 4, 0, 1, 2, 3, -2, 4, 0, 9, 1}),
+                                        longs({0, 6}), mode(kSum), {}, {"input[9] = -2"});
+  expect_forward_error<emb::IndexError>(
+      Tensor::from_vector<std::int32_t>({0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 5}, {12}), longs({0}),
+      mode(kSum), {}, {"input[11] = 5 is out of range for a table of 5 rows"});
 }
 
 TEST(EmbeddingBagErrors, PaddingIdxOutOfRange) {

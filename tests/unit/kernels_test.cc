@@ -243,6 +243,14 @@ void check_bag_max(std::int64_t dim, std::uint64_t seed) {
     ref::bag_max(table.data(), dim, ids.data(), b.bounds.data(), B, pad, r.data(), ri.data());
     EXPECT_TRUE(same_bits(f, r)) << "max values, padding_idx " << pad;
     EXPECT_TRUE(same_bits(fi, ri)) << "max indices, padding_idx " << pad;
+    // Without max_indices: the same values.
+    Guarded<T> fv(B * dim), rv(B * dim);
+    fast::bag_max(table.data(), dim, ids.data(), b.bounds.data(), B, pad, fv.data(),
+                  static_cast<std::int64_t*>(nullptr));
+    ref::bag_max(table.data(), dim, ids.data(), b.bounds.data(), B, pad, rv.data(),
+                 static_cast<std::int64_t*>(nullptr));
+    EXPECT_TRUE(same_bits(fv, r)) << "max values without indices, padding_idx " << pad;
+    EXPECT_TRUE(same_bits(rv, r)) << "ref max values without indices, padding_idx " << pad;
   }
 }
 
@@ -329,14 +337,18 @@ void check_psw_backward(const Bags& b, std::int64_t n, const std::vector<T>& tab
   using A = ref::acc_t<T>;
   constexpr bool k16 = std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>;
   const std::vector<Index> ids = as_index<Index>(b.ids);
+  // The fast kernel takes the bags' bounds: those of b cut at position n (trailing bags empty).
+  std::vector<std::int64_t> bounds = b.bounds;
+  for (std::int64_t& x : bounds) x = std::min(x, n);
+  const std::int64_t num_bags = b.num_bags();
   for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{6}}) {
     SCOPED_TRACE("n=" + std::to_string(n) + " padding_idx=" + std::to_string(pad));
     // The ref twin's dot: float16 in its own arithmetic, the others unfused.
     const fast::PswDot ref_dot =
         std::is_same_v<T, Half> ? fast::PswDot::kRoundEachStep : fast::PswDot::kUnfused;
     Guarded<T> f(n), r(n);
-    fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
-                                          b.offset2bag.data(), n, pad, ref_dot, f.data());
+    fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(), bounds.data(),
+                                          num_bags, pad, ref_dot, f.data());
     ref::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
                                          b.offset2bag.data(), n, pad, r.data());
     EXPECT_TRUE(same_bits(f, r)) << "as the ref";
@@ -345,7 +357,7 @@ void check_psw_backward(const Bags& b, std::int64_t n, const std::vector<T>& tab
          {fast::PswDot::kFused, fast::PswDot::kUnfused, fast::PswDot::kRoundEachStep}) {
       Guarded<T> fo(n), ro(n);
       fast::bag_per_sample_weights_backward(grad.data(), table.data(), dim, ids.data(),
-                                            b.offset2bag.data(), n, pad, dot, fo.data());
+                                            bounds.data(), num_bags, pad, dot, fo.data());
       for (std::int64_t i = 0; i < n; ++i) {
         A acc = 0;
         if (ids[i] != pad) {

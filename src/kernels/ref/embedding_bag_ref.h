@@ -64,8 +64,9 @@ void bag_divide_by_size(T* out, std::int64_t dim, const std::int64_t* bag_size,
 
 /// out[b][d] = table[k][d] for the first non-padding position of bag b whose value is strictly
 /// larger than every earlier one (ties: the first wins; a NaN wins only when it comes first);
-/// max_indices[b][d] = that k. Empty and all-padding bags: 0 and 0.
-///   table [*, dim], ids [n], bounds [B + 1] -> out [B, dim], max_indices [B, dim]
+/// max_indices[b][d] = that k. Empty and all-padding bags: 0 and 0. max_indices may be null
+/// (only out is written).
+///   table [*, dim], ids [n], bounds [B + 1] -> out [B, dim], max_indices [B, dim] | null
 template <typename T, typename Index>
 void bag_max(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
              std::int64_t num_bags, std::int64_t padding_idx, T* out, std::int64_t* max_indices) {
@@ -86,7 +87,7 @@ void bag_max(const T* table, std::int64_t dim, const Index* ids, const std::int6
         first = false;
       }
       out[b * dim + d] = T(best);
-      max_indices[b * dim + d] = best_k;
+      if (max_indices) max_indices[b * dim + d] = best_k;
     }
   }
 }
