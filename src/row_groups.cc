@@ -13,6 +13,10 @@ namespace {
 
 constexpr int kDigitBits = 11;
 
+// A key counts as this fraction of the work of an element in threads_for(): a thread sorts
+// 8 * min_work_per_thread() keys or more (262,144 by default).
+constexpr std::int64_t kKeysPerWorkElement = 8;
+
 // Fills g from (id, position) keys sorted by id, positions increasing within an id.
 template <typename Id, typename Pos>
 void fill_groups(RowGroups& g, std::size_t count, Id&& id_of, Pos&& pos_of) {
@@ -54,7 +58,10 @@ RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, s
   // result is the one stable order, whatever the number of chunks. Chunk c of the keys is the kept
   // keys of chunk c of the input, so the first pass's counts come with the keys; with one chunk
   // every pass's counts do (its digits are counted over all keys).
-  const int chunks = threads_for(n, std::max<std::int64_t>(n, 1));
+  // Threads only for big inputs: a pass over a quarter million keys takes about a millisecond
+  // on one thread, and each pass is a parallel region whose threads wait for the slowest (on a
+  // busy machine, one that is not running).
+  const int chunks = threads_for(n / kKeysPerWorkElement, std::max<std::int64_t>(n, 1));
   const int passes = (id_bits + kDigitBits - 1) / kDigitBits;
   constexpr std::size_t kBuckets = std::size_t{1} << kDigitBits;
   const int counted = std::min(chunks == 1 ? passes : 1, 3);  // passes counted with the keys
