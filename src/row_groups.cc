@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <memory>
 #include <utility>
 
 #include "kernels/parallel.h"
@@ -88,19 +87,19 @@ RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, s
     for (int c = 0; c < chunks; ++c) kept[c + 1] += kept[c];
   }
   const std::size_t total = kept.back();
-  // Uninitialised: every element is written before it is read.
-  std::unique_ptr<std::uint64_t[]> a(new std::uint64_t[total]);
-  std::unique_ptr<std::uint64_t[]> b(new std::uint64_t[total]);
+  // The keys' bits in int64 vectors: at the end a's become the positions and b's the rows, in
+  // place (a call allocates no further buffer of n).
+  std::vector<std::int64_t> a(total), b(total);
   parallel_ranges(chunks, n, [&](std::int64_t lo, std::int64_t hi, int, int) {
     for (auto c = static_cast<int>(lo); c < hi; ++c) {
-      std::uint64_t* out = a.get() + kept[static_cast<std::size_t>(c)];
+      std::int64_t* out = a.data() + kept[static_cast<std::size_t>(c)];
       const std::int64_t end = input_begin(c + 1);
       std::size_t* h[3] = {};
       for (int p = 0; p < counted; ++p) h[p] = hist_of(c, p);
       for (std::int64_t i = input_begin(c); i < end; ++i) {
         if (ids[i] == skip) continue;
         const auto id = static_cast<std::uint64_t>(ids[i]);
-        *out++ = (id << pos_bits) | static_cast<std::uint64_t>(i);
+        *out++ = static_cast<std::int64_t>((id << pos_bits) | static_cast<std::uint64_t>(i));
         for (int p = 0; p < counted; ++p) {
           ++h[p][(id >> (p * kDigitBits)) & (kBuckets - 1)];
         }
@@ -114,10 +113,12 @@ RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, s
                       [&](std::int64_t lo, std::int64_t hi, int, int) {
                         for (auto c = static_cast<int>(lo); c < hi; ++c) {
                           std::size_t* h = hist_of(c, pass);
-                          const std::uint64_t* k = a.get() + kept[static_cast<std::size_t>(c)];
-                          const std::uint64_t* k_end =
-                              a.get() + kept[static_cast<std::size_t>(c) + 1];
-                          for (; k != k_end; ++k) ++h[(*k >> shift) & (kBuckets - 1)];
+                          const std::int64_t* k = a.data() + kept[static_cast<std::size_t>(c)];
+                          const std::int64_t* k_end =
+                              a.data() + kept[static_cast<std::size_t>(c) + 1];
+                          for (; k != k_end; ++k) {
+                            ++h[(static_cast<std::uint64_t>(*k) >> shift) & (kBuckets - 1)];
+                          }
                         }
                       });
     }
@@ -130,18 +131,33 @@ RowGroups group_typed(const Index* ids, std::int64_t n, std::int64_t num_rows, s
         chunks, static_cast<std::int64_t>(total), [&](std::int64_t lo, std::int64_t hi, int, int) {
           for (auto c = static_cast<int>(lo); c < hi; ++c) {
             std::size_t* h = hist_of(c, pass);
-            std::uint64_t* dst = b.get();
-            const std::uint64_t* k = a.get() + kept[static_cast<std::size_t>(c)];
-            const std::uint64_t* k_end = a.get() + kept[static_cast<std::size_t>(c) + 1];
-            for (; k != k_end; ++k) dst[h[(*k >> shift) & (kBuckets - 1)]++] = *k;
+            std::int64_t* dst = b.data();
+            const std::int64_t* k = a.data() + kept[static_cast<std::size_t>(c)];
+            const std::int64_t* k_end = a.data() + kept[static_cast<std::size_t>(c) + 1];
+            for (; k != k_end; ++k) {
+              dst[h[(static_cast<std::uint64_t>(*k) >> shift) & (kBuckets - 1)]++] = *k;
+            }
           }
         });
     a.swap(b);
   }
+  // The keys are sorted in a; a[k] becomes key k's position, and b (free now) the distinct ids.
   const std::uint64_t pos_mask = pos_bits == 0 ? 0 : (~std::uint64_t{0} >> (64 - pos_bits));
-  fill_groups(
-      g, total, [&](std::size_t k) { return static_cast<std::int64_t>(a[k] >> pos_bits); },
-      [&](std::size_t k) { return static_cast<std::int64_t>(a[k] & pos_mask); });
+  std::size_t groups = 0;
+  g.starts.reserve(total + 1);
+  for (std::size_t k = 0; k < total; ++k) {
+    const auto key = static_cast<std::uint64_t>(a[k]);
+    const auto id = static_cast<std::int64_t>(key >> pos_bits);
+    if (groups == 0 || id != b[groups - 1]) {
+      b[groups++] = id;
+      g.starts.push_back(static_cast<std::int64_t>(k));
+    }
+    a[k] = static_cast<std::int64_t>(key & pos_mask);
+  }
+  g.starts.push_back(static_cast<std::int64_t>(total));
+  b.resize(groups);
+  g.positions = std::move(a);
+  g.rows = std::move(b);
   return g;
 }
 
