@@ -9,6 +9,7 @@
 #include "kernels/fast_sparse.h"
 #include "kernels/ref/embedding_ref.h"
 #include "module_common.h"
+#include "row_groups.h"
 #include "runtime_internal.h"
 #include "sparse_grad_access.h"
 
@@ -213,10 +214,14 @@ SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::in
   // Coalesced: the kept positions grouped by id. Else the positions whose id is not the padding
   // row, one group each (all of them: no list).
   fast::RowGroups groups;
+  std::vector<std::int64_t> group_ids;  // coalesced: each group's id (increasing)
   std::int64_t rows_out = 0;
   visit_ids(ids, [&](const auto* p) {
-    if (coalesced) {
-      groups = fast::group_rows_by_id(p, n, padding_idx, num_weights);
+    if (coalesced) {  // fast::group_rows_by_id's grouping, with the groups' ids
+      RowGroups g = group_by_row(p, n, num_weights, padding_idx);
+      groups.order = std::move(g.positions);
+      groups.starts = std::move(g.starts);
+      group_ids = std::move(g.rows);
       rows_out = groups.groups();
       return;
     }
@@ -231,7 +236,10 @@ SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::in
   // Like PyTorch: no rows left (all padding, empty input) or zero-width rows -> an empty gradient.
   if (rows_out == 0 || dim == 0) return SparseGrad(num_weights, dim, grad.dtype());
   Tensor ids_out = Tensor::empty({rows_out}, DType::kInt64);
-  Tensor values = Tensor::empty({rows_out, dim}, grad.dtype());
+  Tensor values = coalesced ? empty_reused({rows_out, dim}, grad.dtype())
+                            : Tensor::empty({rows_out, dim}, grad.dtype());
+  // Coalesced, the ids are the groups' (read in order here, not at random in the kernel).
+  if (coalesced) std::copy(group_ids.begin(), group_ids.end(), ids_out.data<std::int64_t>());
   visit_floating(grad.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const fast::SparseRowsSource<T> source{
@@ -241,7 +249,7 @@ SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::in
     visit_ids(ids, [&](const auto* p) {
       fast::sparse_grad_rows(source, p, groups.order.empty() ? nullptr : groups.order.data(),
                              coalesced ? groups.starts.data() : nullptr, rows_out,
-                             ids_out.data<std::int64_t>(), values.data<T>());
+                             coalesced ? nullptr : ids_out.data<std::int64_t>(), values.data<T>());
     });
   });
   return SparseGradAccess::adopt(std::move(ids_out), std::move(values), num_weights, coalesced);

@@ -242,6 +242,21 @@ std::shared_ptr<std::byte> recycled_storage(const CachedBlock& b) {
   });
 }
 
+// A fresh block of nbytes, 2 MiB-aligned, advised huge pages; data null when mapping fails.
+CachedBlock map_block(std::size_t nbytes) {
+  CachedBlock b;
+  b.mapped = nbytes + kHugePageBytes;
+  b.base = ::mmap(nullptr, b.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (b.base == MAP_FAILED) return CachedBlock();
+  const auto base = reinterpret_cast<std::uintptr_t>(b.base);
+  b.data = reinterpret_cast<std::byte*>((base + kHugePageBytes - 1) & ~(kHugePageBytes - 1));
+  b.nbytes = nbytes;
+#ifdef MADV_HUGEPAGE
+  ::madvise(b.data, nbytes, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
+#endif
+  return b;
+}
+
 // nbytes of zeros for a dense scatter: the cached block (zeroed here) when it has this size, else
 // a fresh huge-page mapping; null when mapping fails.
 std::shared_ptr<std::byte> scatter_zeros(std::size_t nbytes) {
@@ -254,16 +269,8 @@ std::shared_ptr<std::byte> scatter_zeros(std::size_t nbytes) {
     std::memset(b.data, 0, nbytes);
     return recycled_storage(b);
   }
-  b.mapped = nbytes + kHugePageBytes;
-  b.base = ::mmap(nullptr, b.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (b.base == MAP_FAILED) return nullptr;
-  const auto base = reinterpret_cast<std::uintptr_t>(b.base);
-  b.data = reinterpret_cast<std::byte*>((base + kHugePageBytes - 1) & ~(kHugePageBytes - 1));
-  b.nbytes = nbytes;
-#ifdef MADV_HUGEPAGE
-  ::madvise(b.data, nbytes, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
-#endif
-  return recycled_storage(b);
+  b = map_block(nbytes);
+  return b.data == nullptr ? nullptr : recycled_storage(b);
 }
 
 }  // namespace
@@ -275,6 +282,30 @@ void release_cached_memory() {
     std::swap(old, cached_block);
   }
   unmap(old);
+}
+
+Tensor detail::empty_reused(const Shape& shape, DType dtype) {
+  check_valid_dtype(dtype, "Tensor::empty");
+  const std::int64_t numel = checked_numel(shape);
+  const std::size_t nbytes = static_cast<std::size_t>(numel) * element_size(dtype);
+  if (nbytes >= kHugeAllocBytes) {
+    CachedBlock b;
+    {  // the cached block when it holds nbytes with at most an eighth to spare
+      const std::lock_guard<std::mutex> lock(cache_mutex);
+      if (cached_block.nbytes >= nbytes && cached_block.nbytes - nbytes <= nbytes / 8) {
+        std::swap(b, cached_block);
+      }
+    }
+    if (b.data == nullptr) {  // room for a slightly larger output next time (whole huge pages)
+      const std::size_t room = nbytes + nbytes / 16;
+      b = map_block((room + kHugePageBytes - 1) & ~(kHugePageBytes - 1));
+    }
+    if (b.data != nullptr) {
+      std::byte* data = b.data;
+      return Tensor::view(data, shape, dtype, recycled_storage(b));
+    }
+  }
+  return Tensor::empty(shape, dtype);
 }
 
 Tensor detail::zeros_for_scatter(const Shape& shape, DType dtype, std::int64_t writes) {

@@ -33,9 +33,10 @@ std::vector<std::string> simd_targets_available();
 void set_simd_target(std::string_view name);
 
 /// Returns to the OS the one block of memory emb keeps for reuse: the last big dense gradient a
-/// backward wrote densely (a gradient with at least 48 rows written per 2 MiB), kept when it is
-/// freed so that the next gradient of the same size is zeroed in place instead of faulted in
-/// afresh. Safe to call at any time; the gradients alive are not affected.
+/// backward wrote densely (a gradient with at least 48 rows written per 2 MiB), or the values of
+/// the last big coalesced sparse gradient, kept when it is freed so that the next gradient of
+/// about the same size is written in place instead of faulted in afresh. Safe to call at any
+/// time; the gradients alive are not affected.
 void release_cached_memory();
 
 }  // namespace emb

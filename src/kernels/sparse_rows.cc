@@ -81,7 +81,9 @@ void SparseRowsTyped(const fast::SparseRowsArgs& a) {
       T* out = values + g * dim;
       for (std::int64_t j = begin; j < end; ++j) {
         if (j + kPrefetchAhead < j_end) {
-          PrefetchBytes(grad + source(position(j + kPrefetchAhead)) * dim, row_bytes);
+          const std::int64_t ahead = position(j + kPrefetchAhead);
+          PrefetchBytes(grad + source(ahead) * dim, row_bytes);
+          if (a.out_ids) hwy::Prefetch(ids + ahead);  // read at random below
         }
         const std::int64_t i = position(j);
         const std::int64_t src = source(i);
@@ -94,9 +96,8 @@ void SparseRowsTyped(const fast::SparseRowsArgs& a) {
         }
         const bool has2 = a.counts;
         const A s2 =
-            has2 ? static_cast<A>(T(static_cast<A>(1.0 / static_cast<double>(a.counts[i]))))
-                 : A(1);
-        if (j == begin) a.out_ids[g] = static_cast<std::int64_t>(ids[i]);
+            has2 ? static_cast<A>(T(static_cast<A>(1.0 / static_cast<double>(a.counts[i])))) : A(1);
+        if (j == begin && a.out_ids) a.out_ids[g] = static_cast<std::int64_t>(ids[i]);
         if constexpr (kIs16<T>) {
           ScaledRow16(grad + src * dim, out, dim, j == begin, has1, s1, has2, s2);
         } else {

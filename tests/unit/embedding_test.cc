@@ -359,5 +359,49 @@ TEST(EmbeddingDenseBackward, ReusedGradientMemoryIsZeroed) {
   }
 }
 
+// A coalesced sparse gradient whose values take 4 MiB or more reuses the memory of the last such
+// gradient freed (when it fits): whatever was written into the old one, the new one holds
+// exactly its own rows, as coalesce() of the uncoalesced gradient computes them.
+TEST(EmbeddingSparseBackward, ReusedCoalescedMemoryHoldsOnlyItsRows) {
+  const std::int64_t rows = 1 << 20, dim = 64, n = 20000;  // about 5 MiB of values
+  auto draw = [&](std::uint64_t seed, std::int64_t range) {
+    Tensor t = Tensor::empty({n}, DType::kInt64);
+    for (std::int64_t i = 0; i < n; ++i) {
+      seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+      t.data<std::int64_t>()[i] = static_cast<std::int64_t>((seed >> 33) % range);
+    }
+    return t;
+  };
+  Tensor grad = Tensor::empty({n, dim}, DType::kFloat32);
+  for (std::int64_t i = 0; i < grad.numel(); ++i) {
+    grad.data<float>()[i] = static_cast<float>(i % 89) * 0.25f - 7.0f;
+  }
+  auto same = [](const SparseGrad& a, const SparseGrad& b) {
+    const Tensor ai = a.indices(), bi = b.indices();
+    return ai.shape() == bi.shape() && a.values().shape() == b.values().shape() &&
+           std::memcmp(ai.data<std::int64_t>(), bi.data<std::int64_t>(), ai.nbytes()) == 0 &&
+           std::memcmp(a.values().data<float>(), b.values().data<float>(), a.values().nbytes()) ==
+               0;
+  };
+  // Ids over the whole table (almost all distinct), then over fewer rows (fewer, longer groups).
+  const Tensor ids[] = {draw(1, rows), draw(2, rows), draw(3, 40000), draw(4, rows)};
+  for (int round = 0; round < 2; ++round) {
+    for (const Tensor& t : ids) {
+      const SparseGrad want =
+          embedding_sparse_backward(grad, t, rows, std::nullopt, false).coalesce();
+      SparseGrad g = embedding_sparse_backward_coalesced(grad, t, rows, std::nullopt, false);
+      ASSERT_TRUE(g.is_coalesced());
+      ASSERT_TRUE(same(g, want)) << "round " << round;
+      // One alive while the next is made: other memory, both stay right.
+      const SparseGrad h = embedding_sparse_backward_coalesced(grad, t, rows, std::nullopt, false);
+      ASSERT_TRUE(same(h, want) && same(g, want)) << "round " << round;
+      // Dirty every element (NaN bits) before the memory goes back.
+      std::memset(g.values().data<float>(), 0xff, g.values().nbytes());
+      std::memset(h.values().data<float>(), 0xff, h.values().nbytes());
+    }
+    if (round == 0) release_cached_memory();
+  }
+}
+
 }  // namespace
 }  // namespace emb

@@ -79,20 +79,27 @@ void check_group_rows(std::int64_t n, std::int64_t rows, std::int64_t pad, std::
 }
 
 TEST(SparseKernelSorts, GroupRowsByIdAsTheStableSort) {
-  // Below and above the radix threshold; tables small (long groups) to large (most ids once).
-  for (std::int64_t n : std::vector<std::int64_t>{0, 1, 2, 7, 100, 1023, 1024, 5000}) {
-    for (std::int64_t rows :
-         std::vector<std::int64_t>{1, 5, 1000, std::int64_t{1} << 24, std::int64_t{1} << 40}) {
-      for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{0}, rows - 1}) {
-        SCOPED_TRACE("n=" + std::to_string(n) + " rows=" + std::to_string(rows) +
-                     " pad=" + std::to_string(pad));
-        if (rows <= std::numeric_limits<std::int32_t>::max()) {
-          check_group_rows<std::int32_t>(n, rows, pad, static_cast<std::uint64_t>(n + rows));
+  // Below and above the radix threshold; tables small (long groups) to large (most ids once); at
+  // 1, 2 and 3 threads (the keys cut into that many chunks).
+  const std::int64_t no_dim[] = {1};
+  sweep(
+      [](std::int64_t, std::uint64_t) {
+        for (std::int64_t n : std::vector<std::int64_t>{0, 1, 2, 7, 100, 1023, 1024, 5000}) {
+          for (std::int64_t rows : std::vector<std::int64_t>{1, 5, 1000, std::int64_t{1} << 24,
+                                                             std::int64_t{1} << 40}) {
+            for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{0}, rows - 1}) {
+              SCOPED_TRACE("n=" + std::to_string(n) + " rows=" + std::to_string(rows) +
+                           " pad=" + std::to_string(pad));
+              if (rows <= std::numeric_limits<std::int32_t>::max()) {
+                check_group_rows<std::int32_t>(n, rows, pad, static_cast<std::uint64_t>(n + rows));
+              }
+              check_group_rows<std::int64_t>(n, rows, pad,
+                                             static_cast<std::uint64_t>(n * 3 + rows));
+            }
+          }
         }
-        check_group_rows<std::int64_t>(n, rows, pad, static_cast<std::uint64_t>(n * 3 + rows));
-      }
-    }
-  }
+      },
+      no_dim);
   // Ids and positions too wide to share 64 bits: the comparison-sort fallback.
   const std::vector<std::int64_t> wide = {std::int64_t{1} << 61, 3, std::int64_t{1} << 61, 0};
   const ref::RowGroups f = fast::group_rows_by_id(wide.data(), 4, -1, std::int64_t{1} << 62);
@@ -139,6 +146,10 @@ template <typename T, typename Index>
   ref::sparse_grad_rows(s, ids, order, starts, groups, ri.data(), rv.data());
   if (auto r = same_bits(fi, ri); !r) return r << " (ids)";
   if (auto r = same_bits(fv, rv); !r) return r << " (values)";
+  // Without out_ids (the caller holds the ids): the same values, no id written.
+  Guarded<T> nv(groups * s.dim);
+  fast::sparse_grad_rows(s, ids, order, starts, groups, nullptr, nv.data());
+  if (auto r = same_bits(nv, rv); !r) return r << " (values, no ids)";
   return ::testing::AssertionSuccess();
 }
 

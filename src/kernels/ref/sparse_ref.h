@@ -68,7 +68,8 @@ struct SparseRowsSource {
   const std::int64_t* counts;    // [n] or null
 };
 
-/// Writes group g of the positions as one row: out_ids[g] = the group's id, out_values[g] = the
+/// Writes group g of the positions as one row: out_ids[g] = the group's id (out_ids null: no ids
+/// written, the caller has them), out_values[g] = the
 /// first position's value row, then out = T(A(out) + A(v)) for the group's other positions in
 /// order (SparseGrad::coalesce's sum). Group g is order[starts[g] .. starts[g + 1]); order null:
 /// position j is j; starts null: group g is the one position g (an uncoalesced copy).
@@ -101,7 +102,7 @@ void sparse_grad_rows(const SparseRowsSource<T>& s, const Index* ids, const std:
         for (auto& x : v) x = T(A(x) * alpha);
       }
       if (j == begin) {
-        out_ids[g] = static_cast<std::int64_t>(ids[i]);
+        if (out_ids) out_ids[g] = static_cast<std::int64_t>(ids[i]);
         std::copy(v.begin(), v.end(), out);
       } else {
         for (std::int64_t d = 0; d < dim; ++d) out[d] = T(A(out[d]) + A(v[d]));
