@@ -314,7 +314,7 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
                       {"weight", "input", "offsets", "per_sample_weights"});
     r.output = *into;
   } else {
-    r.output = Tensor::empty({num_bags, dim}, weight.dtype());
+    r.output = detail::empty_reused({num_bags, dim}, weight.dtype());
   }
   // max_indices only where the caller gets them (the kernel writes none when given null).
   if (options.mode() == EmbeddingBagMode::kMax && with_aux) {

@@ -112,7 +112,7 @@ Tensor lookup(const char* op, const Tensor& input, const Tensor& weight,
     out_shape.reserve(input.shape().size() + 1);
     out_shape = input.shape();
     out_shape.push_back(weight.size(1));
-    fresh = Tensor::empty(out_shape, weight.dtype());  // may throw: before any write
+    fresh = detail::empty_reused(out_shape, weight.dtype());  // may throw: before any write
   }
   const Tensor& out = into ? *into : fresh;
   Tensor copied_ids;

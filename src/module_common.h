@@ -40,11 +40,11 @@ void check_pretrained(const Tensor& embeddings, const char* what);
 /// when they are sparse (a few rows must not pay 2 MiB of zeroing each). Defined in tensor.cc.
 Tensor zeros_for_scatter(const Shape& shape, DType dtype, std::int64_t writes);
 
-/// Tensor::empty(shape, dtype) for an output that a kernel writes whole, made once per training
-/// step (the values of a coalesced sparse gradient): from 4 MiB on, the memory of the last such
-/// block freed (release_cached_memory()'s block) when it fits with at most an eighth to spare, so
-/// that a step does not fault in (and the OS zero) fresh pages the kernel overwrites anyway; a
-/// fresh block has a sixteenth more room, for the next step's slightly larger output. Defined in
+/// Tensor::empty(shape, dtype) for an output that a kernel writes whole, made once per step of a
+/// loop (a lookup's or a bag's output, the values of a coalesced sparse gradient): from 4 MiB on,
+/// a block of release_cached_memory()'s cache that fits with at most an eighth to spare, so that
+/// a step does not fault in (and the OS zero) fresh pages the kernel overwrites anyway; a fresh
+/// block has a sixteenth more room, for the next step's slightly larger output. Defined in
 /// tensor.cc.
 Tensor empty_reused(const Shape& shape, DType dtype);
 

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <new>
 #include <ostream>
+#include <utility>
 
 #include "index_check.h"
 #include "module_common.h"
@@ -209,11 +211,14 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
 
 namespace {
 
-// The memory of the last big gradient zeros_for_scatter() gave out, kept when it is freed for the
-// next gradient of the same size (a training loop asks for one per step). Fresh memory is zeroed
-// by the OS on first touch, but on a virtual machine whose host takes freed memory back (free
-// page reporting) that first touch can cost seconds per GiB; memset of memory the process holds
-// costs what writing it costs. One block at most; release_cached_memory() returns it.
+// Big blocks kept for reuse: the memory of the last few big tensors that zeros_for_scatter() and
+// empty_reused() gave out (a dense gradient, a coalesced gradient's values, a lookup's or a bag's
+// output), kept when they are freed for the next request of about the same size (a training or
+// serving loop asks for the same ones every step). Fresh memory is zeroed by the OS on first
+// touch, but on a virtual machine whose host takes freed memory back (free page reporting) that
+// first touch can cost seconds per GiB; reusing memory the process holds costs what writing it
+// costs. At most kCachedBlocks blocks, the least recently freed evicted first;
+// release_cached_memory() returns them all.
 struct CachedBlock {
   void* base = nullptr;  // the mapping, as mmap returned it
   std::size_t mapped = 0;
@@ -221,22 +226,53 @@ struct CachedBlock {
   std::size_t nbytes = 0;
 };
 
+constexpr int kCachedBlocks = 4;
+
+struct BlockCache {
+  std::array<CachedBlock, kCachedBlocks> blocks;
+  std::array<std::uint64_t, kCachedBlocks> freed_at{};  // when each block came back
+  std::uint64_t clock = 0;
+};
+
 std::mutex cache_mutex;
-CachedBlock cached_block;
+BlockCache block_cache;
 
 void unmap(const CachedBlock& b) {
   if (b.base != nullptr) ::munmap(b.base, b.mapped);
 }
 
-// A gradient's storage over block b: when the last handle goes, b becomes the cached block (an
-// older one is unmapped).
+// Removes and returns the cached block of at least nbytes with the least to spare, if that is at
+// most max_spare; an empty block when there is none.
+CachedBlock take_cached(std::size_t nbytes, std::size_t max_spare) {
+  const std::lock_guard<std::mutex> lock(cache_mutex);
+  int best = -1;
+  for (int i = 0; i < kCachedBlocks; ++i) {
+    const CachedBlock& c = block_cache.blocks[static_cast<std::size_t>(i)];
+    if (c.data == nullptr || c.nbytes < nbytes || c.nbytes - nbytes > max_spare) continue;
+    if (best < 0 || c.nbytes < block_cache.blocks[static_cast<std::size_t>(best)].nbytes) best = i;
+  }
+  if (best < 0) return CachedBlock();
+  return std::exchange(block_cache.blocks[static_cast<std::size_t>(best)], CachedBlock());
+}
+
+// A tensor's storage over block b: when the last handle goes, b joins the cache (in a free slot,
+// else in place of the least recently freed block, which is unmapped).
 std::shared_ptr<std::byte> recycled_storage(const CachedBlock& b) {
   return std::shared_ptr<std::byte>(b.data, [b](std::byte*) {
     CachedBlock old;
     {
       const std::lock_guard<std::mutex> lock(cache_mutex);
-      old = cached_block;
-      cached_block = b;
+      std::size_t slot = 0;
+      for (std::size_t i = 0; i < block_cache.blocks.size(); ++i) {
+        if (block_cache.blocks[i].data == nullptr) {
+          slot = i;
+          break;
+        }
+        if (block_cache.freed_at[i] < block_cache.freed_at[slot]) slot = i;
+      }
+      old = block_cache.blocks[slot];
+      block_cache.blocks[slot] = b;
+      block_cache.freed_at[slot] = ++block_cache.clock;
     }
     unmap(old);
   });
@@ -260,11 +296,7 @@ CachedBlock map_block(std::size_t nbytes) {
 // nbytes of zeros for a dense scatter: the cached block (zeroed here) when it has this size, else
 // a fresh huge-page mapping; null when mapping fails.
 std::shared_ptr<std::byte> scatter_zeros(std::size_t nbytes) {
-  CachedBlock b;
-  {
-    const std::lock_guard<std::mutex> lock(cache_mutex);
-    if (cached_block.nbytes == nbytes) std::swap(b, cached_block);
-  }
+  CachedBlock b = take_cached(nbytes, 0);
   if (b.data != nullptr) {
     std::memset(b.data, 0, nbytes);
     return recycled_storage(b);
@@ -276,12 +308,12 @@ std::shared_ptr<std::byte> scatter_zeros(std::size_t nbytes) {
 }  // namespace
 
 void release_cached_memory() {
-  CachedBlock old;
+  BlockCache old;
   {
     const std::lock_guard<std::mutex> lock(cache_mutex);
-    std::swap(old, cached_block);
+    std::swap(old, block_cache);
   }
-  unmap(old);
+  for (const CachedBlock& b : old.blocks) unmap(b);
 }
 
 Tensor detail::empty_reused(const Shape& shape, DType dtype) {
@@ -289,13 +321,8 @@ Tensor detail::empty_reused(const Shape& shape, DType dtype) {
   const std::int64_t numel = checked_numel(shape);
   const std::size_t nbytes = static_cast<std::size_t>(numel) * element_size(dtype);
   if (nbytes >= kHugeAllocBytes) {
-    CachedBlock b;
-    {  // the cached block when it holds nbytes with at most an eighth to spare
-      const std::lock_guard<std::mutex> lock(cache_mutex);
-      if (cached_block.nbytes >= nbytes && cached_block.nbytes - nbytes <= nbytes / 8) {
-        std::swap(b, cached_block);
-      }
-    }
+    // A cached block that holds nbytes with at most an eighth to spare.
+    CachedBlock b = take_cached(nbytes, nbytes / 8);
     if (b.data == nullptr) {  // room for a slightly larger output next time (whole huge pages)
       const std::size_t room = nbytes + nbytes / 16;
       b = map_block((room + kHugePageBytes - 1) & ~(kHugePageBytes - 1));

@@ -32,11 +32,11 @@ std::vector<std::string> simd_targets_available();
 /// EMB_SIMD does. Throws ValueError for an unknown or unavailable target; nothing changes then.
 void set_simd_target(std::string_view name);
 
-/// Returns to the OS the one block of memory emb keeps for reuse: the last big dense gradient a
-/// backward wrote densely (a gradient with at least 48 rows written per 2 MiB), or the values of
-/// the last big coalesced sparse gradient, kept when it is freed so that the next gradient of
-/// about the same size is written in place instead of faulted in afresh. Safe to call at any
-/// time; the gradients alive are not affected.
+/// Returns to the OS the blocks of memory emb keeps for reuse: the last few (at most 4) big
+/// tensors of 4 MiB and more that it allocates every step of a loop (a dense gradient written
+/// densely, a coalesced sparse gradient's values, the output of embedding() or embedding_bag()),
+/// kept when they are freed so that the next one of about the same size is written in place
+/// instead of faulted in afresh. Safe to call at any time; the tensors alive are not affected.
 void release_cached_memory();
 
 }  // namespace emb

@@ -403,5 +403,32 @@ TEST(EmbeddingSparseBackward, ReusedCoalescedMemoryHoldsOnlyItsRows) {
   }
 }
 
+// Big outputs (4 MiB and more) of embedding() and embedding_bag() take the memory of freed ones:
+// whatever was written into the old output, the new one holds exactly the rows looked up.
+TEST(EmbeddingForward, ReusedOutputMemoryHoldsTheLookup) {
+  const std::int64_t rows = 1024, dim = 64, n = 20000;  // 5 MB of output
+  const Tensor w = rows_k(rows, dim);
+  Tensor idx = Tensor::empty({n}, DType::kInt64);
+  for (std::int64_t i = 0; i < n; ++i) idx.data<std::int64_t>()[i] = (i * 7919) % rows;
+  Tensor offsets = Tensor::empty({n}, DType::kInt64);
+  for (std::int64_t i = 0; i < n; ++i) offsets.data<std::int64_t>()[i] = i;
+  for (int round = 0; round < 3; ++round) {
+    for (int bag = 0; bag < 2; ++bag) {
+      Tensor out =
+          bag ? embedding_bag(idx, w, offsets, EmbeddingBagFuncOptions()) : embedding(idx, w);
+      ASSERT_EQ(out.shape(), (Shape{n, dim}));
+      for (std::int64_t i = 0; i < n; ++i) {
+        const std::int64_t k = idx.data<std::int64_t>()[i];
+        ASSERT_EQ(std::memcmp(out.data<float>() + i * dim, w.data<float>() + k * dim,
+                              static_cast<std::size_t>(dim) * sizeof(float)),
+                  0)
+            << "round " << round << ", bag " << bag << ", position " << i;
+      }
+      std::memset(out.data<float>(), 0xff, out.nbytes());  // NaN bits before it is freed
+    }
+    if (round == 1) release_cached_memory();
+  }
+}
+
 }  // namespace
 }  // namespace emb
