@@ -49,8 +49,13 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// How many of the file's pages are in the page cache (mincore over a fresh mapping).
-std::int64_t resident_pages(const std::string& path) {
+// The whole file mapped read-only (open, fstat, mmap, close); aborts when it cannot be.
+struct FileMap {
+  void* data;
+  std::size_t size;
+};
+
+FileMap map_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   struct stat st {};
   ::fstat(fd, &st);
@@ -58,6 +63,12 @@ std::int64_t resident_pages(const std::string& path) {
   void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   ::close(fd);
   if (m == MAP_FAILED) std::abort();
+  return {m, size};
+}
+
+// How many of the file's pages are in the page cache (mincore over a fresh mapping).
+std::int64_t resident_pages(const std::string& path) {
+  const auto [m, size] = map_file(path);
   std::vector<unsigned char> in((size + 4095) / 4096);
   ::mincore(m, size, in.data());
   ::munmap(m, size);
@@ -141,13 +152,7 @@ void time_open(const std::string& path, const char* what, std::int64_t row, std:
     drop_cache(path);
     {
       const auto t0 = Clock::now();
-      const int fd = ::open(path.c_str(), O_RDONLY);
-      struct stat st {};
-      ::fstat(fd, &st);
-      const auto size = static_cast<std::size_t>(st.st_size);
-      void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-      ::close(fd);
-      if (m == MAP_FAILED) std::abort();
+      const auto [m, size] = map_file(path);
       float x;
       std::memcpy(&x, static_cast<const char*>(m) + row_offset + 5 * 4, 4);
       ::munmap(m, size);
