@@ -41,11 +41,11 @@ void check_pretrained(const Tensor& embeddings, const char* what);
 Tensor zeros_for_scatter(const Shape& shape, DType dtype, std::int64_t writes);
 
 /// Tensor::empty(shape, dtype) for an output that a kernel writes whole, made once per step of a
-/// loop (a lookup's or a bag's output, the values of a coalesced sparse gradient): from 4 MiB on,
-/// a block of release_cached_memory()'s cache that fits with at most an eighth to spare, so that
-/// a step does not fault in (and the OS zero) fresh pages the kernel overwrites anyway; a fresh
-/// block has a sixteenth more room, for the next step's slightly larger output. Defined in
-/// tensor.cc.
+/// loop (a lookup's or a bag's output, the values of a coalesced sparse gradient): from 1 MiB on,
+/// a block of release_cached_memory()'s cache that fits with at most an eighth and a huge page to
+/// spare, so that a step does not fault in (and the OS zero) fresh pages the kernel overwrites
+/// anyway; a fresh block has a sixteenth more room (in whole huge pages), for the next step's
+/// slightly larger output. Defined in tensor.cc.
 Tensor empty_reused(const Shape& shape, DType dtype);
 
 }  // namespace emb::detail

@@ -278,6 +278,10 @@ std::shared_ptr<std::byte> recycled_storage(const CachedBlock& b) {
   });
 }
 
+std::size_t round_up_to_huge_page(std::size_t nbytes) {
+  return (nbytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+}
+
 // A fresh block of nbytes, 2 MiB-aligned, advised huge pages; data null when mapping fails.
 CachedBlock map_block(std::size_t nbytes) {
   CachedBlock b;
@@ -320,12 +324,15 @@ Tensor detail::empty_reused(const Shape& shape, DType dtype) {
   check_valid_dtype(dtype, "Tensor::empty");
   const std::int64_t numel = checked_numel(shape);
   const std::size_t nbytes = static_cast<std::size_t>(numel) * element_size(dtype);
-  if (nbytes >= kHugeAllocBytes) {
-    // A cached block that holds nbytes with at most an eighth to spare.
-    CachedBlock b = take_cached(nbytes, nbytes / 8);
+  // From 1 MiB on (glibc's malloc hands such sizes back to the OS when they are freed, so each
+  // call would pay for fresh pages again).
+  if (nbytes >= kLazyZeroBytes) {
+    // A cached block that holds nbytes with at most an eighth and a huge page to spare (a block
+    // this call maps has up to a sixteenth and a huge page more: it must fit the next call of
+    // the same size).
+    CachedBlock b = take_cached(nbytes, nbytes / 8 + kHugePageBytes);
     if (b.data == nullptr) {  // room for a slightly larger output next time (whole huge pages)
-      const std::size_t room = nbytes + nbytes / 16;
-      b = map_block((room + kHugePageBytes - 1) & ~(kHugePageBytes - 1));
+      b = map_block(round_up_to_huge_page(nbytes + nbytes / 16));
     }
     if (b.data != nullptr) {
       std::byte* data = b.data;

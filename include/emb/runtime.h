@@ -33,8 +33,9 @@ std::vector<std::string> simd_targets_available();
 void set_simd_target(std::string_view name);
 
 /// Returns to the OS the blocks of memory emb keeps for reuse: the last few (at most 4) big
-/// tensors of 4 MiB and more that it allocates every step of a loop (a dense gradient written
-/// densely, a coalesced sparse gradient's values, the output of embedding() or embedding_bag()),
+/// tensors that it allocates every step of a loop (a dense gradient of 4 MiB and more written
+/// densely; from 1 MiB on, a coalesced sparse gradient's values and the output of embedding() or
+/// embedding_bag()),
 /// kept when they are freed so that the next one of about the same size is written in place
 /// instead of faulted in afresh. Safe to call at any time; the tensors alive are not affected.
 void release_cached_memory();

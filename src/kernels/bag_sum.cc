@@ -1,6 +1,6 @@
 // Fast EmbeddingBag sum and mean (with per_sample_weights and padding_idx): threads over ranges of
-// bags; within a bag, vectors of up to 4 x Lanes elements accumulate the bag's rows in input
-// order (each element sees the twin's additions in the twin's order), rows prefetched
+// bags; within a bag, blocks of up to 8 vectors accumulate the bag's rows in input order, in
+// registers (each element sees the twin's additions in the twin's order), rows prefetched
 // kPrefetchAhead ids ahead. Twins: ref::bag_sum, ref::bag_divide_by_size.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/bag_sum.cc"
@@ -46,34 +46,24 @@ class BagSumKernel {
     // Mode mean: the divisor as the twin rounds it; 0 = no division (sum, or an empty bag).
     A div = 0;
     if (mean_sizes_ && mean_sizes_[b] > 0) div = A(T(static_cast<A>(mean_sizes_[b])));
+    // The row in blocks of up to kMaxVecs vectors, each block one pass over the bag with its
+    // sums in registers (the first pass prefetches); then the elements past the last vector.
     std::int64_t c = 0;
-    for (; c + 4 * lanes <= dim_; c += 4 * lanes) {
-      V a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
-      for (std::int64_t i = begin; i < end; ++i) {
-        if (c == 0) Prefetch(i);
-        const std::int64_t k = ids_[i];
-        if (k == pad_) continue;
-        const T* r = table_ + k * dim_ + c;
-        const V w = Weight(d, i);
-        a0 = Add(d, a0, LoadWide(d, r), w);
-        a1 = Add(d, a1, LoadWide(d, r + lanes), w);
-        a2 = Add(d, a2, LoadWide(d, r + 2 * lanes), w);
-        a3 = Add(d, a3, LoadWide(d, r + 3 * lanes), w);
+    for (; c + kMaxVecs * lanes <= dim_; c += kMaxVecs * lanes) {
+      if (c == 0) {
+        Pass<kMaxVecs, true>(d, begin, end, c, div, o);
+      } else {
+        Pass<kMaxVecs, false>(d, begin, end, c, div, o);
       }
-      Finish(d, a0, div, o + c);
-      Finish(d, a1, div, o + c + lanes);
-      Finish(d, a2, div, o + c + 2 * lanes);
-      Finish(d, a3, div, o + c + 3 * lanes);
     }
-    for (; c + lanes <= dim_; c += lanes) {
-      V a0 = hn::Zero(d);
-      for (std::int64_t i = begin; i < end; ++i) {
-        if (c == 0) Prefetch(i);
-        const std::int64_t k = ids_[i];
-        if (k == pad_) continue;
-        a0 = Add(d, a0, LoadWide(d, table_ + k * dim_ + c), Weight(d, i));
+    const std::int64_t vecs = (dim_ - c) / lanes;
+    if (vecs > 0) {
+      if (c == 0) {
+        PassOf<true>(vecs, d, begin, end, c, div, o);
+      } else {
+        PassOf<false>(vecs, d, begin, end, c, div, o);
       }
-      Finish(d, a0, div, o + c);
+      c += vecs * lanes;
     }
     for (; c < dim_; ++c) {  // the tail, element by element as the twin
       A acc = 0;
@@ -94,7 +84,72 @@ class BagSumKernel {
     }
   }
 
+
  private:
+  // Accumulators a pass keeps in registers (16 of AVX2's, half of AVX-512's).
+  static constexpr std::int64_t kMaxVecs = 8;
+
+  // Elements [c, c + kVecs * lanes) of bag [begin, end): kVecs sums over the bag's rows in input
+  // order, each row's vectors loaded together, then rounded into o.
+  template <int kVecs, bool kPrefetch>
+  HWY_INLINE void Pass(D d, std::int64_t begin, std::int64_t end, std::int64_t c, A div,
+                       T* o) const {
+    const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
+    const T* table = table_ + c;
+    const Index* ids = ids_;
+    const std::int64_t dim = dim_;
+    const std::int64_t pad = pad_;
+    V a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+    V a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
+    for (std::int64_t i = begin; i < end; ++i) {
+      const std::int64_t k = ids[i];
+      if (k != pad) {
+        const T* r = table + k * dim;
+        const V w = Weight(d, i);
+        a0 = Add(d, a0, LoadWide(d, r), w);
+        if constexpr (kVecs > 1) a1 = Add(d, a1, LoadWide(d, r + lanes), w);
+        if constexpr (kVecs > 2) a2 = Add(d, a2, LoadWide(d, r + 2 * lanes), w);
+        if constexpr (kVecs > 3) a3 = Add(d, a3, LoadWide(d, r + 3 * lanes), w);
+        if constexpr (kVecs > 4) a4 = Add(d, a4, LoadWide(d, r + 4 * lanes), w);
+        if constexpr (kVecs > 5) a5 = Add(d, a5, LoadWide(d, r + 5 * lanes), w);
+        if constexpr (kVecs > 6) a6 = Add(d, a6, LoadWide(d, r + 6 * lanes), w);
+        if constexpr (kVecs > 7) a7 = Add(d, a7, LoadWide(d, r + 7 * lanes), w);
+      }
+      // After this row's loads, so that they do not wait behind requests for later rows.
+      if constexpr (kPrefetch) Prefetch(i);
+    }
+    Finish(d, a0, div, o + c);
+    if constexpr (kVecs > 1) Finish(d, a1, div, o + c + lanes);
+    if constexpr (kVecs > 2) Finish(d, a2, div, o + c + 2 * lanes);
+    if constexpr (kVecs > 3) Finish(d, a3, div, o + c + 3 * lanes);
+    if constexpr (kVecs > 4) Finish(d, a4, div, o + c + 4 * lanes);
+    if constexpr (kVecs > 5) Finish(d, a5, div, o + c + 5 * lanes);
+    if constexpr (kVecs > 6) Finish(d, a6, div, o + c + 6 * lanes);
+    if constexpr (kVecs > 7) Finish(d, a7, div, o + c + 7 * lanes);
+  }
+
+  // Pass<vecs> for a run-time vecs in [1, kMaxVecs).
+  template <bool kPrefetch>
+  HWY_INLINE void PassOf(std::int64_t vecs, D d, std::int64_t begin, std::int64_t end,
+                         std::int64_t c, A div, T* o) const {
+    switch (vecs) {
+      case 1:
+        return Pass<1, kPrefetch>(d, begin, end, c, div, o);
+      case 2:
+        return Pass<2, kPrefetch>(d, begin, end, c, div, o);
+      case 3:
+        return Pass<3, kPrefetch>(d, begin, end, c, div, o);
+      case 4:
+        return Pass<4, kPrefetch>(d, begin, end, c, div, o);
+      case 5:
+        return Pass<5, kPrefetch>(d, begin, end, c, div, o);
+      case 6:
+        return Pass<6, kPrefetch>(d, begin, end, c, div, o);
+      default:
+        return Pass<7, kPrefetch>(d, begin, end, c, div, o);
+    }
+  }
+
   HWY_INLINE void Prefetch(std::int64_t i) const {
     if (i + kPrefetchAhead < n_) {
       PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_,

@@ -412,11 +412,17 @@ TEST(EmbeddingForward, ReusedOutputMemoryHoldsTheLookup) {
   for (std::int64_t i = 0; i < n; ++i) idx.data<std::int64_t>()[i] = (i * 7919) % rows;
   Tensor offsets = Tensor::empty({n}, DType::kInt64);
   for (std::int64_t i = 0; i < n; ++i) offsets.data<std::int64_t>()[i] = i;
+  const void* previous = nullptr;  // the memory of the last output, freed since
   for (int round = 0; round < 3; ++round) {
     for (int bag = 0; bag < 2; ++bag) {
       Tensor out =
           bag ? embedding_bag(idx, w, offsets, EmbeddingBagFuncOptions()) : embedding(idx, w);
       ASSERT_EQ(out.shape(), (Shape{n, dim}));
+      // An output of the size the last one had reuses its memory (but after the release).
+      if (previous != nullptr) {
+        EXPECT_EQ(out.data<float>(), previous) << "round " << round;
+      }
+      previous = out.data<float>();
       for (std::int64_t i = 0; i < n; ++i) {
         const std::int64_t k = idx.data<std::int64_t>()[i];
         ASSERT_EQ(std::memcmp(out.data<float>() + i * dim, w.data<float>() + k * dim,
@@ -426,7 +432,10 @@ TEST(EmbeddingForward, ReusedOutputMemoryHoldsTheLookup) {
       }
       std::memset(out.data<float>(), 0xff, out.nbytes());  // NaN bits before it is freed
     }
-    if (round == 1) release_cached_memory();
+    if (round == 1) {
+      release_cached_memory();
+      previous = nullptr;
+    }
   }
 }
 

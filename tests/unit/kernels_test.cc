@@ -26,7 +26,7 @@ using namespace emb;
 namespace fast = emb::detail::fast;
 namespace ref = emb::detail::ref;
 
-constexpr std::int64_t kDims[] = {1, 3, 7, 8, 15, 16, 17, 64, 129};
+constexpr std::int64_t kDims[] = {1, 3, 7, 8, 15, 16, 17, 32, 64, 128, 129};
 
 using test::Guarded;
 using test::same_bits;
