@@ -318,7 +318,7 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
   }
   // max_indices only where the caller gets them (the kernel writes none when given null).
   if (options.mode() == EmbeddingBagMode::kMax && with_aux) {
-    r.max_indices = Tensor::empty({num_bags, dim}, DType::kInt64);
+    r.max_indices = detail::empty_reused({num_bags, dim}, DType::kInt64);
   }
   Tensor psw = per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
   if (options.max_norm()) {
@@ -334,7 +334,7 @@ EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const 
     fill_bag_sizes(plan, bag_size.data<std::int64_t>());
   }
   if (with_aux) {
-    r.offset2bag = Tensor::empty({plan.n()}, DType::kInt64);
+    r.offset2bag = detail::empty_reused({plan.n()}, DType::kInt64);
     fill_offset2bag(plan, r.offset2bag.data<std::int64_t>());
     r.bag_size = bag_size;
   }
@@ -506,7 +506,7 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
                      std::string(dtype_name(grad_output.dtype())) + ", the weight " +
                      std::string(dtype_name(weight.dtype())));
   }
-  Tensor out = Tensor::empty(input.shape(), weight.dtype());
+  Tensor out = detail::empty_reused(input.shape(), weight.dtype());
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(plan.ids, [&](const auto* ids) {

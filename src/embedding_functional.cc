@@ -235,9 +235,8 @@ SparseGrad detail::sparse_grad_of(const Tensor& grad, const Tensor& ids, std::in
   });
   // Like PyTorch: no rows left (all padding, empty input) or zero-width rows -> an empty gradient.
   if (rows_out == 0 || dim == 0) return SparseGrad(num_weights, dim, grad.dtype());
-  Tensor ids_out = Tensor::empty({rows_out}, DType::kInt64);
-  Tensor values = coalesced ? empty_reused({rows_out, dim}, grad.dtype())
-                            : Tensor::empty({rows_out, dim}, grad.dtype());
+  Tensor ids_out = empty_reused({rows_out}, DType::kInt64);
+  Tensor values = empty_reused({rows_out, dim}, grad.dtype());
   // Coalesced, the ids are the groups' (read in order here, not at random in the kernel).
   if (coalesced) std::copy(group_ids.begin(), group_ids.end(), ids_out.data<std::int64_t>());
   visit_floating(grad.dtype(), [&](auto tag) {

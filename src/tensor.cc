@@ -226,7 +226,7 @@ struct CachedBlock {
   std::size_t nbytes = 0;
 };
 
-constexpr int kCachedBlocks = 4;
+constexpr int kCachedBlocks = 8;
 
 struct BlockCache {
   std::array<CachedBlock, kCachedBlocks> blocks;

@@ -32,12 +32,12 @@ std::vector<std::string> simd_targets_available();
 /// EMB_SIMD does. Throws ValueError for an unknown or unavailable target; nothing changes then.
 void set_simd_target(std::string_view name);
 
-/// Returns to the OS the blocks of memory emb keeps for reuse: the last few (at most 4) big
+/// Returns to the OS the blocks of memory emb keeps for reuse: the last few (at most 8) big
 /// tensors that it allocates every step of a loop (a dense gradient of 4 MiB and more written
-/// densely; from 1 MiB on, a coalesced sparse gradient's values and the output of embedding() or
-/// embedding_bag()),
-/// kept when they are freed so that the next one of about the same size is written in place
-/// instead of faulted in afresh. Safe to call at any time; the tensors alive are not affected.
+/// densely; from 1 MiB on, the outputs of embedding() and embedding_bag() with their auxiliary
+/// outputs, a sparse gradient's ids and values, the per-sample-weight gradient), kept when they
+/// are freed so that the next one of about the same size is written in place instead of faulted
+/// in afresh. Safe to call at any time; the tensors alive are not affected.
 void release_cached_memory();
 
 }  // namespace emb
