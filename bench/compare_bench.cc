@@ -256,6 +256,13 @@ void set_threads(int t) {
   omp_set_num_threads(t);
 }
 
+// A float32 tensor of zeros, every page written.
+emb::Tensor written_zeros(const emb::Shape& shape) {
+  emb::Tensor t = emb::Tensor::empty(shape, emb::DType::kFloat32);
+  std::memset(t.data<float>(), 0, t.nbytes());
+  return t;
+}
+
 // Which ids a case draws.
 enum class Dist { kUniform, kZipf };
 
@@ -273,9 +280,12 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
   const std::int64_t bags = n / cfg.bag;
   torch::Tensor t_table = as_torch(table);  // not const: embedding_renorm_ takes Tensor&
   const torch::Tensor t_ids = as_torch(ids), t_offsets = as_torch(offsets);
-  emb::Tensor probe_out = emb::Tensor::zeros({n, dim}, emb::DType::kFloat32);
+  // The probe's output and embedding_out's: written once here, so that no timed call faults them
+  // in, and from Tensor::empty, so that they have the pages emb's own outputs have (huge pages
+  // where the system gives them).
+  emb::Tensor probe_out = written_zeros({n, dim});
   // Preallocated outputs (embedding_out; libtorch's index_select_out, which its embedding runs).
-  const emb::Tensor out = emb::Tensor::zeros({n, dim}, emb::DType::kFloat32);
+  const emb::Tensor out = written_zeros({n, dim});
   torch::Tensor t_out = torch::zeros({n, dim});
   for (int threads : {1, 2}) {
     if (cfg.quick && threads == 2 && !full) continue;
