@@ -49,19 +49,27 @@ class BagSumKernel {
     // The row in blocks of up to kMaxVecs vectors, each block one pass over the bag with its
     // sums in registers (the first pass prefetches); then the elements past the last vector.
     std::int64_t c = 0;
+    if (dim_ == kMaxVecs * lanes) {  // one block: its prefetch is a fixed run of instructions
+      Pass<kMaxVecs, kWholeRowBlock>(d, begin, end, c, div, o);
+      return;
+    }
     for (; c + kMaxVecs * lanes <= dim_; c += kMaxVecs * lanes) {
       if (c == 0) {
-        Pass<kMaxVecs, true>(d, begin, end, c, div, o);
+        Pass<kMaxVecs, kRow>(d, begin, end, c, div, o);
       } else {
-        Pass<kMaxVecs, false>(d, begin, end, c, div, o);
+        Pass<kMaxVecs, kNone>(d, begin, end, c, div, o);
       }
     }
     const std::int64_t vecs = (dim_ - c) / lanes;
     if (vecs > 0) {
+      if (c == 0 && vecs * lanes == dim_) {
+        PassOf<kWholeRowBlock>(vecs, d, begin, end, c, div, o);
+        return;
+      }
       if (c == 0) {
-        PassOf<true>(vecs, d, begin, end, c, div, o);
+        PassOf<kRow>(vecs, d, begin, end, c, div, o);
       } else {
-        PassOf<false>(vecs, d, begin, end, c, div, o);
+        PassOf<kNone>(vecs, d, begin, end, c, div, o);
       }
       c += vecs * lanes;
     }
@@ -89,9 +97,14 @@ class BagSumKernel {
   // Accumulators a pass keeps in registers (16 of AVX2's, half of AVX-512's).
   static constexpr std::int64_t kMaxVecs = 8;
 
+  // What a pass prefetches kPrefetchAhead ids ahead: nothing (a later pass over the same rows),
+  // the whole row, or the whole row when it is exactly the pass's block (its size then known at
+  // compile time on fixed-width targets).
+  enum PrefetchMode { kNone, kRow, kWholeRowBlock };
+
   // Elements [c, c + kVecs * lanes) of bag [begin, end): kVecs sums over the bag's rows in input
   // order, each row's vectors loaded together, then rounded into o.
-  template <int kVecs, bool kPrefetch>
+  template <int kVecs, PrefetchMode kPrefetch>
   HWY_INLINE void Pass(D d, std::int64_t begin, std::int64_t end, std::int64_t c, A div,
                        T* o) const {
     const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
@@ -116,7 +129,8 @@ class BagSumKernel {
         if constexpr (kVecs > 7) a7 = Add(d, a7, LoadWide(d, r + 7 * lanes), w);
       }
       // After this row's loads, so that they do not wait behind requests for later rows.
-      if constexpr (kPrefetch) Prefetch(i);
+      if constexpr (kPrefetch == kRow) Prefetch(i);
+      if constexpr (kPrefetch == kWholeRowBlock) PrefetchBlock<kVecs>(d, i);
     }
     Finish(d, a0, div, o + c);
     if constexpr (kVecs > 1) Finish(d, a1, div, o + c + lanes);
@@ -129,7 +143,7 @@ class BagSumKernel {
   }
 
   // Pass<vecs> for a run-time vecs in [1, kMaxVecs).
-  template <bool kPrefetch>
+  template <PrefetchMode kPrefetch>
   HWY_INLINE void PassOf(std::int64_t vecs, D d, std::int64_t begin, std::int64_t end,
                          std::int64_t c, A div, T* o) const {
     switch (vecs) {
@@ -148,6 +162,21 @@ class BagSumKernel {
       default:
         return Pass<7, kPrefetch>(d, begin, end, c, div, o);
     }
+  }
+
+  // Prefetch() for a row of exactly kVecs vectors.
+  template <int kVecs>
+  HWY_INLINE void PrefetchBlock(D /* d */, std::int64_t i) const {
+#if HWY_HAVE_SCALABLE
+    Prefetch(i);
+#else
+    constexpr std::size_t kBytes = kVecs * hn::MaxLanes(D()) * sizeof(T);
+    if (i + kPrefetchAhead < n_) {
+      const auto* row = reinterpret_cast<const char*>(
+          table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_);
+      for (std::size_t off = 0; off < kBytes; off += 64) hwy::Prefetch(row + off);
+    }
+#endif
   }
 
   HWY_INLINE void Prefetch(std::int64_t i) const {
