@@ -4,7 +4,8 @@
 //
 //   compare_bench [--quick] [--out DIR] [--only NAME[,NAME...]]
 //
-// --only times just the cases whose names contain one of the NAMEs (the checks still run).
+// --only times just the cases whose names contain one of the NAMEs (the checks of the tables those
+// cases use still run; tables no selected case can use are not made).
 //
 // Writes DIR/compare.tsv (`case emb_ns anchor anchor_ns speedup`, ns per id, or per call for the
 // single-call cases; speedup = anchor_ns / emb_ns) and DIR/compare_spread.tsv (min / median / max
@@ -43,6 +44,32 @@ bool selected(const Config& cfg, const std::string& name) {
   if (cfg.only.empty()) return true;
   return std::any_of(cfg.only.begin(), cfg.only.end(),
                      [&](const std::string& part) { return name.find(part) != std::string::npos; });
+}
+
+// Whether --only can select a case of the table that table_cases() names with `sfx`
+// ("_cold_zipf_d64": the case names are op + sfx + "_t1" / "_t2"), so that a table no selected case
+// uses is not made. Errs on the side of making it: a NAME that names no table (no "_cold" or
+// "_hot") may select any table, but one with "_zipf" only Zipf tables and one with "_dN" only a
+// width that "_dN" begins, and one with "call_" (a single-call case) none.
+bool table_selected(const Config& cfg, const std::string& sfx) {
+  if (cfg.only.empty()) return true;
+  const bool zipf = sfx.find("_zipf") != std::string::npos;
+  const std::string width = sfx.substr(sfx.find("_d"));  // "_d64"
+  return std::any_of(cfg.only.begin(), cfg.only.end(), [&](const std::string& part) {
+    if (part.find("call_") != std::string::npos) return false;  // the single calls' own table
+    const std::size_t at = std::min(part.find("_cold"), part.find("_hot"));
+    if (at != std::string::npos) {  // the rest of the NAME begins the case's suffix
+      const std::string rest = part.substr(at);
+      return (sfx + "_t1").rfind(rest, 0) == 0 || (sfx + "_t2").rfind(rest, 0) == 0;
+    }
+    if (part.find("_zipf") != std::string::npos && !zipf) return false;
+    for (std::size_t d = part.find("_d"); d != std::string::npos; d = part.find("_d", d + 1)) {
+      std::size_t e = d + 2;
+      while (e < part.size() && part[e] >= '0' && part[e] <= '9') ++e;
+      if (e > d + 2 && width.rfind(part.substr(d, e - d), 0) != 0) return false;
+    }
+    return true;
+  });
 }
 
 // ---- Inputs ----------------------------------------------------------------------------------
@@ -270,6 +297,10 @@ enum class Dist { kUniform, kZipf };
 // 2), at 1 and 2 threads. Case names: op_tag[_zipf]_dD_tT.
 void table_cases(Report& report, const Config& cfg, const std::string& tag, std::int64_t rows,
                  std::int64_t dim, Dist dist, bool full) {
+  if (!table_selected(cfg, "_" + tag + (dist == Dist::kZipf ? "_zipf" : "") + "_d" +
+                               std::to_string(dim))) {
+    return;
+  }
   // At most 256 MiB of output per call (D = 256 looks up a quarter of the ids).
   const std::int64_t n =
       std::min(cfg.n_ids, ((std::int64_t{256} << 20) / (dim * 4)) / cfg.bag * cfg.bag);
