@@ -2,6 +2,7 @@
 // (fast ones where they exist, kernels/fast.h; the reference loops for the rest). Nothing is
 // written before the last check has passed.
 #include <algorithm>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -20,15 +21,35 @@ namespace {
 using detail::visit_floating;
 using detail::visit_ids;
 
-// A validated bag layout: the ids as a flat [n] tensor (sharing the input's storage) and the
-// B + 1 bounds of the bags.
+// The B + 1 bounds of the bags: bag b = positions [bounds[b], bounds[b + 1]). Held inline for
+// up to kInline - 1 bags, so that a serving call's few bags allocate nothing; on the heap beyond.
+class BagBounds {
+ public:
+  // Room for `size` bounds, their values unset.
+  void resize(std::size_t size) {
+    if (size > kInline) heap_.resize(size);
+    size_ = size;
+  }
+  std::int64_t* data() { return size_ > kInline ? heap_.data() : inline_.data(); }
+  const std::int64_t* data() const { return size_ > kInline ? heap_.data() : inline_.data(); }
+  std::size_t size() const { return size_; }
+  std::int64_t operator[](std::int64_t i) const { return data()[i]; }
+
+ private:
+  static constexpr std::size_t kInline = 16;
+  std::array<std::int64_t, kInline> inline_;
+  std::vector<std::int64_t> heap_;
+  std::size_t size_ = 0;
+};
+
+// A validated bag layout: the ids (the input itself, read flat) and the bounds of the bags.
 struct BagPlan {
-  Tensor ids;                        // [n] int32 | int64
-  std::vector<std::int64_t> bounds;  // [B + 1]: bag b = positions [bounds[b], bounds[b + 1])
-  std::int64_t padding_idx = -1;     // normalized; -1 for none
+  const Tensor* ids = nullptr;    // the input: [n] or [B, N] int32 | int64
+  BagBounds bounds;               // [B + 1]
+  std::int64_t padding_idx = -1;  // normalized; -1 for none
 
   std::int64_t num_bags() const { return static_cast<std::int64_t>(bounds.size()) - 1; }
-  std::int64_t n() const { return ids.numel(); }
+  std::int64_t n() const { return ids->numel(); }
 };
 
 std::string str(std::int64_t v) {
@@ -113,12 +134,12 @@ BagPlan plan_bags(const PlanRequest& r) {
   BagPlan plan;
   plan.padding_idx = detail::normalize_padding_idx(o.padding_idx(), r.num_rows, r.op);
   const std::int64_t n = r.input.numel();
-  plan.ids = r.input.reshape({n});
+  plan.ids = &r.input;
   if (two_d) {  // [B, N]: bag b = row b (include_last_offset does not apply)
     const std::int64_t rows = r.input.size(0);
     const std::int64_t cols = r.input.size(1);
     plan.bounds.resize(static_cast<std::size_t>(rows) + 1);
-    for (std::int64_t b = 0; b <= rows; ++b) plan.bounds[static_cast<std::size_t>(b)] = b * cols;
+    for (std::int64_t b = 0; b <= rows; ++b) plan.bounds.data()[b] = b * cols;
   } else {
     const std::int64_t size = r.offsets.numel();
     if (o.include_last_offset() && size == 0) {
@@ -151,10 +172,11 @@ BagPlan plan_bags(const PlanRequest& r) {
         throw ValueError(op + ": with include_last_offset, offsets[" + str(size - 1) + "] = " +
                          str(off[size - 1]) + " must equal the number of indices, " + str(n));
       }
-      plan.bounds.reserve(static_cast<std::size_t>(size) + 1);
-      plan.bounds.assign(off, off + size);
+      const bool append_n = !o.include_last_offset();
+      plan.bounds.resize(static_cast<std::size_t>(size) + (append_n ? 1 : 0));
+      std::copy(off, off + size, plan.bounds.data());
+      if (append_n) plan.bounds.data()[size] = n;
     });
-    if (!o.include_last_offset()) plan.bounds.push_back(n);
   }
   detail::check_ids_in_range(r.input, r.num_rows, r.op, "input");
   return plan;
@@ -182,7 +204,7 @@ void fill_bag_sizes(const BagPlan& plan, std::int64_t* sizes) {
     }
     return;
   }
-  visit_ids(plan.ids, [&](const auto* ids) {
+  visit_ids(*plan.ids, [&](const auto* ids) {
     for (std::int64_t b = 0; b < plan.num_bags(); ++b) {
       std::int64_t size = 0;
       for (std::int64_t i = plan.bounds[b]; i < plan.bounds[b + 1]; ++i) {
@@ -291,94 +313,122 @@ const char* mode_name(EmbeddingBagMode mode) {
 
 namespace {
 
-// The forward; with_aux false leaves offset2bag, bag_size and max_indices undefined (and skips
-// computing them where the kernel does not need them).
-// into: the caller's output (embedding_bag_out), checked with the rest; null: a new tensor.
-EmbeddingBagResult bag_forward(const Tensor& input, const Tensor& weight, const Tensor& offsets,
-                               const EmbeddingBagFuncOptions& options,
-                               const Tensor& per_sample_weights, bool with_aux,
-                               const Tensor* into = nullptr) {
-  const char* op = into ? "embedding_bag_out" : "embedding_bag";
-  check_weight(weight, op);
-  BagPlan plan =
-      plan_bags({op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
-  // Everything is valid; the outputs are allocated before the renorm writes, so that nothing
-  // after it can fail.
+// The kernel of options.mode() on validated arguments: ids (the plan's, or a copy), psw null for
+// none, bag_size mode mean's divisors, max_indices null where not wanted.
+void run_bags(const BagPlan& plan, const Tensor& ids, const Tensor& weight,
+              const EmbeddingBagFuncOptions& options, const Tensor* psw,
+              const std::int64_t* bag_size, std::int64_t* max_indices, const Tensor& out) {
   const std::int64_t num_bags = plan.num_bags();
   const std::int64_t dim = weight.size(1);
-  EmbeddingBagResult r;
-  if (into) {
-    const std::int64_t prefix[] = {num_bags};
-    detail::check_out(*into, weight.dtype(), prefix, dim, op,
-                      {&weight, &input, &offsets, &per_sample_weights},
-                      {"weight", "input", "offsets", "per_sample_weights"});
-    r.output = *into;
-  } else {
-    r.output = detail::empty_reused({num_bags, dim}, weight.dtype());
-  }
-  // max_indices only where the caller gets them (the kernel writes none when given null).
-  if (options.mode() == EmbeddingBagMode::kMax && with_aux) {
-    r.max_indices = detail::empty_reused({num_bags, dim}, DType::kInt64);
-  }
-  Tensor psw = per_sample_weights.defined() ? per_sample_weights.reshape({plan.n()}) : Tensor();
-  if (options.max_norm()) {
-    // Ids or weights that live inside the weight would change under the renorm: read them
-    // first.
-    if (plan.ids.shares_storage_with(weight)) plan.ids = plan.ids.clone();
-    if (psw.defined() && psw.shares_storage_with(weight)) psw = psw.clone();
-  }
-  // The auxiliary outputs (and mode mean's divisors) written straight into their tensors.
-  Tensor bag_size;
-  if (with_aux || options.mode() == EmbeddingBagMode::kMean) {
-    bag_size = Tensor::empty({num_bags}, DType::kInt64);
-    fill_bag_sizes(plan, bag_size.data<std::int64_t>());
-  }
-  if (with_aux) {
-    r.offset2bag = detail::empty_reused({plan.n()}, DType::kInt64);
-    fill_offset2bag(plan, r.offset2bag.data<std::int64_t>());
-    r.bag_size = bag_size;
-  }
-  if (options.max_norm()) {
-    embedding_renorm_(weight, plan.ids, *options.max_norm(), options.norm_type());
-  }
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    visit_ids(plan.ids, [&](const auto* ids) {
+    visit_ids(ids, [&](const auto* p) {
       if (options.mode() == EmbeddingBagMode::kMax) {
-        detail::fast::bag_max(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                              plan.padding_idx, r.output.data<T>(),
-                              with_aux ? r.max_indices.data<std::int64_t>() : nullptr);
+        detail::fast::bag_max(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
+                              plan.padding_idx, out.data<T>(), max_indices);
       } else if (options.mode() == EmbeddingBagMode::kMean) {
-        detail::fast::bag_mean(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                               plan.padding_idx, bag_size.data<std::int64_t>(), r.output.data<T>());
+        detail::fast::bag_mean(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
+                               plan.padding_idx, bag_size, out.data<T>());
       } else {
-        detail::fast::bag_sum(weight.data<T>(), dim, ids, plan.bounds.data(), num_bags,
-                              plan.padding_idx, psw.defined() ? psw.data<T>() : nullptr,
-                              psw_combine<T>(plan.padding_idx), r.output.data<T>());
+        detail::fast::bag_sum(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
+                              plan.padding_idx, psw ? psw->data<T>() : nullptr,
+                              psw_combine<T>(plan.padding_idx), out.data<T>());
       }
     });
   });
-  return r;
+}
+
+// The forward of validated arguments into out [B, dim]. aux: null, or the result that also gets
+// offset2bag and bag_size (allocated here) and, in mode max, max_indices (allocated by the
+// caller); without it the kernels skip what only those need.
+void bag_compute(const BagPlan& plan, const Tensor& weight, const EmbeddingBagFuncOptions& options,
+                 const Tensor& per_sample_weights, const Tensor& out, EmbeddingBagResult* aux) {
+  const Tensor* psw = per_sample_weights.defined() ? &per_sample_weights : nullptr;
+  if (!options.max_norm() && !aux && options.mode() != EmbeddingBagMode::kMean) {
+    // A serving call: nothing to renorm, count or allocate.
+    run_bags(plan, *plan.ids, weight, options, psw, nullptr, nullptr, out);
+    return;
+  }
+  Tensor ids = *plan.ids;
+  Tensor psw_copy;
+  if (options.max_norm()) {
+    // Ids or weights that live inside the weight would change under the renorm: read them
+    // first.
+    if (ids.shares_storage_with(weight)) ids = ids.clone();
+    if (psw && psw->shares_storage_with(weight)) {
+      psw_copy = psw->clone();
+      psw = &psw_copy;
+    }
+  }
+  // The auxiliary outputs (and mode mean's divisors) written straight into their tensors.
+  Tensor bag_size;
+  if (aux || options.mode() == EmbeddingBagMode::kMean) {
+    bag_size = Tensor::empty({plan.num_bags()}, DType::kInt64);
+    fill_bag_sizes(plan, bag_size.data<std::int64_t>());
+  }
+  if (aux) {
+    aux->offset2bag = detail::empty_reused({plan.n()}, DType::kInt64);
+    fill_offset2bag(plan, aux->offset2bag.data<std::int64_t>());
+    aux->bag_size = bag_size;
+  }
+  if (options.max_norm()) {
+    embedding_renorm_(weight, ids, *options.max_norm(), options.norm_type());
+  }
+  const bool winners = aux && aux->max_indices.defined();
+  run_bags(plan, ids, weight, options, psw,
+           bag_size.defined() ? bag_size.data<std::int64_t>() : nullptr,
+           winners ? aux->max_indices.data<std::int64_t>() : nullptr, out);
+}
+
+// Every check of a forward's arguments but its output's, in PyTorch's order; the bag layout.
+BagPlan plan_forward(const char* op, const Tensor& input, const Tensor& weight,
+                     const Tensor& offsets, const EmbeddingBagFuncOptions& options,
+                     const Tensor& per_sample_weights) {
+  check_weight(weight, op);
+  return plan_bags(
+      {op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
 }
 
 }  // namespace
 
+// Everything is valid before an output is allocated, and the outputs are allocated before the
+// renorm writes, so that nothing after it can fail.
+
 void embedding_bag_out(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                        const Tensor& out, const EmbeddingBagFuncOptions& options,
                        const Tensor& per_sample_weights) {
-  bag_forward(input, weight, offsets, options, per_sample_weights, false, &out);
+  const char* op = "embedding_bag_out";
+  const BagPlan plan = plan_forward(op, input, weight, offsets, options, per_sample_weights);
+  const std::int64_t prefix[] = {plan.num_bags()};
+  detail::check_out(out, weight.dtype(), prefix, weight.size(1), op,
+                    {&weight, &input, &offsets, &per_sample_weights},
+                    {"weight", "input", "offsets", "per_sample_weights"});
+  bag_compute(plan, weight, options, per_sample_weights, out, nullptr);
 }
 
 EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weight,
                                          const Tensor& offsets,
                                          const EmbeddingBagFuncOptions& options,
                                          const Tensor& per_sample_weights) {
-  return bag_forward(input, weight, offsets, options, per_sample_weights, true);
+  const BagPlan plan =
+      plan_forward("embedding_bag", input, weight, offsets, options, per_sample_weights);
+  const Shape shape{plan.num_bags(), weight.size(1)};
+  EmbeddingBagResult r;
+  r.output = detail::empty_reused(shape, weight.dtype());
+  if (options.mode() == EmbeddingBagMode::kMax) {
+    r.max_indices = detail::empty_reused(shape, DType::kInt64);
+  }
+  bag_compute(plan, weight, options, per_sample_weights, r.output, &r);
+  return r;
 }
 
 Tensor embedding_bag(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                      const EmbeddingBagFuncOptions& options, const Tensor& per_sample_weights) {
-  return bag_forward(input, weight, offsets, options, per_sample_weights, false).output;
+  const BagPlan plan =
+      plan_forward("embedding_bag", input, weight, offsets, options, per_sample_weights);
+  Tensor out = detail::empty_reused({plan.num_bags(), weight.size(1)}, weight.dtype());
+  bag_compute(plan, weight, options, per_sample_weights, out, nullptr);
+  return out;
 }
 
 Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& input,
@@ -432,9 +482,9 @@ Tensor embedding_bag_dense_backward(const Tensor& grad_output, const Tensor& inp
     const std::vector<std::int64_t> o2b = offset2bag_of(plan);
     std::vector<std::int64_t> counts;  // one per row: not built when grad_weight is empty
     if (options.scale_grad_by_freq() && dim > 0 && plan.n() > 0) {
-      counts = id_counts(plan.ids, num_weights);
+      counts = id_counts(*plan.ids, num_weights);
     }
-    visit_ids(plan.ids, [&](const auto* ids) {
+    visit_ids(*plan.ids, [&](const auto* ids) {
       detail::fast::bag_dense_backward_sum(
           grad_output.data<T>(), dim, ids, o2b.data(), plan.n(), plan.padding_idx,
           per_sample_weights.defined() ? per_sample_weights.data<T>() : nullptr,
@@ -466,9 +516,9 @@ SparseGrad embedding_bag_sparse_backward(const Tensor& grad_output, const Tensor
   // Row i = grad_output[bag(i)] (times T(1 / bag_size) in mode mean, times psw[i]), as the
   // sparse backward of a plain lookup over those rows (which drops padding and applies sgf).
   std::vector<std::int64_t> counts;  // per position
-  if (options.scale_grad_by_freq()) counts = detail::position_counts(plan.ids, num_weights);
+  if (options.scale_grad_by_freq()) counts = detail::position_counts(*plan.ids, num_weights);
   const bool mean = options.mode() == EmbeddingBagMode::kMean;
-  return detail::sparse_grad_of(grad_output, plan.ids, plan.padding_idx, counts, o2b.data(),
+  return detail::sparse_grad_of(grad_output, *plan.ids, plan.padding_idx, counts, o2b.data(),
                                 mean ? Tensor() : per_sample_weights,
                                 mean ? bag_size.data() : nullptr, num_weights);
 }
@@ -509,7 +559,7 @@ Tensor embedding_bag_per_sample_weights_backward(const Tensor& grad_output, cons
   Tensor out = detail::empty_reused(input.shape(), weight.dtype());
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    visit_ids(plan.ids, [&](const auto* ids) {
+    visit_ids(*plan.ids, [&](const auto* ids) {
       detail::fast::bag_per_sample_weights_backward(
           grad_output.data<T>(), weight.data<T>(), weight.size(1), ids, plan.bounds.data(),
           plan.num_bags(), plan.padding_idx, psw_grad_dot<T>(), out.data<T>());
@@ -525,8 +575,11 @@ namespace emb::detail {
 BagLayout plan_bag_layout(const char* op, const Tensor& input, const Tensor& offsets,
                           std::int64_t num_rows, const EmbeddingBagFuncOptions& options,
                           const Tensor& per_sample_weights, DType psw_dtype) {
-  BagPlan p = plan_bags({op, input, offsets, num_rows, options, &per_sample_weights, psw_dtype});
-  return {p.ids, std::move(p.bounds), p.padding_idx};
+  const BagPlan p =
+      plan_bags({op, input, offsets, num_rows, options, &per_sample_weights, psw_dtype});
+  return {input.reshape({p.n()}),
+          std::vector<std::int64_t>(p.bounds.data(), p.bounds.data() + p.bounds.size()),
+          p.padding_idx};
 }
 
 }  // namespace emb::detail

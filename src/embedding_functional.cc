@@ -1,6 +1,7 @@
 // The functional embedding ops: validate everything once, then call the kernels (fast ones where
 // they exist, kernels/fast.h; the reference loops for the rest).
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "emb/embedding.h"
@@ -90,9 +91,9 @@ std::int64_t detail::check_embedding_backward_args(const char* op, const Tensor&
 
 namespace {
 
-// embedding() into `out` when given (checked with the rest), else into a new tensor.
-Tensor lookup(const char* op, const Tensor& input, const Tensor& weight,
-              const EmbeddingFuncOptions& options, const Tensor* into) {
+// Every check of a lookup's arguments but its output's.
+void check_lookup(const char* op, const Tensor& input, const Tensor& weight,
+                  const EmbeddingFuncOptions& options) {
   detail::check_weight_2d(weight, op);
   detail::check_index_dtype(input, op, "indices");
   const std::int64_t num = weight.size(0);
@@ -103,44 +104,50 @@ Tensor lookup(const char* op, const Tensor& input, const Tensor& weight,
     detail::check_floating(weight, what.c_str(), "weight");
     weight.check_writable(what.c_str());
   }
-  Tensor fresh;
-  if (into) {
-    detail::check_out(*into, weight.dtype(), input.shape(), weight.size(1), op, {&weight, &input},
-                      {"weight", "indices"});
-  } else {
-    Shape out_shape;
-    out_shape.reserve(input.shape().size() + 1);
-    out_shape = input.shape();
-    out_shape.push_back(weight.size(1));
-    fresh = detail::empty_reused(out_shape, weight.dtype());  // may throw: before any write
-  }
-  const Tensor& out = into ? *into : fresh;
-  Tensor copied_ids;
-  if (options.max_norm()) {
-    // Ids that live inside the weight would change under the renorm: read them first.
-    if (input.shares_storage_with(weight)) copied_ids = input.clone();
-    renorm_validated(weight, copied_ids.defined() ? copied_ids : input, *options.max_norm(),
-                     options.norm_type());
-  }
-  const Tensor& ids = copied_ids.defined() ? copied_ids : input;
+}
+
+// out[i] = weight[ids[i]], on validated arguments.
+void gather(const Tensor& ids, const Tensor& weight, const Tensor& out) {
   const std::size_t row_bytes =
       static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
   detail::visit_ids(ids, [&](const auto* p) {
     detail::fast::gather_rows(static_cast<const std::byte*>(weight.raw_data()), row_bytes, p,
                               ids.numel(), static_cast<std::byte*>(out.raw_data()));
   });
-  return fresh;  // undefined for `into`
+}
+
+// The lookup of validated arguments into out [*input.shape, dim] (allocated or checked).
+void lookup_into(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options,
+                 const Tensor& out) {
+  if (!options.max_norm()) return gather(input, weight, out);
+  // Ids that live inside the weight would change under the renorm: read them first.
+  const Tensor ids = input.shares_storage_with(weight) ? input.clone() : input;
+  renorm_validated(weight, ids, *options.max_norm(), options.norm_type());
+  gather(ids, weight, out);
 }
 
 }  // namespace
 
+// Everything, out included, is valid before an output is allocated or the renorm writes.
+
 Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
-  return lookup("embedding", input, weight, options, nullptr);
+  check_lookup("embedding", input, weight, options);
+  Shape out_shape;
+  out_shape.reserve(input.shape().size() + 1);
+  out_shape = input.shape();
+  out_shape.push_back(weight.size(1));
+  Tensor out = detail::empty_reused(out_shape, weight.dtype());  // may throw: before any write
+  lookup_into(input, weight, options, out);
+  return out;
 }
 
 void embedding_out(const Tensor& input, const Tensor& weight, const Tensor& out,
                    const EmbeddingFuncOptions& options) {
-  lookup("embedding_out", input, weight, options, &out);
+  const char* op = "embedding_out";
+  check_lookup(op, input, weight, options);
+  detail::check_out(out, weight.dtype(), input.shape(), weight.size(1), op, {&weight, &input},
+                    {"weight", "indices"});
+  lookup_into(input, weight, options, out);
 }
 
 void embedding_renorm_(const Tensor& weight, const Tensor& indices, double max_norm,

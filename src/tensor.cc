@@ -17,6 +17,17 @@
 #include "kernels/parallel.h"
 #include "module_common.h"
 
+#if defined(__SANITIZE_ADDRESS__)  // g++
+#define EMB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)  // clang
+#define EMB_ASAN 1
+#endif
+#endif
+#ifdef EMB_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace emb {
 
 namespace {
@@ -49,11 +60,20 @@ std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
   if (nbytes >= kHugeAllocBytes) {
     if (std::shared_ptr<std::byte> storage = allocate_huge(nbytes)) return storage;
   }
-  // Allocate at least one byte so that an empty tensor still owns (and compares) a storage.
-  void* p = ::operator new (nbytes == 0 ? 1 : nbytes, std::align_val_t{kAlignment});
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(p), [](std::byte* q) {
-    ::operator delete (q, std::align_val_t{kAlignment});
-  });
+  // One allocation for the elements and the reference count (a small output costs one malloc),
+  // with room to align the first element; at least one byte, so that an empty tensor still owns
+  // (and compares) a storage.
+  const std::shared_ptr<std::byte[]> block =
+      std::make_shared_for_overwrite<std::byte[]>(nbytes + kAlignment);
+  const auto base = reinterpret_cast<std::uintptr_t>(block.get());
+  auto* data = reinterpret_cast<std::byte*>((base + kAlignment - 1) & ~(kAlignment - 1));
+#ifdef EMB_ASAN
+  // The room around the elements stays out of bounds: a kernel's overrun is still reported.
+  ASAN_POISON_MEMORY_REGION(block.get(), static_cast<std::size_t>(data - block.get()));
+  ASAN_POISON_MEMORY_REGION(
+      data + nbytes, static_cast<std::size_t>(block.get() + nbytes + kAlignment - data - nbytes));
+#endif
+  return std::shared_ptr<std::byte>(block, data);  // owns the block, points at the elements
 }
 
 // From this size on, zeros() maps fresh pages from the OS instead of writing zeros: the kernel
@@ -423,13 +443,8 @@ void Tensor::check_writable(const char* what) const {
   }
 }
 
-void Tensor::check_defined(const char* what) const {
-  if (!defined()) throw ValueError(std::string(what) + ": tensor is undefined");
-}
-
-DType Tensor::dtype() const {
-  check_defined("Tensor::dtype");
-  return dtype_;
+void Tensor::throw_undefined(const char* what) {
+  throw ValueError(std::string(what) + ": tensor is undefined");
 }
 
 std::int64_t Tensor::size(std::int64_t d) const {
@@ -448,11 +463,6 @@ bool Tensor::shares_storage_with(const Tensor& other) const {
   const auto* a = data_;
   const auto* b = other.data_;
   return a != nullptr && a < b + other.nbytes() && b < a + nbytes();
-}
-
-void* Tensor::raw_data() const {
-  check_defined("Tensor::raw_data");
-  return data_;
 }
 
 std::int64_t Tensor::flat_offset(const std::int64_t* pos, std::size_t n) const {

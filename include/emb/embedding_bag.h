@@ -129,8 +129,9 @@ Tensor embedding_bag(const Tensor& input, const Tensor& weight, const Tensor& of
 
 /// embedding_bag() written into the caller's out [B, dim] (the weight's dtype, writable, sharing
 /// no memory with weight, input, offsets or per_sample_weights), checked before anything is
-/// written. Modes sum and mean allocate nothing but the bag bounds; mode max also a [B, dim]
-/// scratch of winners. Throws as embedding_bag(), and ValueError for a bad out.
+/// written. Modes sum and max allocate nothing up to 15 bags (beyond: the B + 1 bag bounds, as
+/// int64); mode mean also its B divisors; max_norm also what the renorm takes. Throws as
+/// embedding_bag(), and ValueError for a bad out.
 void embedding_bag_out(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                        const Tensor& out, const EmbeddingBagFuncOptions& options = {},
                        const Tensor& per_sample_weights = {});

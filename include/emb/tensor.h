@@ -81,7 +81,10 @@ class Tensor {
   void check_writable(const char* what) const;
 
   bool defined() const { return storage_ != nullptr || view_; }
-  DType dtype() const;
+  DType dtype() const {
+    check_defined("Tensor::dtype");
+    return dtype_;
+  }
   const Shape& shape() const { return shape_; }
   std::int64_t dim() const { return static_cast<std::int64_t>(shape_.size()); }
   /// Size of dimension d; negative d counts from the end (size(-1) is the last).
@@ -94,7 +97,10 @@ class Tensor {
   /// True when both handles point into the same allocation or caller buffer.
   bool shares_storage_with(const Tensor& other) const;
 
-  void* raw_data() const;
+  void* raw_data() const {
+    check_defined("Tensor::raw_data");
+    return data_;
+  }
   /// Typed pointer to the first element; throws ValueError if T is not the tensor's dtype.
   template <typename T>
   T* data() const;
@@ -130,7 +136,10 @@ class Tensor {
 
  private:
   std::int64_t flat_offset(const std::int64_t* pos, std::size_t n) const;
-  void check_defined(const char* what) const;
+  void check_defined(const char* what) const {
+    if (!defined()) throw_undefined(what);
+  }
+  [[noreturn]] static void throw_undefined(const char* what);
 
   std::shared_ptr<std::byte> storage_;  // owning allocation, null for views
   std::shared_ptr<const void> owner_;   // what keeps a view's memory alive (null: the caller)
