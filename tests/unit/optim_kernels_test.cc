@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -312,6 +313,131 @@ TYPED_TEST(OptimKernels, DenseUpdatesMatchRef) {
       ref::sgd_dense(dt, h, n, grad.data(), wr.data(), brp);
       EXPECT_TRUE(same_bits(wf, wr) && same_bits(bf, br))
           << "sgd momentum=" << h.momentum << " nesterov=" << h.nesterov << " first=" << h.first;
+      EXPECT_FALSE(same_bits(wf, w0));
+    }
+  });
+}
+
+// An element of T with the given bits (NaN payloads).
+template <typename T>
+T from_bits(std::uint64_t bits) {
+  T x;
+  if constexpr (sizeof(T) == 8) {
+    std::memcpy(&x, &bits, sizeof(T));
+  } else {
+    const auto b = static_cast<std::uint32_t>(bits);
+    std::memcpy(&x, &b, sizeof(T));
+  }
+  return x;
+}
+
+// Signed zeros, infinities, subnormals, quiet and signaling NaNs of several payloads and signs.
+template <typename T>
+std::vector<T> special_values(bool signaling) {
+  using L = std::numeric_limits<T>;
+  const bool d = sizeof(T) == 8;
+  std::vector<T> v = {T(0.0),
+                      T(-0.0),
+                      L::infinity(),
+                      -L::infinity(),
+                      L::quiet_NaN(),
+                      -L::quiet_NaN(),
+                      L::denorm_min(),
+                      -L::denorm_min(),
+                      L::max(),
+                      T(1.5),
+                      T(-2.25),
+                      L::min(),
+                      from_bits<T>(d ? 0x7FF8000000000123 : 0x7FC00123),
+                      from_bits<T>(d ? 0xFFFC0000000000A5 : 0xFFE000A5)};
+  if (signaling) {
+    v.push_back(from_bits<T>(d ? 0x7FF0000000000001 : 0x7F800001));
+    v.push_back(from_bits<T>(d ? 0xFFF4000000000777 : 0xFFA00777));
+  }
+  return v;
+}
+
+// Dense SGD and Adagrad on the values where a step that skipped "untouched" elements would go
+// wrong: gradients with rows of +0, of -0, of +0 with one -0 or one nonzero element, and random
+// rows; weights (and Adagrad's sums and SGD's momentum buffers) with signed zeros, infinities,
+// subnormals, negative sums and NaNs (quiet and signaling, several payloads): every element must
+// be the twin's update, bit for bit.
+TYPED_TEST(OptimKernels, DenseUpdatesOfSpecialValuesMatchRef) {
+  using T = TypeParam;
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    const std::int64_t rows = 60;  // every combination of the row kinds below
+    const auto n = static_cast<std::size_t>(rows * dim);
+    const std::vector<T> quiet = special_values<T>(false), all = special_values<T>(true);
+    std::vector<T> grad = random_values<T>(rng, n, -2.0f, 2.0f);
+    std::vector<T> w0 = random_values<T>(rng, n, -1.0f, 1.0f);
+    std::vector<T> s0 = random_values<T>(rng, n, 0.0f, 2.0f);
+    const std::vector<T> sum_specials = {T(0.0),
+                                         T(-0.0),
+                                         T(-1.0),
+                                         std::numeric_limits<T>::max(),
+                                         std::numeric_limits<T>::denorm_min(),
+                                         all[4],
+                                         all[14],
+                                         std::numeric_limits<T>::infinity()};
+    std::uniform_int_distribution<std::size_t> pick(0, 1000);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t e = 0; e < dim; ++e) {
+        const auto k = static_cast<std::size_t>(r * dim + e);
+        switch (r % 5) {  // gradient row
+          case 0:
+            grad[k] = T(0.0);
+            break;
+          case 1:
+            grad[k] = T(-0.0);
+            break;
+          case 2:
+            grad[k] = e == r % dim ? T(-0.0) : T(0.0);
+            break;
+          case 3:
+            grad[k] = e == r % dim ? T(0.5) : T(0.0);
+            break;
+          default:
+            break;  // random
+        }
+        if (r % 3 == 1) w0[k] = quiet[pick(rng) % quiet.size()];  // weight row
+        if (r % 3 == 2) w0[k] = all[pick(rng) % all.size()];
+        if (r % 4 == 1) s0[k] = T(0.0);  // Adagrad's sum row
+        if (r % 4 == 2) s0[k] = sum_specials[pick(rng) % sum_specials.size()];
+        if (r % 4 == 3 && e == 0) s0[k] = T(-0.0);
+      }
+    }
+    const DType dt = std::is_same_v<T, double> ? DType::kFloat64 : DType::kFloat32;
+    // Plain SGD (with lr 0, and an lr whose negation overflows float), maximize, weight decay,
+    // momentum.
+    const std::vector<detail::SgdDenseHyper> sgd = {
+        {0.1, 0.0, 0.0, 0.0, false, false, false},   {0.0, 0.0, 0.0, 0.0, false, false, false},
+        {1e300, 0.0, 0.0, 0.0, false, false, false}, {0.1, 0.0, 0.0, 0.0, false, true, false},
+        {0.1, 0.0, 0.0, 0.01, false, false, false},  {0.1, 0.9, 0.0, 0.0, false, false, false},
+    };
+    for (const detail::SgdDenseHyper& h : sgd) {
+      std::vector<T> wf = w0, bf = s0, wr = w0, br = s0;
+      T* bfp = h.momentum != 0.0 ? bf.data() : nullptr;
+      T* brp = h.momentum != 0.0 ? br.data() : nullptr;
+      fast::sgd_dense(dt, h, static_cast<std::int64_t>(n), grad.data(), wf.data(), bfp);
+      ref::sgd_dense(dt, h, static_cast<std::int64_t>(n), grad.data(), wr.data(), brp);
+      EXPECT_TRUE(same_bits(wf, wr) && same_bits(bf, br))
+          << "sgd lr=" << h.lr << " maximize=" << h.maximize << " wd=" << h.weight_decay
+          << " momentum=" << h.momentum;
+      EXPECT_FALSE(same_bits(wf, w0));
+    }
+    // Adagrad: eps > 0 and 0, an lr whose negation overflows float, maximize, weight decay.
+    const std::vector<detail::AdagradDenseHyper> adagrad = {
+        {0.05, 1e-10, 0.0, false}, {0.05, 0.0, 0.0, false},  {1e300, 1e-10, 0.0, false},
+        {0.05, 1e-60, 0.0, false}, {0.05, 1e-10, 0.0, true}, {0.05, 1e-10, 0.2, false},
+    };
+    for (const detail::AdagradDenseHyper& h : adagrad) {
+      std::vector<T> wf = w0, sf = s0, wr = w0, sr = s0;
+      fast::adagrad_dense(dt, h, static_cast<std::int64_t>(n), grad.data(), wf.data(), sf.data());
+      ref::adagrad_dense(dt, h, static_cast<std::int64_t>(n), grad.data(), wr.data(), sr.data());
+      EXPECT_TRUE(same_bits(wf, wr) && same_bits(sf, sr))
+          << "adagrad clr=" << h.clr << " eps=" << h.eps << " maximize=" << h.maximize
+          << " wd=" << h.weight_decay;
       EXPECT_FALSE(same_bits(wf, w0));
     }
   });
