@@ -1,10 +1,13 @@
 // Fast gradient of per_sample_weights: out[i] = dot(grad[b], table[ids[i]]) for position i of bag
-// b, each dot in the twin's order (left to right over the row, so each stays scalar). A dot is a
-// chain of dependent roundings, so 4 positions (8 when they share a bag, and so a row of grad) run
-// side by side, each with its own accumulator that sees exactly the twin's sequence of operations;
-// threads over ranges of positions, table rows prefetched kPrefetchAhead positions ahead. The bag
-// of a position comes from the bounds (a cursor walking them with the positions), not from an
-// offset2bag array. Twin: ref::bag_per_sample_weights_backward (given offset2bag).
+// b, each dot in the twin's order (left to right over the row). A dot is a chain of dependent
+// roundings, so the dots run side by side instead: on SIMD targets one position per lane (the
+// table rows of a group of positions transposed in registers, block by block; the grad row
+// broadcast when the group shares a bag, else transposed too), two groups at once; elsewhere, and
+// for the float16/bfloat16 dots rounded at each step, 4 scalar dots (8 when they share a bag). Each
+// lane or accumulator sees exactly the twin's sequence of operations. Threads over ranges of
+// positions, table rows prefetched kPrefetchAhead positions ahead. The bag of a position comes
+// from the bounds (a cursor walking them with the positions), not from an offset2bag array.
+// Twin: ref::bag_per_sample_weights_backward (given offset2bag).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/psw_backward.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -189,7 +192,7 @@ class PswBackwardKernel {
         t[r] = hn::InterleaveLower(d, v[r], v[r + 1]);
         t[r + 1] = hn::InterleaveUpper(d, v[r], v[r + 1]);
       }
-      // t[2p + h] holds rows 2p, 2p + 1 of columns 2 + h and h of each 128-bit block.
+      // t[2p + h] holds rows 2p and 2p + 1 of columns 2h and 2h + 1 of each 128-bit block.
       const hn::Repartition<std::uint64_t, D> d64;
       HWY_UNROLL(8)
       for (std::int64_t q = 0; q < kLanes; q += 4) {
