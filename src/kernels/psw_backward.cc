@@ -1,10 +1,13 @@
 // Fast gradient of per_sample_weights: out[i] = dot(grad[b], table[ids[i]]) for position i of bag
-// b, each dot in the twin's order (left to right over the row, so each stays scalar). A dot is a
-// chain of dependent roundings, so 4 positions (8 when they share a bag, and so a row of grad) run
-// side by side, each with its own accumulator that sees exactly the twin's sequence of operations;
-// threads over ranges of positions, table rows prefetched kPrefetchAhead positions ahead. The bag
-// of a position comes from the bounds (a cursor walking them with the positions), not from an
-// offset2bag array. Twin: ref::bag_per_sample_weights_backward (given offset2bag).
+// b, each dot in the twin's order (left to right over the row). A dot is a chain of dependent
+// roundings, so the dots run side by side instead: on SIMD targets one position per lane (the
+// table rows of a group of positions transposed in registers, block by block; the grad row
+// broadcast when the group shares a bag, else transposed too), two groups at once; elsewhere, and
+// for the float16/bfloat16 dots rounded at each step, 4 scalar dots (8 when they share a bag). Each
+// lane or accumulator sees exactly the twin's sequence of operations. Threads over ranges of
+// positions, table rows prefetched kPrefetchAhead positions ahead. The bag of a position comes
+// from the bounds (a cursor walking them with the positions), not from an offset2bag array.
+// Twin: ref::bag_per_sample_weights_backward (given offset2bag).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/psw_backward.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -21,6 +24,15 @@
 
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
+
+// Whether this target runs one position's dot per SIMD lane (transposes in registers); the
+// scalar and emulated targets keep the scalar dots.
+#undef EMB_PSW_LANES
+#if HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128 && !HWY_HAVE_SCALABLE
+#define EMB_PSW_LANES 1
+#else
+#define EMB_PSW_LANES 0
+#endif
 
 // How many positions' dots run side by side: kWidth in general, 2 * kWidth when they share one
 // bag (and so one row of grad).
@@ -46,6 +58,19 @@ class PswBackwardKernel {
     // The bag of position begin: the last bag starting at or before it (empty bags skipped).
     std::int64_t b = std::upper_bound(bounds_, bounds_ + num_bags_ + 1, begin) - bounds_ - 1;
     std::int64_t i = begin;
+#if EMB_PSW_LANES
+    if constexpr (kLaneDots) {
+      for (; i + 2 * kLanes <= end; i += 2 * kLanes) {
+        for (std::int64_t l = 0; l < 2 * kLanes; ++l) Prefetch(i + l, end);
+        Lanes<2>(i, b);
+      }
+      if (i + kLanes <= end) {
+        for (std::int64_t l = 0; l < kLanes; ++l) Prefetch(i + l, end);
+        Lanes<1>(i, b);
+        i += kLanes;
+      }
+    }
+#endif
     for (; i + 2 * kWidth <= end; i += 2 * kWidth) {
       for (std::int64_t l = 0; l < 2 * kWidth; ++l) Prefetch(i + l, end);
       Advance(i, b);
@@ -74,6 +99,144 @@ class PswBackwardKernel {
   }
 
  private:
+#if EMB_PSW_LANES
+  using D = hn::CappedTag<A, 32 / sizeof(A)>;
+  using V = hn::Vec<D>;
+  static constexpr std::int64_t kLanes = static_cast<std::int64_t>(hn::MaxLanes(D()));
+  // The lanes hold the twin's sums exactly: 16-bit types rounded each step stay scalar.
+  static constexpr bool kLaneDots = kDot != fast::PswDot::kRoundEachStep || !kIs16<T>;
+
+  // out[i + l] for l in [0, kGroups * kLanes), one position per lane: at each element d of the
+  // rows, lane l adds grad[bag(i + l)][d] * table[ids[i + l]][d] to its own sum, in the twin's
+  // order. The table's columns come from kLanes rows transposed in registers; the grad's column
+  // is one broadcast when a group's positions share a bag, else transposed as the table's. The
+  // groups' sums are independent chains that overlap. b: the bag cursor.
+  template <int kGroups>
+  HWY_INLINE void Lanes(std::int64_t i, std::int64_t& b) const {
+    const D d;
+    const T* g[kGroups][kLanes];
+    const T* w[kGroups][kLanes];
+    bool one_bag[kGroups];
+    V acc[kGroups];
+    for (int k = 0; k < kGroups; ++k) {
+      const std::int64_t first = i + k * kLanes;
+      Advance(first, b);
+      one_bag[k] = first + kLanes <= bounds_[b + 1];
+      HWY_UNROLL(8)
+      for (std::int64_t l = 0; l < kLanes; ++l) {
+        g[k][l] = one_bag[k] ? grad_ + b * dim_ : Grad(first + l, b);
+        w[k][l] = Row(first + l, g[k][l]);
+      }
+      acc[k] = hn::Zero(d);
+    }
+    std::int64_t c = 0;
+    for (; c + kLanes <= dim_; c += kLanes) {
+      for (int k = 0; k < kGroups; ++k) acc[k] = Block(d, acc[k], g[k], w[k], one_bag[k], c);
+    }
+    HWY_ALIGN A lane[kLanes];
+    for (int k = 0; k < kGroups; ++k) {
+      for (std::int64_t e = c; e < dim_; ++e) {  // past the last whole block, lane by lane
+        HWY_ALIGN A lg[kLanes];
+        HWY_UNROLL(8)
+        for (std::int64_t l = 0; l < kLanes; ++l) {
+          lg[l] = A(g[k][l][e]);
+          lane[l] = A(w[k][l][e]);
+        }
+        acc[k] = LaneStep(d, acc[k], hn::Load(d, lg), hn::Load(d, lane));
+      }
+      hn::Store(acc[k], d, lane);
+      HWY_UNROLL(8)
+      for (std::int64_t l = 0; l < kLanes; ++l) Finish(i + k * kLanes + l, lane[l]);
+    }
+  }
+
+  // The sums acc advanced over elements [c, c + kLanes) of the rows g (grad) and w (table).
+  static HWY_INLINE V Block(D d, V acc, const T* const* g, const T* const* w, bool one_bag,
+                            std::int64_t c) {
+    V wc[kLanes];
+    HWY_UNROLL(8)
+    for (std::int64_t l = 0; l < kLanes; ++l) wc[l] = LoadWide(d, w[l] + c);
+    Transpose(d, wc);
+    if (one_bag) {
+      const T* gb = g[0] + c;
+      HWY_UNROLL(8)
+      for (std::int64_t t = 0; t < kLanes; ++t) {
+        acc = LaneStep(d, acc, hn::Set(d, A(gb[t])), wc[t]);
+      }
+    } else {
+      V gc[kLanes];
+      HWY_UNROLL(8)
+      for (std::int64_t l = 0; l < kLanes; ++l) gc[l] = LoadWide(d, g[l] + c);
+      Transpose(d, gc);
+      HWY_UNROLL(8)
+      for (std::int64_t t = 0; t < kLanes; ++t) acc = LaneStep(d, acc, gc[t], wc[t]);
+    }
+    return acc;
+  }
+
+  // acc + g * w in the dot's rounding, lane by lane.
+  static HWY_INLINE V LaneStep(D d, V acc, V g, V w) {
+    if constexpr (kDot == fast::PswDot::kFused) {
+      return FusedMulAdd(d, g, w, acc);
+    } else {
+      return hn::Add(acc, hn::Mul(g, w));
+    }
+  }
+
+  // Transposes the kLanes x kLanes block in v (v[r] lane c -> v[c] lane r).
+  static HWY_INLINE void Transpose(D d, V* v) {
+    if constexpr (sizeof(A) == 4) {  // pairs of 32-bit lanes interleaved first
+      V t[kLanes];
+      HWY_UNROLL(8)
+      for (std::int64_t r = 0; r < kLanes; r += 2) {
+        t[r] = hn::InterleaveLower(d, v[r], v[r + 1]);
+        t[r + 1] = hn::InterleaveUpper(d, v[r], v[r + 1]);
+      }
+      // t[2p + h] holds rows 2p and 2p + 1 of columns 2h and 2h + 1 of each 128-bit block.
+      const hn::Repartition<std::uint64_t, D> d64;
+      HWY_UNROLL(8)
+      for (std::int64_t q = 0; q < kLanes; q += 4) {
+        HWY_UNROLL(8)
+        for (std::int64_t h = 0; h < 2; ++h) {
+          const auto a = hn::BitCast(d64, t[q + h]);
+          const auto c = hn::BitCast(d64, t[q + 2 + h]);
+          v[q + 2 * h] = hn::BitCast(d, hn::InterleaveLower(d64, a, c));
+          v[q + 2 * h + 1] = hn::BitCast(d, hn::InterleaveUpper(d64, a, c));
+        }
+      }
+      // Now v[4p + k] (k = column within a 128-bit block) holds rows 4p .. 4p + 3 of columns k
+      // and k + 4 (128-bit blocks): 8 lanes need one more step, across the halves.
+      if constexpr (kLanes == 8) {
+        V o[kLanes];
+        HWY_UNROLL(8)
+        for (std::int64_t k = 0; k < 4; ++k) {
+          o[k] = hn::ConcatLowerLower(d, v[4 + k], v[k]);
+          o[k + 4] = hn::ConcatUpperUpper(d, v[4 + k], v[k]);
+        }
+        HWY_UNROLL(8)
+        for (std::int64_t k = 0; k < kLanes; ++k) v[k] = o[k];
+      }
+    } else {  // 64-bit lanes
+      V t[kLanes];
+      HWY_UNROLL(8)
+      for (std::int64_t r = 0; r < kLanes; r += 2) {
+        t[r] = hn::InterleaveLower(d, v[r], v[r + 1]);
+        t[r + 1] = hn::InterleaveUpper(d, v[r], v[r + 1]);
+      }
+      if constexpr (kLanes == 4) {
+        HWY_UNROLL(8)
+        for (std::int64_t h = 0; h < 2; ++h) {
+          v[h] = hn::ConcatLowerLower(d, t[2 + h], t[h]);
+          v[h + 2] = hn::ConcatUpperUpper(d, t[2 + h], t[h]);
+        }
+      } else {
+        HWY_UNROLL(8)
+        for (std::int64_t k = 0; k < kLanes; ++k) v[k] = t[k];
+      }
+    }
+  }
+#endif
+
   // Moves the bag cursor b (the bag of a position before i) to the bag of position i.
   HWY_INLINE void Advance(std::int64_t i, std::int64_t& b) const {
     while (bounds_[b + 1] <= i) ++b;

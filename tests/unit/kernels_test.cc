@@ -330,7 +330,7 @@ TYPED_TEST(FastKernels, DenseBackward) {
 }
 
 // The per-sample-weight gradient of the first n positions of b (n: every tail of the kernel's
-// groups of 4 and 8 positions side by side).
+// groups of positions side by side: 4 and 8 scalar dots, 2, 4 or 8 SIMD lanes, two groups).
 template <typename T, typename Index>
 void check_psw_backward(const Bags& b, std::int64_t n, const std::vector<T>& table,
                         const std::vector<T>& grad, std::int64_t dim) {
@@ -388,12 +388,19 @@ void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
   // Bags of 8 and more: positions of one bag side by side (with padding among them).
   append_bag(b, {6, 1, 2, 6, 3, 4, 5, 6, 7, 8, 9, 0, 6, 1, 2, 3, 4, 5, 7, 8});
   append_bag(b, {1, 3, 5, 7, 9, 0, 2, 4, 6});
+  // A bag of 40 (groups of SIMD lanes all in one bag, padding among them), then bags of 1 and 3
+  // (groups of lanes over several bags).
+  append_bag(b, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+                 2, 6, 4, 8, 1, 3, 5, 7, 9, 0, 6, 6, 1, 2, 3, 4, 5, 7, 8, 9});
+  for (std::int64_t k = 0; k < 12; ++k) append_bag(b, {k % 10});
+  for (std::int64_t k = 0; k < 6; ++k) append_bag(b, {k, 6, 9 - k});
   std::vector<T> table = random_values<T>(rng, rows * dim, true);
   table[static_cast<std::size_t>(dim * 3 + dim / 2)] = T(std::nanf(""));  // row 3 has a NaN
   const std::vector<T> grad = random_values<T>(rng, b.num_bags() * dim, false);
   for (std::int64_t n :
        {std::int64_t{0}, std::int64_t{1}, std::int64_t{4}, std::int64_t{7}, std::int64_t{8},
-        std::int64_t{9}, std::int64_t{12}, std::int64_t{15}, std::int64_t{17}, b.n()}) {
+        std::int64_t{9}, std::int64_t{12}, std::int64_t{15}, std::int64_t{16}, std::int64_t{17},
+        std::int64_t{23}, std::int64_t{24}, std::int64_t{31}, std::int64_t{33}, b.n() - 1, b.n()}) {
     if (n > b.n()) continue;
     check_psw_backward<T, std::int32_t>(b, n, table, grad, dim);
     check_psw_backward<T, std::int64_t>(b, n, table, grad, dim);
@@ -401,7 +408,10 @@ void check_psw_backward(std::int64_t dim, std::uint64_t seed) {
 }
 
 TYPED_TEST(FastKernels, PerSampleWeightsBackward) {
-  sweep([](std::int64_t dim, std::uint64_t seed) { check_psw_backward<TypeParam>(dim, seed); });
+  // 2 and 3 threads on every target too: each target has its own groups of lanes.
+  test::sweep_kernels(
+      kDims, [](std::int64_t dim, std::uint64_t seed) { check_psw_backward<TypeParam>(dim, seed); },
+      test::SweepThreads::kEveryTarget);
 }
 
 TEST(FastKernelsEmpty, NoBagsNoIdsZeroDimWriteNothing) {
