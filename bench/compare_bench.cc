@@ -175,8 +175,10 @@ void check(bool ok, const std::string& what) {
 
 constexpr std::int64_t kAhead = 16;
 
+// Into the outer caches (locality 2: x86's prefetcht1), which keeps more rows in flight than the
+// level-1 hint on the machines measured.
 inline void prefetch_row(const float* row, std::int64_t dim) {
-  for (std::int64_t off = 0; off < dim; off += 16) __builtin_prefetch(row + off);
+  for (std::int64_t off = 0; off < dim; off += 16) __builtin_prefetch(row + off, 0, 2);
 }
 
 // The probe's loops take the row width as a constant where they can (D = 32, 64, 128, 256), so

