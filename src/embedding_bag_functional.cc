@@ -65,6 +65,7 @@ struct PlanRequest {
   const EmbeddingBagFuncOptions& options;
   const Tensor* per_sample_weights;  // null: not checked here
   DType value_dtype;                 // the dtype per_sample_weights must have
+  bool check_ids = true;             // false: the ids' range is left to the kernel
 };
 
 // Offsets (any index dtype) as int64.
@@ -178,7 +179,7 @@ BagPlan plan_bags(const PlanRequest& r) {
       if (append_n) plan.bounds.data()[size] = n;
     });
   }
-  detail::check_ids_in_range(r.input, r.num_rows, r.op, "input");
+  if (r.check_ids) detail::check_ids_in_range(r.input, r.num_rows, r.op, "input");
   return plan;
 }
 
@@ -314,16 +315,27 @@ const char* mode_name(EmbeddingBagMode mode) {
 namespace {
 
 // The kernel of options.mode() on validated arguments: ids (the plan's, or a copy), psw null for
-// none, bag_size mode mean's divisors, max_indices null where not wanted.
+// none, bag_size mode mean's divisors, max_indices null where not wanted. checking_op: null, or
+// (mode sum or mean, into a new out) the ids' range is not checked yet and the kernel checks it
+// as it reads them, the error then thrown in checking_op's name.
 void run_bags(const BagPlan& plan, const Tensor& ids, const Tensor& weight,
               const EmbeddingBagFuncOptions& options, const Tensor* psw,
-              const std::int64_t* bag_size, std::int64_t* max_indices, const Tensor& out) {
+              const std::int64_t* bag_size, std::int64_t* max_indices, const Tensor& out,
+              const char* checking_op = nullptr) {
   const std::int64_t num_bags = plan.num_bags();
   const std::int64_t dim = weight.size(1);
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(ids, [&](const auto* p) {
-      if (options.mode() == EmbeddingBagMode::kMax) {
+      if (checking_op) {
+        const bool mean = options.mode() == EmbeddingBagMode::kMean;
+        if (!detail::fast::bag_sum_checked(
+                weight.data<T>(), dim, p, plan.bounds.data(), num_bags, plan.padding_idx,
+                psw ? psw->data<T>() : nullptr, psw_combine<T>(plan.padding_idx),
+                mean ? bag_size : nullptr, out.data<T>(), weight.size(0))) {
+          detail::throw_first_id_out_of_range(ids, weight.size(0), checking_op, "input");
+        }
+      } else if (options.mode() == EmbeddingBagMode::kMax) {
         detail::fast::bag_max(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
                               plan.padding_idx, out.data<T>(), max_indices);
       } else if (options.mode() == EmbeddingBagMode::kMean) {
@@ -340,13 +352,14 @@ void run_bags(const BagPlan& plan, const Tensor& ids, const Tensor& weight,
 
 // The forward of validated arguments into out [B, dim]. aux: null, or the result that also gets
 // offset2bag and bag_size (allocated here) and, in mode max, max_indices (allocated by the
-// caller); without it the kernels skip what only those need.
+// caller); without it the kernels skip what only those need. checking_op: as run_bags'.
 void bag_compute(const BagPlan& plan, const Tensor& weight, const EmbeddingBagFuncOptions& options,
-                 const Tensor& per_sample_weights, const Tensor& out, EmbeddingBagResult* aux) {
+                 const Tensor& per_sample_weights, const Tensor& out, EmbeddingBagResult* aux,
+                 const char* checking_op = nullptr) {
   const Tensor* psw = per_sample_weights.defined() ? &per_sample_weights : nullptr;
   if (!options.max_norm() && !aux && options.mode() != EmbeddingBagMode::kMean) {
     // A serving call: nothing to renorm, count or allocate.
-    run_bags(plan, *plan.ids, weight, options, psw, nullptr, nullptr, out);
+    run_bags(plan, *plan.ids, weight, options, psw, nullptr, nullptr, out, checking_op);
     return;
   }
   Tensor ids = *plan.ids;
@@ -377,16 +390,25 @@ void bag_compute(const BagPlan& plan, const Tensor& weight, const EmbeddingBagFu
   const bool winners = aux && aux->max_indices.defined();
   run_bags(plan, ids, weight, options, psw,
            bag_size.defined() ? bag_size.data<std::int64_t>() : nullptr,
-           winners ? aux->max_indices.data<std::int64_t>() : nullptr, out);
+           winners ? aux->max_indices.data<std::int64_t>() : nullptr, out, checking_op);
 }
 
 // Every check of a forward's arguments but its output's, in PyTorch's order; the bag layout.
+// check_ids false: the ids' range is left to the kernel.
 BagPlan plan_forward(const char* op, const Tensor& input, const Tensor& weight,
                      const Tensor& offsets, const EmbeddingBagFuncOptions& options,
-                     const Tensor& per_sample_weights) {
+                     const Tensor& per_sample_weights, bool check_ids = true) {
   check_weight(weight, op);
-  return plan_bags(
-      {op, input, offsets, weight.size(0), options, &per_sample_weights, weight.dtype()});
+  return plan_bags({op, input, offsets, weight.size(0), options, &per_sample_weights,
+                    weight.dtype(), check_ids});
+}
+
+// Whether a forward into new outputs leaves the ids' range to the kernel: mode sum or mean (whose
+// kernel checks the ids as it reads them, one pass over them, not two) without a renorm (which
+// would write the weight first). On a bad id the new outputs, which nobody else holds, are
+// dropped, so that nothing has changed.
+bool kernel_checks_ids(const EmbeddingBagFuncOptions& options) {
+  return !options.max_norm() && options.mode() != EmbeddingBagMode::kMax;
 }
 
 }  // namespace
@@ -410,24 +432,28 @@ EmbeddingBagResult embedding_bag_forward(const Tensor& input, const Tensor& weig
                                          const Tensor& offsets,
                                          const EmbeddingBagFuncOptions& options,
                                          const Tensor& per_sample_weights) {
+  const char* op = "embedding_bag";
+  const bool deferred = kernel_checks_ids(options);
   const BagPlan plan =
-      plan_forward("embedding_bag", input, weight, offsets, options, per_sample_weights);
+      plan_forward(op, input, weight, offsets, options, per_sample_weights, !deferred);
   const Shape shape{plan.num_bags(), weight.size(1)};
   EmbeddingBagResult r;
   r.output = detail::empty_reused(shape, weight.dtype());
   if (options.mode() == EmbeddingBagMode::kMax) {
     r.max_indices = detail::empty_reused(shape, DType::kInt64);
   }
-  bag_compute(plan, weight, options, per_sample_weights, r.output, &r);
+  bag_compute(plan, weight, options, per_sample_weights, r.output, &r, deferred ? op : nullptr);
   return r;
 }
 
 Tensor embedding_bag(const Tensor& input, const Tensor& weight, const Tensor& offsets,
                      const EmbeddingBagFuncOptions& options, const Tensor& per_sample_weights) {
+  const char* op = "embedding_bag";
+  const bool deferred = kernel_checks_ids(options);
   const BagPlan plan =
-      plan_forward("embedding_bag", input, weight, offsets, options, per_sample_weights);
+      plan_forward(op, input, weight, offsets, options, per_sample_weights, !deferred);
   Tensor out = detail::empty_reused({plan.num_bags(), weight.size(1)}, weight.dtype());
-  bag_compute(plan, weight, options, per_sample_weights, out, nullptr);
+  bag_compute(plan, weight, options, per_sample_weights, out, nullptr, deferred ? op : nullptr);
   return out;
 }
 

@@ -91,14 +91,15 @@ std::int64_t detail::check_embedding_backward_args(const char* op, const Tensor&
 
 namespace {
 
-// Every check of a lookup's arguments but its output's.
+// Every check of a lookup's arguments but its output's (and, with check_ids false, but the ids'
+// range, which the gather then checks as it reads them).
 void check_lookup(const char* op, const Tensor& input, const Tensor& weight,
-                  const EmbeddingFuncOptions& options) {
+                  const EmbeddingFuncOptions& options, bool check_ids = true) {
   detail::check_weight_2d(weight, op);
   detail::check_index_dtype(input, op, "indices");
   const std::int64_t num = weight.size(0);
   detail::normalize_padding_idx(options.padding_idx(), num, op);
-  detail::check_ids_in_range(input, num, op, "indices");
+  if (check_ids) detail::check_ids_in_range(input, num, op, "indices");
   if (options.max_norm()) {
     const std::string what = std::string(op) + " (max_norm)";
     detail::check_floating(weight, what.c_str(), "weight");
@@ -116,6 +117,21 @@ void gather(const Tensor& ids, const Tensor& weight, const Tensor& out) {
   });
 }
 
+// gather() into a new out, the ids not yet checked: the gather checks them as it reads them
+// (one pass over the ids, not two); if one is outside the table, the error names it, and out,
+// which nobody else holds, is dropped.
+void gather_checking_ids(const char* op, const Tensor& ids, const Tensor& weight,
+                         const Tensor& out) {
+  const std::size_t row_bytes =
+      static_cast<std::size_t>(weight.size(1)) * element_size(weight.dtype());
+  const bool ok = detail::visit_ids(ids, [&](const auto* p) {
+    return detail::fast::gather_rows_checked(
+        static_cast<const std::byte*>(weight.raw_data()), row_bytes, p, ids.numel(),
+        static_cast<std::byte*>(out.raw_data()), weight.size(0));
+  });
+  if (!ok) detail::throw_first_id_out_of_range(ids, weight.size(0), op, "indices");
+}
+
 // The lookup of validated arguments into out [*input.shape, dim] (allocated or checked).
 void lookup_into(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options,
                  const Tensor& out) {
@@ -131,13 +147,19 @@ void lookup_into(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
 // Everything, out included, is valid before an output is allocated or the renorm writes.
 
 Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncOptions& options) {
-  check_lookup("embedding", input, weight, options);
+  // Without a renorm, nothing is written before the ids are read: the gather checks them.
+  const bool gather_checks_ids = !options.max_norm();
+  check_lookup("embedding", input, weight, options, !gather_checks_ids);
   Shape out_shape;
   out_shape.reserve(input.shape().size() + 1);
   out_shape = input.shape();
   out_shape.push_back(weight.size(1));
   Tensor out = detail::empty_reused(out_shape, weight.dtype());  // may throw: before any write
-  lookup_into(input, weight, options, out);
+  if (gather_checks_ids) {
+    gather_checking_ids("embedding", input, weight, out);
+  } else {
+    lookup_into(input, weight, options, out);
+  }
   return out;
 }
 

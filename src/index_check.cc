@@ -1,7 +1,8 @@
 #include "index_check.h"
 
-#include <algorithm>
 #include <vector>
+
+#include "kernels/fast.h"
 
 namespace emb::detail {
 
@@ -24,34 +25,17 @@ void check_index_dtype(const Tensor& t, const char* op, const char* arg) {
   }
 }
 
-namespace {
-
-// Whether every id lies in [0, num_rows): the largest id seen as unsigned (a negative one is then
-// past every num_rows), in one pass without a branch per id, 4 running maxima side by side.
-template <typename I>
-bool all_in_range(const I* p, std::int64_t n, std::int64_t num_rows) {
-  const auto u = [&](std::int64_t i) {
-    return static_cast<std::uint64_t>(static_cast<std::int64_t>(p[i]));
-  };
-  std::uint64_t m0 = 0, m1 = 0, m2 = 0, m3 = 0;
-  std::int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    m0 = std::max(m0, u(i));
-    m1 = std::max(m1, u(i + 1));
-    m2 = std::max(m2, u(i + 2));
-    m3 = std::max(m3, u(i + 3));
-  }
-  for (; i < n; ++i) m0 = std::max(m0, u(i));
-  return std::max(std::max(m0, m1), std::max(m2, m3)) < static_cast<std::uint64_t>(num_rows);
+void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op, const char* arg) {
+  const bool ok = visit_ids(ids, [&](const auto* p) {
+    return fast::ids_in_range(p, sizeof(*p) == 8, ids.numel(), num_rows);
+  });
+  if (!ok) throw_first_id_out_of_range(ids, num_rows, op, arg);
 }
 
-}  // namespace
-
-void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op, const char* arg) {
+void throw_first_id_out_of_range(const Tensor& ids, std::int64_t num_rows, const char* op,
+                                 const char* arg) {
   visit_ids(ids, [&](const auto* p) {
     const std::int64_t n = ids.numel();
-    if (num_rows >= 0 && all_in_range(p, n, num_rows)) return;
-    // Some id is out of range: find the first, for the message.
     for (std::int64_t i = 0; i < n; ++i) {
       const std::int64_t k = p[i];
       if (k < 0 || k >= num_rows) {
@@ -61,6 +45,9 @@ void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op
       }
     }
   });
+  // Not found again: the ids changed while they were read (another thread writing them).
+  throw IndexError(std::string(op) + ": " + arg + " held an id out of range for a table of " +
+                   std::to_string(num_rows) + " rows, and changed while being read");
 }
 
 std::int64_t normalize_padding_idx(std::optional<std::int64_t> padding_idx, std::int64_t num_rows,

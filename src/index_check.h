@@ -42,6 +42,10 @@ void check_index_dtype(const Tensor& t, const char* op, const char* arg);
 ///   "embedding: indices[1][3] = 12 is out of range for a table of 10 rows"
 void check_ids_in_range(const Tensor& ids, std::int64_t num_rows, const char* op, const char* arg);
 
+/// Throws check_ids_in_range's IndexError, for ids a kernel has found to hold an id out of range.
+[[noreturn]] void throw_first_id_out_of_range(const Tensor& ids, std::int64_t num_rows,
+                                              const char* op, const char* arg);
+
 /// padding_idx in [-num_rows, num_rows) -> its non-negative form; none -> -1. Throws IndexError:
 ///   "Embedding: padding_idx = 12 is out of range for a table of 10 rows (valid: -10 to 9)"
 std::int64_t normalize_padding_idx(std::optional<std::int64_t> padding_idx, std::int64_t num_rows,
@@ -63,16 +67,15 @@ std::vector<std::int64_t> position_counts(const Tensor& ids, std::int64_t num_we
 /// coalesced: those rows summed per id (SparseGrad::coalesce of the result), in one pass.
 SparseGrad sparse_grad_of(const Tensor& grad, const Tensor& ids, std::int64_t padding_idx,
                           const std::vector<std::int64_t>& counts, const std::int64_t* src_row,
-                          const Tensor& psw, const std::int64_t* bag_size,
-                          std::int64_t num_weights, bool coalesced = false);
+                          const Tensor& psw, const std::int64_t* bag_size, std::int64_t num_weights,
+                          bool coalesced = false);
 
 /// The checks of a caller's output tensor (the *_out ops): defined, writable, of dtype and
 /// shape prefix + [last], sharing memory with none of `inputs` (named by `names`, in order).
 /// Allocates nothing unless it throws ValueError:
 ///   "embedding_out: out shares memory with weight"
 void check_out(const Tensor& out, DType dtype, std::span<const std::int64_t> prefix,
-               std::int64_t last, const char* op,
-               std::initializer_list<const Tensor*> inputs,
+               std::int64_t last, const char* op, std::initializer_list<const Tensor*> inputs,
                std::initializer_list<const char*> names);
 
 /// Throws ValueError unless weight is defined and 2-D.

@@ -7,9 +7,14 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <atomic>
+#include <cstdint>
+#include <utility>
+
 #include "kernels/dispatch.h"
 #include "kernels/fast.h"
 #include "kernels/parallel.h"
+#include "kernels/ref/embedding_ref.h"
 #include "kernels/simd-inl.h"
 #include "kernels/visit.h"
 
@@ -26,7 +31,8 @@ class BagSumKernel {
   using D = hn::ScalableTag<A>;
   using V = hn::Vec<D>;
 
-  explicit BagSumKernel(const fast::BagSumArgs& a)
+  // bad: set when an id lies outside the table (a.num_rows given); its row is then not read.
+  BagSumKernel(const fast::BagSumArgs& a, std::atomic<bool>* bad)
       : table_(static_cast<const T*>(a.table)),
         ids_(static_cast<const Index*>(a.ids)),
         bounds_(a.bounds),
@@ -35,7 +41,9 @@ class BagSumKernel {
         out_(static_cast<T*>(a.out)),
         dim_(a.dim),
         pad_(a.padding_idx),
-        n_(a.bounds[a.num_bags]) {}
+        n_(a.bounds[a.num_bags]),
+        limit_(IdLimit(a.num_rows)),
+        bad_(bad) {}
 
   void Bag(std::int64_t b) const {
     const D d;
@@ -49,27 +57,40 @@ class BagSumKernel {
     // The row in blocks of up to kMaxVecs vectors, each block one pass over the bag with its
     // sums in registers (the first pass prefetches); then the elements past the last vector.
     std::int64_t c = 0;
-    if (dim_ == kMaxVecs * lanes) {  // one block: its prefetch is a fixed run of instructions
-      Pass<kMaxVecs, kWholeRowBlock>(d, begin, end, c, div, o);
+    // Rows of exactly 1, 2 or 4 blocks: the first pass prefetches the row as a fixed run of
+    // instructions.
+    if (dim_ == kMaxVecs * lanes) {
+      Pass<kMaxVecs, kMaxVecs>(d, begin, end, 0, div, o);
+      return;
+    }
+    if (dim_ == 2 * kMaxVecs * lanes || dim_ == 4 * kMaxVecs * lanes) {
+      if (dim_ == 2 * kMaxVecs * lanes) {
+        Pass<kMaxVecs, 2 * kMaxVecs>(d, begin, end, 0, div, o);
+      } else {
+        Pass<kMaxVecs, 4 * kMaxVecs>(d, begin, end, 0, div, o);
+      }
+      for (c = kMaxVecs * lanes; c < dim_; c += kMaxVecs * lanes) {
+        Pass<kMaxVecs, kNoPrefetch>(d, begin, end, c, div, o);
+      }
       return;
     }
     for (; c + kMaxVecs * lanes <= dim_; c += kMaxVecs * lanes) {
       if (c == 0) {
-        Pass<kMaxVecs, kRow>(d, begin, end, c, div, o);
+        Pass<kMaxVecs, kPrefetchRow>(d, begin, end, c, div, o);
       } else {
-        Pass<kMaxVecs, kNone>(d, begin, end, c, div, o);
+        Pass<kMaxVecs, kNoPrefetch>(d, begin, end, c, div, o);
       }
     }
     const std::int64_t vecs = (dim_ - c) / lanes;
     if (vecs > 0) {
       if (c == 0 && vecs * lanes == dim_) {
-        PassOf<kWholeRowBlock>(vecs, d, begin, end, c, div, o);
+        PassOf<kPrefetchBlock>(vecs, d, begin, end, c, div, o);
         return;
       }
       if (c == 0) {
-        PassOf<kRow>(vecs, d, begin, end, c, div, o);
+        PassOf<kPrefetchRow>(vecs, d, begin, end, c, div, o);
       } else {
-        PassOf<kNone>(vecs, d, begin, end, c, div, o);
+        PassOf<kNoPrefetch>(vecs, d, begin, end, c, div, o);
       }
       c += vecs * lanes;
     }
@@ -78,6 +99,10 @@ class BagSumKernel {
       for (std::int64_t i = begin; i < end; ++i) {
         if (c == 0) Prefetch(i);
         const std::int64_t k = ids_[i];
+        if (static_cast<std::uint64_t>(k) >= limit_) [[unlikely]] {
+          MarkBad();
+          continue;
+        }
         if (k == pad_) continue;
         const A x = A(table_[k * dim_ + c]);
         if constexpr (kMode == kPlain) {
@@ -92,31 +117,43 @@ class BagSumKernel {
     }
   }
 
-
  private:
   // Accumulators a pass keeps in registers (16 of AVX2's, half of AVX-512's).
   static constexpr std::int64_t kMaxVecs = 8;
 
-  // What a pass prefetches kPrefetchAhead ids ahead: nothing (a later pass over the same rows),
-  // the whole row, or the whole row when it is exactly the pass's block (its size then known at
-  // compile time on fixed-width targets).
-  enum PrefetchMode { kNone, kRow, kWholeRowBlock };
+  // What a pass prefetches kPrefetchAhead ids ahead, as its kPrefetch argument: nothing (a later
+  // pass over the same rows), the whole row, the whole row when it is exactly the pass's block, or
+  // (any other positive value) the whole row when it is exactly that many vectors (its size then
+  // known at compile time on fixed-width targets).
+  static constexpr int kNoPrefetch = 0;
+  static constexpr int kPrefetchRow = -1;
+  static constexpr int kPrefetchBlock = -2;
 
   // Elements [c, c + kVecs * lanes) of bag [begin, end): kVecs sums over the bag's rows in input
   // order, each row's vectors loaded together, then rounded into o.
-  template <int kVecs, PrefetchMode kPrefetch>
+  template <int kVecs, int kPrefetch>
   HWY_INLINE void Pass(D d, std::int64_t begin, std::int64_t end, std::int64_t c, A div,
                        T* o) const {
     const auto lanes = static_cast<std::int64_t>(hn::Lanes(d));
     const T* table = table_ + c;
     const Index* ids = ids_;
+    // The row width, a constant where the pass knows it (a shift, not a multiply, per row).
+    constexpr int kRowVecs = kPrefetch > 0 ? kPrefetch : kPrefetch == kPrefetchBlock ? kVecs : 0;
+#if HWY_HAVE_SCALABLE
     const std::int64_t dim = dim_;
+#else
+    const std::int64_t dim =
+        kRowVecs > 0 ? std::int64_t{kRowVecs} * static_cast<std::int64_t>(hn::MaxLanes(d)) : dim_;
+#endif
     const std::int64_t pad = pad_;
+    const std::uint64_t limit = limit_;
     V a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
     V a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t k = ids[i];
-      if (k != pad) {
+      if (static_cast<std::uint64_t>(k) >= limit) [[unlikely]] {
+        MarkBad();
+      } else if (k != pad) {
         const T* r = table + k * dim;
         const V w = Weight(d, i);
         a0 = Add(d, a0, LoadWide(d, r), w);
@@ -129,8 +166,9 @@ class BagSumKernel {
         if constexpr (kVecs > 7) a7 = Add(d, a7, LoadWide(d, r + 7 * lanes), w);
       }
       // After this row's loads, so that they do not wait behind requests for later rows.
-      if constexpr (kPrefetch == kRow) Prefetch(i);
-      if constexpr (kPrefetch == kWholeRowBlock) PrefetchBlock<kVecs>(d, i);
+      if constexpr (kPrefetch == kPrefetchRow) Prefetch(i);
+      if constexpr (kPrefetch == kPrefetchBlock) PrefetchVecs<kVecs>(i);
+      if constexpr (kPrefetch > 0) PrefetchVecs<kPrefetch>(i);
     }
     Finish(d, a0, div, o + c);
     if constexpr (kVecs > 1) Finish(d, a1, div, o + c + lanes);
@@ -143,7 +181,7 @@ class BagSumKernel {
   }
 
   // Pass<vecs> for a run-time vecs in [1, kMaxVecs).
-  template <PrefetchMode kPrefetch>
+  template <int kPrefetch>
   HWY_INLINE void PassOf(std::int64_t vecs, D d, std::int64_t begin, std::int64_t end,
                          std::int64_t c, A div, T* o) const {
     switch (vecs) {
@@ -166,24 +204,35 @@ class BagSumKernel {
 
   // Prefetch() for a row of exactly kVecs vectors.
   template <int kVecs>
-  HWY_INLINE void PrefetchBlock(D /* d */, std::int64_t i) const {
+  HWY_INLINE void PrefetchVecs(std::int64_t i) const {
 #if HWY_HAVE_SCALABLE
     Prefetch(i);
 #else
     constexpr std::size_t kBytes = kVecs * hn::MaxLanes(D()) * sizeof(T);
+    static_assert(kBytes <= 2048, "Prefetch() stops at 2 KiB");
     if (i + kPrefetchAhead < n_) {
-      const auto* row = reinterpret_cast<const char*>(
-          table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_);
-      for (std::size_t off = 0; off < kBytes; off += 64) PrefetchLine(row + off);
+      const auto* row =
+          static_cast<const char*>(RowToPrefetch(table_, ids_[i + kPrefetchAhead], kBytes));
+      PrefetchLines(row, std::make_index_sequence<(kBytes + 63) / 64>());
     }
 #endif
   }
 
+  // The lines row + 64 * kLine: a fixed run of prefetch instructions.
+  template <std::size_t... kLine>
+  static HWY_INLINE void PrefetchLines(const char* row, std::index_sequence<kLine...>) {
+    (PrefetchLine(row + 64 * kLine), ...);
+  }
+
   HWY_INLINE void Prefetch(std::int64_t i) const {
     if (i + kPrefetchAhead < n_) {
-      PrefetchBytes(table_ + static_cast<std::int64_t>(ids_[i + kPrefetchAhead]) * dim_,
-                    static_cast<std::size_t>(dim_) * sizeof(T));
+      const std::size_t row_bytes = static_cast<std::size_t>(dim_) * sizeof(T);
+      PrefetchBytes(RowToPrefetch(table_, ids_[i + kPrefetchAhead], row_bytes), row_bytes);
     }
+  }
+
+  void MarkBad() const {
+    bad_->store(true, std::memory_order_relaxed);
   }
 
   V Weight(D d, std::int64_t i) const {
@@ -232,30 +281,34 @@ class BagSumKernel {
   std::int64_t dim_;
   std::int64_t pad_;
   std::int64_t n_;
+  std::uint64_t limit_;
+  std::atomic<bool>* bad_;
 };
 
 template <typename T, typename Index, Combine kMode>
-void BagSumTyped(const fast::BagSumArgs& a) {
-  const BagSumKernel<T, Index, kMode> kernel(a);
+bool BagSumTyped(const fast::BagSumArgs& a) {
+  std::atomic<bool> bad{false};
+  const BagSumKernel<T, Index, kMode> kernel(a, &bad);
   const std::int64_t n = a.bounds[a.num_bags];
   parallel_ranges(a.num_bags, (n + a.num_bags) * a.dim,
                   [&](std::int64_t begin, std::int64_t end, int, int) {
                     for (std::int64_t b = begin; b < end; ++b) kernel.Bag(b);
                   });
+  return !bad.load(std::memory_order_relaxed);
 }
 
-void BagSum(const fast::BagSumArgs& a) {
-  if (a.num_bags == 0 || a.dim == 0) return;
-  visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
+bool BagSum(const fast::BagSumArgs& a) {
+  if (a.num_bags == 0) return true;
+  return visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
     using T = decltype(t);
     using Index = decltype(i);
-    if (!a.psw) {
-      BagSumTyped<T, Index, kPlain>(a);
-    } else if (a.combine == fast::PswCombine::kFused) {
-      BagSumTyped<T, Index, kFusedWeight>(a);
-    } else {
-      BagSumTyped<T, Index, kUnfusedWeight>(a);
+    if (a.dim == 0) {  // nothing to read or write; the ids are still checked when asked
+      const auto* ids = static_cast<const Index*>(a.ids);
+      return a.num_rows < 0 || ref::ids_in_range(ids, a.bounds[a.num_bags], a.num_rows);
     }
+    if (!a.psw) return BagSumTyped<T, Index, kPlain>(a);
+    if (a.combine == fast::PswCombine::kFused) return BagSumTyped<T, Index, kFusedWeight>(a);
+    return BagSumTyped<T, Index, kUnfusedWeight>(a);
   });
 }
 
@@ -267,8 +320,8 @@ namespace emb::detail {
 
 HWY_EXPORT(BagSum);
 
-void fast::bag_sum_any(const BagSumArgs& a) {
-  EMB_DISPATCH(BagSum)(a);
+bool fast::bag_sum_any(const BagSumArgs& a) {
+  return EMB_DISPATCH(BagSum)(a);
 }
 
 }  // namespace emb::detail

@@ -31,6 +31,9 @@ struct GatherArgs {
   bool ids64;
   std::int64_t n;
   std::byte* out;
+  // The table's rows when the kernel is to check the ids itself (an id outside [0, num_rows) is
+  // then never read, and the call returns false, its output unspecified); -1: ids validated.
+  std::int64_t num_rows = -1;
 };
 
 struct BagSumArgs {
@@ -46,6 +49,7 @@ struct BagSumArgs {
   PswCombine combine;
   const std::int64_t* mean_sizes;  // [num_bags]: mode mean divides by these; null: mode sum
   void* out;
+  std::int64_t num_rows = -1;  // as GatherArgs::num_rows
 };
 
 struct BagMaxArgs {
@@ -104,8 +108,12 @@ struct PswBackwardArgs {
   void* out;
 };
 
-void gather_rows_any(const GatherArgs& a);
-void bag_sum_any(const BagSumArgs& a);
+/// Whether every id (int32 or int64) lies in [0, num_rows). Twin: ref::ids_in_range.
+bool ids_in_range(const void* ids, bool ids64, std::int64_t n, std::int64_t num_rows);
+
+/// These two return false when they were given num_rows and found an id outside the table.
+bool gather_rows_any(const GatherArgs& a);
+bool bag_sum_any(const BagSumArgs& a);
 void bag_max_any(const BagMaxArgs& a);
 void scatter_add_rows_any(const ScatterArgs& a);
 void scatter_add_max_any(const ScatterMaxArgs& a);
@@ -195,6 +203,15 @@ void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids
   gather_rows_any({table, row_bytes, ids, sizeof(Index) == 8, n, out});
 }
 
+/// gather_rows on ids not yet validated: false (out unspecified, no row outside the table read)
+/// when some id lies outside [0, num_rows).
+template <typename Index>
+[[nodiscard]] bool gather_rows_checked(const std::byte* table, std::size_t row_bytes,
+                                       const Index* ids, std::int64_t n, std::byte* out,
+                                       std::int64_t num_rows) {
+  return gather_rows_any({table, row_bytes, ids, sizeof(Index) == 8, n, out, num_rows});
+}
+
 /// ref::bag_sum, with the per-sample-weight combine named.
 template <typename T, typename Index>
 void bag_sum(const T* table, std::int64_t dim, const Index* ids, const std::int64_t* bounds,
@@ -211,6 +228,17 @@ void bag_mean(const T* table, std::int64_t dim, const Index* ids, const std::int
               T* out) {
   bag_sum_any({dtype_of<T>, sizeof(Index) == 8, table, dim, ids, bounds, num_bags, padding_idx,
                nullptr, PswCombine::kFused, bag_size, out});
+}
+
+/// bag_sum (mean_sizes null) or bag_mean on ids not yet validated: false (out unspecified, no
+/// row outside the table read) when some id lies outside [0, num_rows).
+template <typename T, typename Index>
+[[nodiscard]] bool bag_sum_checked(const T* table, std::int64_t dim, const Index* ids,
+                                   const std::int64_t* bounds, std::int64_t num_bags,
+                                   std::int64_t padding_idx, const T* psw, PswCombine combine,
+                                   const std::int64_t* mean_sizes, T* out, std::int64_t num_rows) {
+  return bag_sum_any({dtype_of<T>, sizeof(Index) == 8, table, dim, ids, bounds, num_bags,
+                      padding_idx, psw, combine, mean_sizes, out, num_rows});
 }
 
 /// ref::bag_max.

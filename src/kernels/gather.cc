@@ -6,40 +6,53 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <atomic>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/dispatch.h"
 #include "kernels/fast.h"
 #include "kernels/parallel.h"
+#include "kernels/ref/embedding_ref.h"
 #include "kernels/simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
 
 // kBytes > 0: every row is kBytes long, so its copy and prefetch are a fixed run of
-// instructions (no call into memcpy per row); 0: a.row_bytes.
+// instructions (no call into memcpy per row); 0: a.row_bytes. False: some id was outside the
+// table (a.num_rows given), its row not copied.
 template <typename Index, std::size_t kBytes>
-void GatherTyped(const fast::GatherArgs& a) {
+bool GatherTyped(const fast::GatherArgs& a) {
   const auto* ids = static_cast<const Index*>(a.ids);
   const std::size_t rb = kBytes > 0 ? kBytes : a.row_bytes;
+  const std::uint64_t limit = IdLimit(a.num_rows);
   const auto work =
       static_cast<std::int64_t>(static_cast<std::size_t>(a.n) * (rb / 4 + 1));  // ~elements moved
+  std::atomic<bool> bad{false};
   parallel_ranges(a.n, work, [&](std::int64_t begin, std::int64_t end, int, int) {
     const std::byte* table = a.table;
     std::byte* out = a.out;
+    bool seen_bad = false;
     for (std::int64_t i = begin; i < end; ++i) {
-      if (i + kPrefetchAhead < end) {
-        PrefetchBytes(table + static_cast<std::size_t>(ids[i + kPrefetchAhead]) * rb, rb);
+      if (i + kPrefetchAhead < end)
+        PrefetchBytes(RowToPrefetch(table, ids[i + kPrefetchAhead], rb), rb);
+      const std::int64_t k = ids[i];
+      if (static_cast<std::uint64_t>(k) < limit) [[likely]] {
+        std::memcpy(out + static_cast<std::size_t>(i) * rb,
+                    table + static_cast<std::size_t>(k) * rb, rb);
+      } else {
+        seen_bad = true;
       }
-      std::memcpy(out + static_cast<std::size_t>(i) * rb,
-                  table + static_cast<std::size_t>(ids[i]) * rb, rb);
     }
+    if (seen_bad) bad.store(true, std::memory_order_relaxed);
   });
+  return !bad.load(std::memory_order_relaxed);
 }
 
 // The common row sizes (32 to 256 float32 elements) get their fixed-size loop.
 template <typename Index>
-void GatherSized(const fast::GatherArgs& a) {
+bool GatherSized(const fast::GatherArgs& a) {
   switch (a.row_bytes) {
     case 64:
       return GatherTyped<Index, 64>(a);
@@ -56,13 +69,14 @@ void GatherSized(const fast::GatherArgs& a) {
   }
 }
 
-void GatherRows(const fast::GatherArgs& a) {
-  if (a.row_bytes == 0 || a.n == 0) return;
-  if (a.ids64) {
-    GatherSized<std::int64_t>(a);
-  } else {
-    GatherSized<std::int32_t>(a);
+bool GatherRows(const fast::GatherArgs& a) {
+  if (a.n == 0) return true;
+  if (a.row_bytes == 0) {  // nothing to copy; the ids are still checked when asked
+    return a.num_rows < 0 ||
+           (a.ids64 ? ref::ids_in_range(static_cast<const std::int64_t*>(a.ids), a.n, a.num_rows)
+                    : ref::ids_in_range(static_cast<const std::int32_t*>(a.ids), a.n, a.num_rows));
   }
+  return a.ids64 ? GatherSized<std::int64_t>(a) : GatherSized<std::int32_t>(a);
 }
 
 std::int64_t TargetBits() {
@@ -78,8 +92,8 @@ namespace emb::detail {
 HWY_EXPORT(GatherRows);
 HWY_EXPORT(TargetBits);
 
-void fast::gather_rows_any(const GatherArgs& a) {
-  EMB_DISPATCH(GatherRows)(a);
+bool fast::gather_rows_any(const GatherArgs& a) {
+  return EMB_DISPATCH(GatherRows)(a);
 }
 
 std::int64_t fast::dispatched_target() {

@@ -100,6 +100,20 @@ HWY_INLINE void PrefetchBytes(const void* p, std::size_t bytes) {
   for (std::size_t off = 0; off < end; off += 64) PrefetchLine(c + off);
 }
 
+/// Row k of `row_bytes`-byte rows at base, as an address to prefetch: computed as an integer, so
+/// that an id the kernel has not checked yet makes no out-of-bounds pointer (a prefetch of any
+/// address is harmless).
+HWY_INLINE const void* RowToPrefetch(const void* base, std::int64_t k, std::size_t row_bytes) {
+  return reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(base) +
+                                       static_cast<std::uintptr_t>(k) * row_bytes);
+}
+
+/// The bound an id, as unsigned, must stay below: num_rows, or (-1: ids already validated)
+/// none.
+HWY_INLINE std::uint64_t IdLimit(std::int64_t num_rows) {
+  return num_rows < 0 ? ~std::uint64_t{0} : static_cast<std::uint64_t>(num_rows);
+}
+
 /// How many ids ahead the random-row loops prefetch.
 inline constexpr std::int64_t kPrefetchAhead = 16;
 

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <random>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -103,6 +105,58 @@ TEST(FastKernelsDispatch, EveryAvailableTargetIsTheOneThatRuns) {
   }
 }
 
+// The id range check against its twin: every length around the vector widths, int32 and int64
+// ids, tables at the edges of the int32 range, and one bad id (negative, the row count itself,
+// the most negative value) at every position.
+template <typename Index>
+void check_ids_in_range(std::mt19937_64& rng) {
+  const std::int64_t kBig = std::int64_t{1} << 40;
+  const std::int64_t kInt32Edge = std::int64_t{1} << 31;
+  for (std::int64_t rows : {std::int64_t{0}, std::int64_t{1}, std::int64_t{1000}, kInt32Edge - 1,
+                            kInt32Edge, kInt32Edge + 5, kBig}) {
+    const std::int64_t top = std::min<std::int64_t>(rows, std::numeric_limits<Index>::max());
+    for (std::int64_t n : {0, 1, 3, 7, 8, 15, 16, 17, 31, 63, 64, 65, 100, 131}) {
+      SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+      std::vector<Index> ids(static_cast<std::size_t>(n));
+      if (rows > 0) {
+        std::uniform_int_distribution<std::int64_t> row(0, top - 1);
+        for (auto& k : ids) k = static_cast<Index>(row(rng));
+        if (n > 0) ids.back() = static_cast<Index>(top - 1);  // the largest valid id
+      }
+      EXPECT_EQ(fast::ids_in_range(ids.data(), sizeof(Index) == 8, n, rows),
+                ref::ids_in_range(ids.data(), n, rows));
+      if (rows > 0) {
+        EXPECT_TRUE(ref::ids_in_range(ids.data(), n, rows));
+      }
+      for (std::int64_t bad : {std::int64_t{-1}, rows, std::int64_t{kBig + 1},
+                               std::numeric_limits<std::int64_t>::min()}) {
+        if (bad < std::numeric_limits<Index>::min() || bad > std::numeric_limits<Index>::max()) {
+          bad = std::numeric_limits<Index>::min();
+        }
+        for (std::int64_t at = 0; at < n; ++at) {
+          std::vector<Index> b = ids;
+          b[static_cast<std::size_t>(at)] = static_cast<Index>(bad);
+          const bool want = ref::ids_in_range(b.data(), n, rows);
+          ASSERT_EQ(fast::ids_in_range(b.data(), sizeof(Index) == 8, n, rows), want)
+              << "bad=" << bad << " at=" << at;
+          if (bad < 0 || bad >= rows) {
+            ASSERT_FALSE(want);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(FastKernelsIds, InRangeMatchesTheTwin) {
+  test::sweep_kernels(std::span<const std::int64_t>(kDims, 1),
+                      [](std::int64_t, std::uint64_t seed) {
+                        std::mt19937_64 rng(seed);
+                        check_ids_in_range<std::int64_t>(rng);
+                        check_ids_in_range<std::int32_t>(rng);
+                      });
+}
+
 TYPED_TEST(FastKernels, GatherRows) {
   using T = TypeParam;
   sweep([](std::int64_t dim, std::uint64_t seed) {
@@ -191,10 +245,90 @@ void check_bag_sum(std::int64_t dim, std::uint64_t seed) {
   }
 }
 
+// Ids a checking kernel must refuse: negative, the row count, the most negative value.
+template <typename Index>
+std::vector<Index> bad_ids(std::int64_t rows) {
+  return {Index{-1}, static_cast<Index>(rows), std::numeric_limits<Index>::min()};
+}
+
+// The kernels that check the ids as they read them: on valid ids, the twin's result and true;
+// one bad id anywhere (first, middle, last position): false, and no read outside the table (the
+// sanitizer build would catch one).
+template <typename T, typename Index>
+void check_checking_kernels(std::int64_t dim, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const std::int64_t rows = 11;
+  const std::vector<T> table = random_values<T>(rng, rows * dim, true);
+  const Bags b = random_bags(rng, rows, 25);
+  const std::vector<Index> ids = as_index<Index>(b.ids);
+  const std::vector<T> psw = random_values<T>(rng, b.n(), false);
+  const std::int64_t B = b.num_bags();
+  std::vector<std::int64_t> sizes(static_cast<std::size_t>(B));
+  for (std::int64_t k = 0; k < B; ++k) sizes[k] = b.bounds[k + 1] - b.bounds[k];
+  const auto* tb = reinterpret_cast<const std::byte*>(table.data());
+  const std::size_t rb = static_cast<std::size_t>(dim) * sizeof(T);
+  const auto combine =
+      std::is_same_v<T, double> ? fast::PswCombine::kUnfused : fast::PswCombine::kFused;
+  enum Op { kGather, kSum, kSumPsw, kMean };
+  // Runs op on these ids into f; returns what the kernel returned.
+  const auto run = [&](Op op, const std::vector<Index>& at, T* f) {
+    switch (op) {
+      case kGather:
+        return fast::gather_rows_checked(tb, rb, at.data(), b.n(), reinterpret_cast<std::byte*>(f),
+                                         rows);
+      case kSum:
+        return fast::bag_sum_checked(table.data(), dim, at.data(), b.bounds.data(), B, -1,
+                                     (const T*)nullptr, combine, nullptr, f, rows);
+      case kSumPsw:
+        return fast::bag_sum_checked(table.data(), dim, at.data(), b.bounds.data(), B, -1,
+                                     psw.data(), combine, nullptr, f, rows);
+      default:
+        return fast::bag_sum_checked(table.data(), dim, at.data(), b.bounds.data(), B, -1,
+                                     (const T*)nullptr, combine, sizes.data(), f, rows);
+    }
+  };
+  for (Op op : {kGather, kSum, kSumPsw, kMean}) {
+    SCOPED_TRACE("op=" + std::to_string(op));
+    const std::int64_t out_rows = op == kGather ? b.n() : B;
+    Guarded<T> f(out_rows * dim), r(out_rows * dim);
+    ASSERT_TRUE(run(op, ids, f.data()));
+    if (op == kGather) {
+      ref::gather_rows(tb, rb, ids.data(), b.n(), reinterpret_cast<std::byte*>(r.data()));
+    } else {
+      ref::bag_sum(table.data(), dim, ids.data(), b.bounds.data(), B, -1,
+                   op == kSumPsw ? psw.data() : (const T*)nullptr, r.data());
+      if (op == kMean) ref::bag_divide_by_size(r.data(), dim, sizes.data(), B);
+    }
+    EXPECT_TRUE(same_bits(f, r));
+    if (b.n() == 0) continue;
+    for (Index bad : bad_ids<Index>(rows)) {
+      for (std::int64_t at : {std::int64_t{0}, b.n() / 2, b.n() - 1}) {
+        std::vector<Index> with_bad = ids;
+        with_bad[static_cast<std::size_t>(at)] = bad;
+        Guarded<T> g(out_rows * dim);
+        EXPECT_FALSE(run(op, with_bad, g.data())) << "bad id " << bad << " at " << at;
+      }
+    }
+  }
+}
+
+// Widths of 1, 2 and 4 blocks of 8 vectors on every target (the bag sum's fixed prefetch runs).
+constexpr std::int64_t kBagSumDims[] = {1, 3, 7, 8, 15, 16, 17, 32, 64, 128, 129, 256, 512};
+
 TYPED_TEST(FastKernels, BagSumAndMean) {
+  test::sweep_kernels(
+      kBagSumDims,
+      [](std::int64_t dim, std::uint64_t seed) {
+        check_bag_sum<TypeParam, std::int32_t>(dim, seed);
+        check_bag_sum<TypeParam, std::int64_t>(dim, seed + 1);
+      },
+      test::SweepThreads::kBestTargetOnly);
+}
+
+TYPED_TEST(FastKernels, CheckingGatherAndBagSum) {
   sweep([](std::int64_t dim, std::uint64_t seed) {
-    check_bag_sum<TypeParam, std::int32_t>(dim, seed);
-    check_bag_sum<TypeParam, std::int64_t>(dim, seed + 1);
+    check_checking_kernels<TypeParam, std::int32_t>(dim, seed);
+    check_checking_kernels<TypeParam, std::int64_t>(dim, seed + 1);
   });
 }
 

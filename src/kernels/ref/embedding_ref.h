@@ -18,6 +18,16 @@ namespace emb::detail::ref {
 template <typename T>
 using acc_t = std::conditional_t<std::is_same_v<T, Half> || std::is_same_v<T, BFloat16>, float, T>;
 
+/// Whether every ids[i], i < n, lies in [0, num_rows).
+template <typename Index>
+bool ids_in_range(const Index* ids, std::int64_t n, std::int64_t num_rows) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::int64_t k = ids[i];
+    if (k < 0 || k >= num_rows) return false;
+  }
+  return true;
+}
+
 /// out[i] = table[ids[i]] for i < n, rows of row_bytes bytes.
 template <typename Index>
 void gather_rows(const std::byte* table, std::size_t row_bytes, const Index* ids, std::int64_t n,
