@@ -183,7 +183,8 @@ inline void prefetch_row(const float* row, std::int64_t dim) {
 
 // The probe's loops take the row width as a constant where they can (D = 32, 64, 128, 256), so
 // that a row's copy or sum is a fixed run of vector instructions and a bag's sum stays in
-// registers; other widths run the same loop with a run-time width.
+// registers; other widths run the same loop with a run-time width. A row is copied element by
+// element (the compiler's vector copy), not by memcpy, which is slower for the widest rows.
 template <std::int64_t kDim>
 void probe_gather_fixed(const float* table, std::int64_t dim, const std::int64_t* ids,
                         std::int64_t n, float* out) {
@@ -191,25 +192,44 @@ void probe_gather_fixed(const float* table, std::int64_t dim, const std::int64_t
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
-    std::memcpy(out + i * w, table + ids[i] * w, static_cast<std::size_t>(w) * 4);
+    const float* row = table + ids[i] * w;
+    float* o = out + i * w;
+    for (std::int64_t d = 0; d < w; ++d) o[d] = row[d];
   }
 }
+
+// The sums a bag keeps in registers: 8 vectors (16 of AVX2's registers, half of AVX-512's); a
+// wider row is summed in blocks of that many elements, one pass over the bag per block (the
+// first pass prefetches the whole rows).
+#ifdef __AVX512F__
+constexpr std::int64_t kSumBlock = 128;
+#else
+constexpr std::int64_t kSumBlock = 64;
+#endif
 
 template <std::int64_t kDim>
 void probe_bag_sum_fixed(const float* table, std::int64_t dim, const std::int64_t* ids,
                          std::int64_t n, std::int64_t bag, float* out) {
   const std::int64_t w = kDim > 0 ? kDim : dim;
+  constexpr std::int64_t kBlock = kDim > 0 && kDim < kSumBlock ? kDim : kSumBlock;
   const std::int64_t bags = n / bag;
 #pragma omp parallel for schedule(static)
   for (std::int64_t b = 0; b < bags; ++b) {
-    float acc[kDim > 0 ? kDim : 1024];
-    for (std::int64_t d = 0; d < w; ++d) acc[d] = 0.0f;
-    for (std::int64_t i = b * bag; i < (b + 1) * bag; ++i) {
-      if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
-      const float* row = table + ids[i] * w;
-      for (std::int64_t d = 0; d < w; ++d) acc[d] += row[d];
+    for (std::int64_t c = 0; c < w; c += kBlock) {
+      const std::int64_t width = std::min(kBlock, w - c);
+      float acc[kBlock];
+      for (std::int64_t d = 0; d < kBlock; ++d) acc[d] = 0.0f;
+      for (std::int64_t i = b * bag; i < (b + 1) * bag; ++i) {
+        if (c == 0 && i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
+        const float* row = table + ids[i] * w + c;
+        if (kDim > 0) {  // width == kBlock, known here
+          for (std::int64_t d = 0; d < kBlock; ++d) acc[d] += row[d];
+        } else {
+          for (std::int64_t d = 0; d < width; ++d) acc[d] += row[d];
+        }
+      }
+      std::memcpy(out + b * w + c, acc, static_cast<std::size_t>(width) * 4);
     }
-    std::memcpy(out + b * w, acc, static_cast<std::size_t>(w) * 4);
   }
 }
 

@@ -96,11 +96,12 @@ class BagSumKernel {
     }
     for (; c < dim_; ++c) {  // the tail, element by element as the twin
       A acc = 0;
+      bool bad = false;
       for (std::int64_t i = begin; i < end; ++i) {
         if (c == 0) Prefetch(i);
         const std::int64_t k = ids_[i];
         if (static_cast<std::uint64_t>(k) >= limit_) [[unlikely]] {
-          MarkBad();
+          bad = true;
           continue;
         }
         if (k == pad_) continue;
@@ -113,6 +114,7 @@ class BagSumKernel {
           acc = acc + x * A(psw_[i]);
         }
       }
+      if (bad) MarkBad();
       o[c] = Round(acc, div);
     }
   }
@@ -149,10 +151,11 @@ class BagSumKernel {
     const std::uint64_t limit = limit_;
     V a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
     V a4 = hn::Zero(d), a5 = hn::Zero(d), a6 = hn::Zero(d), a7 = hn::Zero(d);
+    bool bad = false;  // reported after the loop: a store in it would keep the members in memory
     for (std::int64_t i = begin; i < end; ++i) {
       const std::int64_t k = ids[i];
       if (static_cast<std::uint64_t>(k) >= limit) [[unlikely]] {
-        MarkBad();
+        bad = true;
       } else if (k != pad) {
         const T* r = table + k * dim;
         const V w = Weight(d, i);
@@ -170,6 +173,7 @@ class BagSumKernel {
       if constexpr (kPrefetch == kPrefetchBlock) PrefetchVecs<kVecs>(i);
       if constexpr (kPrefetch > 0) PrefetchVecs<kPrefetch>(i);
     }
+    if (bad) MarkBad();
     Finish(d, a0, div, o + c);
     if constexpr (kVecs > 1) Finish(d, a1, div, o + c + lanes);
     if constexpr (kVecs > 2) Finish(d, a2, div, o + c + 2 * lanes);

@@ -31,16 +31,21 @@ bool GatherTyped(const fast::GatherArgs& a) {
       static_cast<std::int64_t>(static_cast<std::size_t>(a.n) * (rb / 4 + 1));  // ~elements moved
   std::atomic<bool> bad{false};
   parallel_ranges(a.n, work, [&](std::int64_t begin, std::int64_t end, int, int) {
-    const std::byte* table = a.table;
-    std::byte* out = a.out;
+    // Locals, not the captures: the row copies' stores would make the compiler reload those.
+    const std::byte* const table = a.table;
+    std::byte* const out = a.out;
+    const Index* const id = ids;
+    const std::uint64_t lim = limit;
+    const std::size_t bytes = rb;
     bool seen_bad = false;
     for (std::int64_t i = begin; i < end; ++i) {
-      if (i + kPrefetchAhead < end)
-        PrefetchBytes(RowToPrefetch(table, ids[i + kPrefetchAhead], rb), rb);
-      const std::int64_t k = ids[i];
-      if (static_cast<std::uint64_t>(k) < limit) [[likely]] {
-        std::memcpy(out + static_cast<std::size_t>(i) * rb,
-                    table + static_cast<std::size_t>(k) * rb, rb);
+      if (i + kPrefetchAhead < end) {
+        PrefetchBytes(RowToPrefetch(table, id[i + kPrefetchAhead], bytes), bytes);
+      }
+      const std::int64_t k = id[i];
+      if (static_cast<std::uint64_t>(k) < lim) [[likely]] {
+        std::memcpy(out + static_cast<std::size_t>(i) * bytes,
+                    table + static_cast<std::size_t>(k) * bytes, bytes);
       } else {
         seen_bad = true;
       }
