@@ -319,8 +319,8 @@ enum class Dist { kUniform, kZipf };
 // 2), at 1 and 2 threads. Case names: op_tag[_zipf]_dD_tT.
 void table_cases(Report& report, const Config& cfg, const std::string& tag, std::int64_t rows,
                  std::int64_t dim, Dist dist, bool full) {
-  if (!table_selected(cfg, "_" + tag + (dist == Dist::kZipf ? "_zipf" : "") + "_d" +
-                               std::to_string(dim))) {
+  if (!table_selected(
+          cfg, "_" + tag + (dist == Dist::kZipf ? "_zipf" : "") + "_d" + std::to_string(dim))) {
     return;
   }
   // At most 256 MiB of output per call (D = 256 looks up a quarter of the ids).
@@ -551,6 +551,31 @@ void table_cases(Report& report, const Config& cfg, const std::string& tag, std:
   }
 }
 
+// The machine's memory bandwidth: a sequential copy of 256 MiB (ns per MiB copied), emb's
+// Tensor::copy_ against the probe's loop, at 1 and 2 threads. The bandwidth-bound cases (the
+// gather's writes, the dense gradient's zeroing) cannot scale with threads past what this does.
+void copy_cases(Report& report, const Config& cfg) {
+  if (!selected(cfg, "copy_t1") && !selected(cfg, "copy_t2")) return;
+  const std::int64_t n = std::int64_t{64} << 20;  // floats
+  const emb::Tensor src = random_floats({n}, 5);
+  const emb::Tensor dst = written_zeros({n});
+  const emb::Tensor probe_dst = written_zeros({n});
+  const double mib = static_cast<double>(n) * 4 / (1 << 20);
+  for (int threads : {1, 2}) {
+    set_threads(threads);
+    dst.copy_(src);
+    check(dst.equal(src), "copy");
+    compare(
+        report, cfg, "copy_t" + std::to_string(threads), mib, [&] { dst.copy_(src); }, "probe",
+        [&] {
+          const float* from = src.data<float>();
+          float* to = probe_dst.data<float>();
+#pragma omp parallel for schedule(static)
+          for (std::int64_t i = 0; i < n; ++i) to[i] = from[i];
+        });
+  }
+}
+
 // One call on a hot table: 1 id, one bag of 20, one bag of 256 (ns per call).
 void single_calls(Report& report, const Config& cfg) {
   set_threads(1);
@@ -666,6 +691,7 @@ int main(int argc, char** argv) {
     table_cases(report, cfg, "hot", kHot / (dim * 4), dim, Dist::kUniform, false);
     table_cases(report, cfg, "hot", kHot / (dim * 4), dim, Dist::kZipf, false);
   }
+  copy_cases(report, cfg);
   single_calls(report, cfg);
   return 0;
 }

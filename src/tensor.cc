@@ -332,6 +332,25 @@ void zero_in_parallel(std::byte* p, std::size_t nbytes) {
       });
 }
 
+// memcpy(dst, src, nbytes) for buffers that do not overlap, from 8 MiB on in 2 MiB pieces shared
+// out over the library's threads (a big table's clone or copy is bound by memory bandwidth, of
+// which one core gets only a part).
+void copy_in_parallel(std::byte* dst, const std::byte* src, std::size_t nbytes) {
+  constexpr std::size_t kParallelFrom = std::size_t{8} << 20;
+  if (nbytes < kParallelFrom) {
+    std::memcpy(dst, src, nbytes);
+    return;
+  }
+  const auto pieces = static_cast<std::int64_t>((nbytes + kHugePageBytes - 1) / kHugePageBytes);
+  detail::parallel_ranges(
+      pieces, static_cast<std::int64_t>(nbytes / 4),
+      [&](std::int64_t begin, std::int64_t end, int, int) {
+        const std::size_t from = static_cast<std::size_t>(begin) * kHugePageBytes;
+        const std::size_t to = std::min(nbytes, static_cast<std::size_t>(end) * kHugePageBytes);
+        std::memcpy(dst + from, src + from, to - from);
+      });
+}
+
 // nbytes of zeros for a dense scatter: the cached block (zeroed here) when it has this size, else
 // a fresh huge-page mapping; null when mapping fails.
 std::shared_ptr<std::byte> scatter_zeros(std::size_t nbytes) {
@@ -511,7 +530,7 @@ void Tensor::set_double(std::int64_t i, double value) const {
 Tensor Tensor::clone() const {
   check_defined("Tensor::clone");
   Tensor t = empty(shape_, dtype_);  // owning and writable, whatever this tensor is
-  if (nbytes() != 0) std::memcpy(t.data_, data_, nbytes());
+  if (nbytes() != 0) copy_in_parallel(t.data_, data_, nbytes());
   return t;
 }
 
@@ -574,7 +593,12 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
                      " does not match destination shape " + shape_to_string(shape_));
   }
   if (src.dtype_ == dtype_) {
-    if (nbytes() != 0) std::memmove(data_, src.data_, nbytes());
+    const std::size_t n = nbytes();
+    const auto d = reinterpret_cast<std::uintptr_t>(data_);
+    const auto s = reinterpret_cast<std::uintptr_t>(src.data_);
+    const bool overlap = d < s + n && s < d + n;
+    if (n != 0 && overlap) std::memmove(data_, src.data_, n);
+    if (n != 0 && !overlap) copy_in_parallel(data_, src.data_, n);
     return *this;
   }
   // Every source value is exact as a double; 16-bit targets round double -> float -> 16 bit,

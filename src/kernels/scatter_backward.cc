@@ -58,21 +58,30 @@ void ScatterTyped(const fast::ScatterArgs& a) {
   T* gw = static_cast<T*>(a.grad_weight);
   const std::int64_t dim = a.dim;
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
-  parallel_ranges(a.num_weights, a.n * dim, [&](std::int64_t lo, std::int64_t hi, int, int) {
-    for (std::int64_t i = 0; i < a.n; ++i) {
-      if (i + kPrefetchAhead < a.n) {
-        const std::int64_t next = ids[i + kPrefetchAhead];
+  parallel_ranges(a.num_weights, a.n * dim, [&](std::int64_t lo, std::int64_t hi, int, int nt) {
+    // Locals, not the captures: the row stores would make the compiler reload those every id.
+    const std::int64_t n = a.n;
+    const std::int64_t pad = a.padding_idx;
+    const std::int64_t* const offset2bag = a.offset2bag;
+    const std::int64_t* const counts = a.counts;
+    const std::int64_t* const bag_size = a.bag_size;
+    const bool bf16_fused_prefix = a.bf16_fused_prefix;
+    // About kPrefetchAhead of this thread's own rows ahead: it applies 1 id in nt.
+    const std::int64_t ahead = kPrefetchAhead * nt;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (i + ahead < n) {
+        const std::int64_t next = ids[i + ahead];
         if (next >= lo && next < hi) PrefetchBytes(gw + next * dim, row_bytes);
       }
       const std::int64_t k = ids[i];
-      if (k < lo || k >= hi || k == a.padding_idx) continue;
-      const std::int64_t src = a.offset2bag ? a.offset2bag[i] : i;
+      if (k < lo || k >= hi || k == pad) continue;
+      const std::int64_t src = offset2bag ? offset2bag[i] : i;
       double s = psw ? static_cast<double>(Arith<T>(psw[i])) : 1.0;
-      if (a.counts) s /= static_cast<double>(a.counts[k]);
-      if (a.bag_size && a.bag_size[src] != 0) s /= static_cast<double>(a.bag_size[src]);
+      if (counts) s /= static_cast<double>(counts[k]);
+      if (bag_size && bag_size[src] != 0) s /= static_cast<double>(bag_size[src]);
       if constexpr (kIs16<T>) {
         AxpyRow16(static_cast<float>(T(static_cast<float>(s))), grad + src * dim, gw + k * dim, dim,
-                  a.bf16_fused_prefix);
+                  bf16_fused_prefix);
       } else {
         AxpyRow(static_cast<T>(s), grad + src * dim, gw + k * dim, dim);
       }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "emb/dtype.h"
+#include "emb/runtime.h"
 
 namespace emb {
 namespace {
@@ -94,6 +95,31 @@ TEST(Tensor, CopiesShareStorageCloneDoesNot) {
   EXPECT_FALSE(a.shares_storage_with(c));
   const Tensor row = Tensor::zeros({4, 2}, DType::kFloat32).select(3);
   EXPECT_EQ(row.shape(), (Shape{2}));
+}
+
+// Big copies are split over the library's threads; overlapping ones still move as memmove does.
+TEST(Tensor, BigCloneAndCopyAreExactAtEveryThreadCount) {
+  const int saved = get_num_threads();
+  const std::int64_t rows = 50001, dim = 67;  // ~12.8 MiB, not a whole number of 2 MiB pieces
+  Tensor src = Tensor::empty({rows, dim}, DType::kFloat32);
+  for (std::int64_t i = 0; i < rows * dim; ++i) src.data<float>()[i] = static_cast<float>(i);
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    EXPECT_TRUE(src.clone().equal(src)) << threads;
+    const Tensor dst = Tensor::zeros({rows, dim}, DType::kFloat32);
+    dst.copy_(src);
+    EXPECT_TRUE(dst.equal(src)) << threads;
+    // Overlapping: rows [1, rows) of a buffer copied onto rows [0, rows - 1) of the same one.
+    const Tensor buf = src.clone();
+    const Tensor lo = Tensor::view(buf.data<float>(), {rows - 1, dim}, DType::kFloat32);
+    const Tensor hi = Tensor::view(buf.data<float>() + dim, {rows - 1, dim}, DType::kFloat32);
+    lo.copy_(hi);
+    for (std::int64_t i = 0; i < (rows - 1) * dim; i += 997) {
+      ASSERT_EQ(buf.data<float>()[i], static_cast<float>(i + dim)) << threads << " " << i;
+    }
+    EXPECT_EQ(buf.data<float>()[(rows - 1) * dim - 1], static_cast<float>(rows * dim - 1));
+  }
+  set_num_threads(saved);
 }
 
 TEST(Tensor, ViewsCallerMemoryWithoutCopy) {
