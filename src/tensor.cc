@@ -42,18 +42,43 @@ constexpr std::size_t kAlignment = 64;  // one cache line; SIMD kernels rely on 
 constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 constexpr std::size_t kHugeAllocBytes = 2 * kHugePageBytes;
 
+std::size_t round_up_to_huge_page(std::size_t nbytes) {
+  return (nbytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
+}
+
+// A mapping of fresh anonymous memory (zero on first touch) that holds nbytes from a 2 MiB
+// boundary on, advised huge pages.
+struct HugeMapping {
+  void* base = nullptr;  // the mapping, as mmap returned it
+  std::size_t mapped = 0;
+  std::byte* data = nullptr;  // 2 MiB-aligned, nbytes long
+  std::size_t nbytes = 0;
+};
+
+// data null when mapping fails.
+HugeMapping map_huge(std::size_t nbytes) {
+  HugeMapping m;
+  m.mapped = nbytes + kHugePageBytes;
+  m.base = ::mmap(nullptr, m.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (m.base == MAP_FAILED) return HugeMapping();
+  m.data =
+      reinterpret_cast<std::byte*>(round_up_to_huge_page(reinterpret_cast<std::uintptr_t>(m.base)));
+  m.nbytes = nbytes;
+#ifdef MADV_HUGEPAGE
+  ::madvise(m.data, nbytes, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
+#endif
+  return m;
+}
+
+void unmap(const HugeMapping& m) {
+  if (m.base != nullptr) ::munmap(m.base, m.mapped);
+}
+
 // nbytes of fresh anonymous memory (zero on first touch), 2 MiB-aligned, advised huge pages.
 std::shared_ptr<std::byte> allocate_huge(std::size_t nbytes) {
-  const std::size_t mapped = nbytes + kHugePageBytes;
-  void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return nullptr;
-  const auto base = reinterpret_cast<std::uintptr_t>(p);
-  const std::uintptr_t aligned = (base + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
-  auto* data = reinterpret_cast<std::byte*>(aligned);
-#ifdef MADV_HUGEPAGE
-  ::madvise(data, nbytes, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
-#endif
-  return std::shared_ptr<std::byte>(data, [p, mapped](std::byte*) { ::munmap(p, mapped); });
+  const HugeMapping m = map_huge(nbytes);
+  if (m.data == nullptr) return nullptr;
+  return std::shared_ptr<std::byte>(m.data, [m](std::byte*) { unmap(m); });
 }
 
 std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
@@ -241,12 +266,7 @@ namespace {
 // first touch can cost seconds per GiB; reusing memory the process holds costs what writing it
 // costs. At most kCachedBlocks blocks, the least recently freed evicted first;
 // release_cached_memory() returns them all.
-struct CachedBlock {
-  void* base = nullptr;  // the mapping, as mmap returned it
-  std::size_t mapped = 0;
-  std::byte* data = nullptr;  // 2 MiB-aligned, nbytes long
-  std::size_t nbytes = 0;
-};
+using CachedBlock = HugeMapping;
 
 constexpr int kCachedBlocks = 8;
 
@@ -258,10 +278,6 @@ struct BlockCache {
 
 std::mutex cache_mutex;
 BlockCache block_cache;
-
-void unmap(const CachedBlock& b) {
-  if (b.base != nullptr) ::munmap(b.base, b.mapped);
-}
 
 // Removes and returns the cached block of at least nbytes with the least to spare, if that is at
 // most max_spare; an empty block when there is none.
@@ -300,55 +316,37 @@ std::shared_ptr<std::byte> recycled_storage(const CachedBlock& b) {
   });
 }
 
-std::size_t round_up_to_huge_page(std::size_t nbytes) {
-  return (nbytes + kHugePageBytes - 1) & ~(kHugePageBytes - 1);
-}
-
-// A fresh block of nbytes, 2 MiB-aligned, advised huge pages; data null when mapping fails.
-CachedBlock map_block(std::size_t nbytes) {
-  CachedBlock b;
-  b.mapped = nbytes + kHugePageBytes;
-  b.base = ::mmap(nullptr, b.mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (b.base == MAP_FAILED) return CachedBlock();
-  const auto base = reinterpret_cast<std::uintptr_t>(b.base);
-  b.data = reinterpret_cast<std::byte*>((base + kHugePageBytes - 1) & ~(kHugePageBytes - 1));
-  b.nbytes = nbytes;
-#ifdef MADV_HUGEPAGE
-  ::madvise(b.data, nbytes, MADV_HUGEPAGE);  // advice only: without THP the pages stay 4 KiB
-#endif
-  return b;
-}
-
-// memset(p, 0, nbytes) in 2 MiB pieces shared out over the library's threads (one core clears a
-// gigabyte in tens of milliseconds, about what the scatter that follows costs).
-void zero_in_parallel(std::byte* p, std::size_t nbytes) {
-  const auto pieces = static_cast<std::int64_t>((nbytes + kHugePageBytes - 1) / kHugePageBytes);
+// fn(from, to) over [0, nbytes) in 2 MiB pieces shared out over the library's threads.
+template <typename Fn>
+void in_parallel_pieces(std::size_t nbytes, Fn&& fn) {
+  const auto pieces = static_cast<std::int64_t>(round_up_to_huge_page(nbytes) / kHugePageBytes);
   detail::parallel_ranges(
       pieces, static_cast<std::int64_t>(nbytes / 4),
       [&](std::int64_t begin, std::int64_t end, int, int) {
         const std::size_t from = static_cast<std::size_t>(begin) * kHugePageBytes;
-        const std::size_t to = std::min(nbytes, static_cast<std::size_t>(end) * kHugePageBytes);
-        std::memset(p + from, 0, to - from);
+        fn(from, std::min(nbytes, static_cast<std::size_t>(end) * kHugePageBytes));
       });
 }
 
-// memcpy(dst, src, nbytes) for buffers that do not overlap, from 8 MiB on in 2 MiB pieces shared
-// out over the library's threads (a big table's clone or copy is bound by memory bandwidth, of
-// which one core gets only a part).
+// memset(p, 0, nbytes) over the library's threads (one core clears a gigabyte in tens of
+// milliseconds, about what the scatter that follows costs).
+void zero_in_parallel(std::byte* p, std::size_t nbytes) {
+  in_parallel_pieces(
+      nbytes, [&](std::size_t from, std::size_t to) { std::memset(p + from, 0, to - from); });
+}
+
+// memcpy(dst, src, nbytes) for buffers that do not overlap, from 8 MiB on over the library's
+// threads (a big table's clone or copy is bound by memory bandwidth, of which one core gets only
+// a part).
 void copy_in_parallel(std::byte* dst, const std::byte* src, std::size_t nbytes) {
   constexpr std::size_t kParallelFrom = std::size_t{8} << 20;
   if (nbytes < kParallelFrom) {
     std::memcpy(dst, src, nbytes);
     return;
   }
-  const auto pieces = static_cast<std::int64_t>((nbytes + kHugePageBytes - 1) / kHugePageBytes);
-  detail::parallel_ranges(
-      pieces, static_cast<std::int64_t>(nbytes / 4),
-      [&](std::int64_t begin, std::int64_t end, int, int) {
-        const std::size_t from = static_cast<std::size_t>(begin) * kHugePageBytes;
-        const std::size_t to = std::min(nbytes, static_cast<std::size_t>(end) * kHugePageBytes);
-        std::memcpy(dst + from, src + from, to - from);
-      });
+  in_parallel_pieces(nbytes, [&](std::size_t from, std::size_t to) {
+    std::memcpy(dst + from, src + from, to - from);
+  });
 }
 
 // nbytes of zeros for a dense scatter: the cached block (zeroed here) when it has this size, else
@@ -359,7 +357,7 @@ std::shared_ptr<std::byte> scatter_zeros(std::size_t nbytes) {
     zero_in_parallel(b.data, nbytes);
     return recycled_storage(b);
   }
-  b = map_block(nbytes);
+  b = map_huge(nbytes);
   return b.data == nullptr ? nullptr : recycled_storage(b);
 }
 
@@ -386,7 +384,7 @@ Tensor detail::empty_reused(const Shape& shape, DType dtype) {
     // the same size).
     CachedBlock b = take_cached(nbytes, nbytes / 8 + kHugePageBytes);
     if (b.data == nullptr) {  // room for a slightly larger output next time (whole huge pages)
-      b = map_block(round_up_to_huge_page(nbytes + nbytes / 16));
+      b = map_huge(round_up_to_huge_page(nbytes + nbytes / 16));
     }
     if (b.data != nullptr) {
       std::byte* data = b.data;
