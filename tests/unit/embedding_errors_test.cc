@@ -2,6 +2,7 @@
 // the weight, gradients and renormed rows bit-for-bit unchanged afterwards.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 
 #include "emb/embedding.h"
@@ -38,6 +39,26 @@ struct Fixture {
     EXPECT_TRUE(grad.equal(grad_before)) << "gradient changed";
   }
 };
+
+// Without max_norm the gather checks the ids as it reads them: the same error, naming the first
+// bad id, wherever it lies in a lookup big enough to run on several threads.
+TEST(EmbeddingErrors, GatherCheckedIdsNameTheFirstBadOne) {
+  const Tensor weight = Tensor::zeros({10, 64}, DType::kFloat32);
+  const std::int64_t n = 200000;
+  for (const DType dt : {DType::kInt64, DType::kInt32}) {
+    for (const std::int64_t at : {std::int64_t{0}, n / 2 + 7, n - 1}) {
+      for (const std::int64_t bad : {std::int64_t{-3}, std::int64_t{10}}) {
+        Tensor ids = Tensor::zeros({n}, dt);
+        for (std::int64_t i = 0; i < n; ++i) ids.set_double(i, static_cast<double>(i % 10));
+        ids.set_double(at, static_cast<double>(bad));
+        if (at + 5 < n) ids.set_double(at + 5, 99.0);  // a later bad id is not the one named
+        expect_error<IndexError>([&] { embedding(ids, weight); },
+                                 {"embedding: indices[" + std::to_string(at) + "] = " +
+                                  std::to_string(bad) + " is out of range for a table of 10 rows"});
+      }
+    }
+  }
+}
 
 TEST(EmbeddingErrors, OutOfRangeIdNamesPositionAndValue) {
   Fixture f;
