@@ -181,15 +181,29 @@ TYPED_TEST(FastKernels, GatherRows) {
   });
 }
 
+// The inputs of a bag kernel test: an 11-row table with a signed zero and a tie, 25 random bags
+// (some empty) of ids with duplicates, and per-sample weights.
+template <typename T, typename Index>
+struct BagInputs {
+  BagInputs(std::int64_t dim, std::uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    table = random_values<T>(rng, rows * dim, true);
+    bags = random_bags(rng, rows, 25);
+    ids = as_index<Index>(bags.ids);
+    psw = random_values<T>(rng, bags.n(), false);
+  }
+  std::int64_t rows = 11;
+  std::vector<T> table;
+  Bags bags;
+  std::vector<Index> ids;
+  std::vector<T> psw;
+};
+
 // Bag sum and mean, with and without per-sample weights and padding, int32 and int64 ids.
 template <typename T, typename Index>
 void check_bag_sum(std::int64_t dim, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const std::int64_t rows = 11;
-  const std::vector<T> table = random_values<T>(rng, rows * dim, true);
-  const Bags b = random_bags(rng, rows, 25);
-  const std::vector<Index> ids = as_index<Index>(b.ids);
-  const std::vector<T> psw = random_values<T>(rng, b.n(), false);
+  const BagInputs<T, Index> in(dim, seed);
+  const auto& [rows, table, b, ids, psw] = in;
   const std::int64_t B = b.num_bags();
   for (std::int64_t pad : {std::int64_t{-1}, std::int64_t{4}}) {
     SCOPED_TRACE("padding_idx=" + std::to_string(pad));
@@ -256,12 +270,14 @@ std::vector<Index> bad_ids(std::int64_t rows) {
 // sanitizer build would catch one).
 template <typename T, typename Index>
 void check_checking_kernels(std::int64_t dim, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  const std::int64_t rows = 11;
-  const std::vector<T> table = random_values<T>(rng, rows * dim, true);
-  const Bags b = random_bags(rng, rows, 25);
-  const std::vector<Index> ids = as_index<Index>(b.ids);
-  const std::vector<T> psw = random_values<T>(rng, b.n(), false);
+  const BagInputs<T, Index> in(dim, seed);
+  // References, not a structured binding: the lambda below captures them (clang before 16 cannot
+  // capture a binding).
+  const std::int64_t rows = in.rows;
+  const std::vector<T>& table = in.table;
+  const Bags& b = in.bags;
+  const std::vector<Index>& ids = in.ids;
+  const std::vector<T>& psw = in.psw;
   const std::int64_t B = b.num_bags();
   std::vector<std::int64_t> sizes(static_cast<std::size_t>(B));
   for (std::int64_t k = 0; k < B; ++k) sizes[k] = b.bounds[k + 1] - b.bounds[k];
