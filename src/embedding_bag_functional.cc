@@ -327,24 +327,19 @@ void run_bags(const BagPlan& plan, const Tensor& ids, const Tensor& weight,
   visit_floating(weight.dtype(), [&](auto tag) {
     using T = decltype(tag);
     visit_ids(ids, [&](const auto* p) {
-      if (checking_op) {
-        const bool mean = options.mode() == EmbeddingBagMode::kMean;
-        if (!detail::fast::bag_sum_checked(
-                weight.data<T>(), dim, p, plan.bounds.data(), num_bags, plan.padding_idx,
-                psw ? psw->data<T>() : nullptr, psw_combine<T>(plan.padding_idx),
-                mean ? bag_size : nullptr, out.data<T>(), weight.size(0))) {
-          detail::throw_first_id_out_of_range(ids, weight.size(0), checking_op, "input");
-        }
-      } else if (options.mode() == EmbeddingBagMode::kMax) {
+      if (options.mode() == EmbeddingBagMode::kMax) {
         detail::fast::bag_max(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
                               plan.padding_idx, out.data<T>(), max_indices);
-      } else if (options.mode() == EmbeddingBagMode::kMean) {
-        detail::fast::bag_mean(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
-                               plan.padding_idx, bag_size, out.data<T>());
-      } else {
-        detail::fast::bag_sum(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
-                              plan.padding_idx, psw ? psw->data<T>() : nullptr,
-                              psw_combine<T>(plan.padding_idx), out.data<T>());
+        return;
+      }
+      // Sum or mean (bag_size its divisors); the kernel checks the ids when asked to.
+      const bool mean = options.mode() == EmbeddingBagMode::kMean;
+      const std::int64_t rows = checking_op ? weight.size(0) : -1;
+      if (!detail::fast::bag_sum_checked(weight.data<T>(), dim, p, plan.bounds.data(), num_bags,
+                                         plan.padding_idx, psw ? psw->data<T>() : nullptr,
+                                         psw_combine<T>(plan.padding_idx),
+                                         mean ? bag_size : nullptr, out.data<T>(), rows)) {
+        detail::throw_first_id_out_of_range(ids, weight.size(0), checking_op, "input");
       }
     });
   });
