@@ -14,7 +14,6 @@
 #include "kernels/dispatch.h"
 #include "kernels/fast.h"
 #include "kernels/parallel.h"
-#include "kernels/ref/embedding_ref.h"
 #include "kernels/simd-inl.h"
 #include "kernels/visit.h"
 
@@ -303,13 +302,12 @@ bool BagSumTyped(const fast::BagSumArgs& a) {
 
 bool BagSum(const fast::BagSumArgs& a) {
   if (a.num_bags == 0) return true;
+  if (a.dim == 0) {  // nothing to read or write; the ids are still checked when asked
+    return a.num_rows < 0 || fast::ids_in_range(a.ids, a.ids64, a.bounds[a.num_bags], a.num_rows);
+  }
   return visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
     using T = decltype(t);
     using Index = decltype(i);
-    if (a.dim == 0) {  // nothing to read or write; the ids are still checked when asked
-      const auto* ids = static_cast<const Index*>(a.ids);
-      return a.num_rows < 0 || ref::ids_in_range(ids, a.bounds[a.num_bags], a.num_rows);
-    }
     if (!a.psw) return BagSumTyped<T, Index, kPlain>(a);
     if (a.combine == fast::PswCombine::kFused) return BagSumTyped<T, Index, kFusedWeight>(a);
     return BagSumTyped<T, Index, kUnfusedWeight>(a);

@@ -13,7 +13,6 @@
 #include "kernels/dispatch.h"
 #include "kernels/fast.h"
 #include "kernels/parallel.h"
-#include "kernels/ref/embedding_ref.h"
 #include "kernels/simd-inl.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -77,9 +76,7 @@ bool GatherSized(const fast::GatherArgs& a) {
 bool GatherRows(const fast::GatherArgs& a) {
   if (a.n == 0) return true;
   if (a.row_bytes == 0) {  // nothing to copy; the ids are still checked when asked
-    return a.num_rows < 0 ||
-           (a.ids64 ? ref::ids_in_range(static_cast<const std::int64_t*>(a.ids), a.n, a.num_rows)
-                    : ref::ids_in_range(static_cast<const std::int32_t*>(a.ids), a.n, a.num_rows));
+    return a.num_rows < 0 || fast::ids_in_range(a.ids, a.ids64, a.n, a.num_rows);
   }
   return a.ids64 ? GatherSized<std::int64_t>(a) : GatherSized<std::int32_t>(a);
 }

@@ -154,6 +154,16 @@ TEST(EmbeddingBagErrors, IdOutOfRange) {
       mode(kSum), {}, {"input[11] = 5 is out of range for a table of 5 rows"});
 }
 
+// A table of zero-width rows: nothing to sum, the ids still checked.
+TEST(EmbeddingBagErrors, ZeroWidthRowsStillCheckIds) {
+  const Tensor weight = Tensor::zeros({5, 0}, DType::kFloat32);
+  expect_error<emb::IndexError>(
+      [&] {
+        emb::embedding_bag(longs({1, 7}), weight, longs({0}));
+      },
+      {"embedding_bag: input[1] = 7 is out of range for a table of 5 rows"});
+}
+
 TEST(EmbeddingBagErrors, PaddingIdxOutOfRange) {
   expect_forward_error<emb::IndexError>(
       longs({1}), longs({0}), mode(kSum).padding_idx(5), {},

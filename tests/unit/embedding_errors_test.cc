@@ -60,6 +60,16 @@ TEST(EmbeddingErrors, GatherCheckedIdsNameTheFirstBadOne) {
   }
 }
 
+// A table of zero-width rows: nothing to copy, the ids still checked.
+TEST(EmbeddingErrors, ZeroWidthRowsStillCheckIds) {
+  const Tensor weight = Tensor::zeros({10, 0}, DType::kFloat32);
+  const Tensor bad = Tensor::from_vector<std::int64_t>({3, 12}, {2});
+  expect_error<IndexError>([&] { embedding(bad, weight); },
+                           {"embedding: indices[1] = 12 is out of range for a table of 10 rows"});
+  EXPECT_EQ(embedding(Tensor::from_vector<std::int64_t>({3, 9}, {2}), weight).shape(),
+            (Shape{2, 0}));
+}
+
 TEST(EmbeddingErrors, OutOfRangeIdNamesPositionAndValue) {
   Fixture f;
   // ids 1..3 are valid and would be renormed; the bad id comes last: nothing may be touched.
