@@ -12,6 +12,9 @@
 // of the per-repetition speedups), and prints the same lines.
 #include <omp.h>
 #include <torch/torch.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -185,16 +188,59 @@ inline void prefetch_row(const float* row, std::int64_t dim) {
 // that a row's copy or sum is a fixed run of vector instructions and a bag's sum stays in
 // registers; other widths run the same loop with a run-time width. A row is copied element by
 // element (the compiler's vector copy), not by memcpy, which is slower for the widest rows.
+//
+// An output too big to stay in the caches is written with non-temporal (streaming) stores, which
+// skip reading each output line from memory first: the machine's limit for that case.
+#if defined(__AVX512F__)
+constexpr std::int64_t kStreamFloats = 16;
+inline void stream_floats(float* to, const float* from) {
+  _mm512_stream_ps(to, _mm512_loadu_ps(from));
+}
+#elif defined(__AVX__)
+constexpr std::int64_t kStreamFloats = 8;
+inline void stream_floats(float* to, const float* from) {
+  _mm256_stream_ps(to, _mm256_loadu_ps(from));
+}
+#else
+constexpr std::int64_t kStreamFloats = 0;  // no streaming stores: the plain copy
+inline void stream_floats(float*, const float*) {}
+#endif
+constexpr std::int64_t kStreamBytes = std::int64_t{16} << 20;
+
+template <std::int64_t kDim, bool kStream>
+void probe_gather_loop(const float* table, std::int64_t dim, const std::int64_t* ids,
+                       std::int64_t n, float* out) {
+  const std::int64_t w = kDim > 0 ? kDim : dim;
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
+      const float* row = table + ids[i] * w;
+      float* o = out + i * w;
+      if constexpr (kStream) {
+#pragma GCC unroll 16
+        for (std::int64_t d = 0; d < w; d += kStreamFloats) stream_floats(o + d, row + d);
+      } else {
+        for (std::int64_t d = 0; d < w; ++d) o[d] = row[d];
+      }
+    }
+#if defined(__AVX__)
+    if constexpr (kStream) _mm_sfence();
+#endif
+  }
+}
+
 template <std::int64_t kDim>
 void probe_gather_fixed(const float* table, std::int64_t dim, const std::int64_t* ids,
                         std::int64_t n, float* out) {
   const std::int64_t w = kDim > 0 ? kDim : dim;
-#pragma omp parallel for schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) {
-    if (i + kAhead < n) prefetch_row(table + ids[i + kAhead] * w, w);
-    const float* row = table + ids[i] * w;
-    float* o = out + i * w;
-    for (std::int64_t d = 0; d < w; ++d) o[d] = row[d];
+  const bool stream = kStreamFloats > 0 && n * w * 4 >= kStreamBytes && w % kStreamFloats == 0 &&
+                      reinterpret_cast<std::uintptr_t>(out) % (kStreamFloats * 4) == 0;
+  if (stream) {
+    probe_gather_loop<kDim, true>(table, dim, ids, n, out);
+  } else {
+    probe_gather_loop<kDim, false>(table, dim, ids, n, out);
   }
 }
 

@@ -17,24 +17,45 @@ class Guarded {
  public:
   static constexpr std::size_t kGuard = 64;  // bytes of guard cells on each side
   static constexpr unsigned char kGuardByte = 0xA5;
+  static constexpr std::size_t kAlign = 64;
 
   explicit Guarded(std::int64_t n, unsigned char fill = 0)
-      : bytes_(static_cast<std::size_t>(n) * sizeof(T)), buf_(bytes_ + 2 * kGuard, kGuardByte) {
-    std::memset(buf_.data() + kGuard, fill, bytes_);
+      : bytes_(static_cast<std::size_t>(n) * sizeof(T)),
+        start_(kGuard),
+        buf_(bytes_ + 2 * kGuard, kGuardByte) {
+    std::memset(buf_.data() + start_, fill, bytes_);
   }
-  T* data() { return reinterpret_cast<T*>(buf_.data() + kGuard); }
-  const unsigned char* bytes() const { return buf_.data() + kGuard; }
+
+  /// The buffer placed `misalign` bytes past a 64-byte boundary (the kernels that take another
+  /// path for an aligned output get both).
+  static Guarded at_alignment(std::int64_t n, std::size_t misalign) {
+    return Guarded(n, misalign % kAlign);
+  }
+
+  T* data() { return reinterpret_cast<T*>(buf_.data() + start_); }
+  const unsigned char* bytes() const { return buf_.data() + start_; }
   std::size_t size_bytes() const { return bytes_; }
   bool guards_intact() const {
     for (std::size_t i = 0; i < kGuard; ++i) {
-      if (buf_[i] != kGuardByte || buf_[kGuard + bytes_ + i] != kGuardByte) return false;
+      if (buf_[start_ - kGuard + i] != kGuardByte || buf_[start_ + bytes_ + i] != kGuardByte) {
+        return false;
+      }
     }
     return true;
   }
   void copy_from(const std::vector<T>& v) { std::memcpy(data(), v.data(), bytes_); }
 
  private:
+  Guarded(std::int64_t n, std::size_t misalign)
+      : bytes_(static_cast<std::size_t>(n) * sizeof(T)),
+        buf_(bytes_ + 2 * kGuard + kAlign, kGuardByte) {
+    const auto base = reinterpret_cast<std::uintptr_t>(buf_.data()) + kGuard;
+    start_ = kGuard + (kAlign + misalign - base % kAlign) % kAlign;
+    std::memset(buf_.data() + start_, 0, bytes_);
+  }
+
   std::size_t bytes_;
+  std::size_t start_;  // where the data begins in buf_, kGuard bytes or more in
   std::vector<unsigned char> buf_;
 };
 

@@ -181,6 +181,41 @@ TYPED_TEST(FastKernels, GatherRows) {
   });
 }
 
+// An output of 16 MiB or more is written with streaming stores when it is aligned to the vector
+// size and its rows are whole vectors; otherwise with plain copies. Every way gives the twin's
+// bits, and a bad id is still caught. Rows of 64, 256, 288 (whole 32-byte vectors but not 64-byte
+// ones) and 400 bytes (neither); outputs aligned, and off by 4 and 32 bytes.
+TEST(FastKernelsGather, BigOutputsMatchTheTwinAlignedOrNot) {
+  constexpr std::int64_t kBigDims[] = {16, 64, 72, 100};
+  test::sweep_kernels(
+      kBigDims,
+      [](std::int64_t dim, std::uint64_t seed) {
+        std::mt19937_64 rng(seed);
+        const std::int64_t rows = 1000;
+        const std::vector<float> table = random_values<float>(rng, rows * dim, true);
+        const auto* tb = reinterpret_cast<const std::byte*>(table.data());
+        const std::size_t rb = static_cast<std::size_t>(dim) * sizeof(float);
+        const std::int64_t n = (std::int64_t{16} << 20) / (dim * 4) + 7;  // just past 16 MiB
+        std::uniform_int_distribution<std::int64_t> row(0, rows - 1);
+        std::vector<std::int64_t> ids(static_cast<std::size_t>(n));
+        for (auto& k : ids) k = row(rng);
+        Guarded<float> r(n * dim);
+        ref::gather_rows(tb, rb, ids.data(), n, reinterpret_cast<std::byte*>(r.data()));
+        for (std::size_t misalign : {0, 4, 32}) {
+          auto f = Guarded<float>::at_alignment(n * dim, misalign);
+          ASSERT_TRUE(fast::gather_rows_checked(tb, rb, ids.data(), n,
+                                                reinterpret_cast<std::byte*>(f.data()), rows));
+          EXPECT_TRUE(same_bits(f, r)) << "output off a 64-byte boundary by " << misalign;
+        }
+        std::vector<std::int64_t> with_bad = ids;
+        with_bad[static_cast<std::size_t>(n - 2)] = rows;
+        auto g = Guarded<float>::at_alignment(n * dim, 0);
+        EXPECT_FALSE(fast::gather_rows_checked(tb, rb, with_bad.data(), n,
+                                               reinterpret_cast<std::byte*>(g.data()), rows));
+      },
+      test::SweepThreads::kBestTargetOnly);
+}
+
 // The inputs of a bag kernel test: an 11-row table with a signed zero and a tie, 25 random bags
 // (some empty) of ids with duplicates, and per-sample weights.
 template <typename T, typename Index>
