@@ -59,7 +59,14 @@ void ScatterTyped(const fast::ScatterArgs& a) {
   const std::int64_t dim = a.dim;
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
   parallel_ranges(a.num_weights, a.n * dim, [&](std::int64_t lo, std::int64_t hi, int, int nt) {
-    // Locals, not the captures: the row stores would make the compiler reload those every id.
+    // Locals, not the captures: the row stores (vector stores may alias anything) would make the
+    // compiler reload those every id.
+    const T* const grad_rows = grad;
+    const Index* const id = ids;
+    const T* const weights = psw;
+    T* const out = gw;
+    const std::int64_t width = dim;
+    const std::size_t bytes = row_bytes;
     const std::int64_t n = a.n;
     const std::int64_t pad = a.padding_idx;
     const std::int64_t* const offset2bag = a.offset2bag;
@@ -70,20 +77,20 @@ void ScatterTyped(const fast::ScatterArgs& a) {
     const std::int64_t ahead = kPrefetchAhead * nt;
     for (std::int64_t i = 0; i < n; ++i) {
       if (i + ahead < n) {
-        const std::int64_t next = ids[i + ahead];
-        if (next >= lo && next < hi) PrefetchBytes(gw + next * dim, row_bytes);
+        const std::int64_t next = id[i + ahead];
+        if (next >= lo && next < hi) PrefetchBytes(out + next * width, bytes);
       }
-      const std::int64_t k = ids[i];
+      const std::int64_t k = id[i];
       if (k < lo || k >= hi || k == pad) continue;
       const std::int64_t src = offset2bag ? offset2bag[i] : i;
-      double s = psw ? static_cast<double>(Arith<T>(psw[i])) : 1.0;
+      double s = weights ? static_cast<double>(Arith<T>(weights[i])) : 1.0;
       if (counts) s /= static_cast<double>(counts[k]);
       if (bag_size && bag_size[src] != 0) s /= static_cast<double>(bag_size[src]);
       if constexpr (kIs16<T>) {
-        AxpyRow16(static_cast<float>(T(static_cast<float>(s))), grad + src * dim, gw + k * dim, dim,
-                  bf16_fused_prefix);
+        AxpyRow16(static_cast<float>(T(static_cast<float>(s))), grad_rows + src * width,
+                  out + k * width, width, bf16_fused_prefix);
       } else {
-        AxpyRow(static_cast<T>(s), grad + src * dim, gw + k * dim, dim);
+        AxpyRow(static_cast<T>(s), grad_rows + src * width, out + k * width, width);
       }
     }
   });
