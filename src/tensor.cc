@@ -215,12 +215,13 @@ std::int64_t checked_numel(const Shape& shape, const char* what) {
   if (empty) return 0;  // no elements, whatever the other sizes: [0, 2^62] is a valid shape
   std::int64_t n = 1;
   for (std::size_t d = 0; d < shape.size(); ++d) {
-    // Bounded so that the byte count of any dtype (8 bytes at most) fits an int64 too.
-    if (n > std::numeric_limits<std::int64_t>::max() / 8 / shape[d]) {
+    // Bounded so that the byte count of any dtype (8 bytes at most) fits an int64 too. (A
+    // multiply checked for overflow, not a division: this runs on every tensor made.)
+    if (__builtin_mul_overflow(n, shape[d], &n) ||
+        n > std::numeric_limits<std::int64_t>::max() / 8) {
       throw ValueError(std::string(what) + ": shape " + shape_to_string(shape) +
                        " has too many elements to address");
     }
-    n *= shape[d];
   }
   return n;
 }
@@ -464,13 +465,20 @@ void Tensor::throw_undefined(const char* what) {
   throw ValueError(std::string(what) + ": tensor is undefined");
 }
 
+namespace {
+
+// Out of line, so that Tensor::size() itself stays a few instructions.
+[[noreturn, gnu::noinline, gnu::cold]] void throw_bad_size_dim(std::int64_t d, std::int64_t n) {
+  throw IndexError("Tensor::size: dimension " + std::to_string(d) + " is out of range for a " +
+                   std::to_string(n) + "-d tensor");
+}
+
+}  // namespace
+
 std::int64_t Tensor::size(std::int64_t d) const {
   const std::int64_t n = dim();
   const std::int64_t wrapped = d < 0 ? d + n : d;
-  if (wrapped < 0 || wrapped >= n) {
-    throw IndexError("Tensor::size: dimension " + std::to_string(d) + " is out of range for a " +
-                     std::to_string(n) + "-d tensor");
-  }
+  if (wrapped < 0 || wrapped >= n) throw_bad_size_dim(d, n);
   return shape_[static_cast<std::size_t>(wrapped)];
 }
 
