@@ -2,6 +2,7 @@
 // they exist, kernels/fast.h; the reference loops for the rest).
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "emb/embedding.h"
@@ -154,7 +155,8 @@ Tensor embedding(const Tensor& input, const Tensor& weight, const EmbeddingFuncO
   out_shape.reserve(input.shape().size() + 1);
   out_shape = input.shape();
   out_shape.push_back(weight.size(1));
-  Tensor out = detail::empty_reused(out_shape, weight.dtype());  // may throw: before any write
+  // May throw: before any write.
+  Tensor out = detail::empty_reused(std::move(out_shape), weight.dtype());
   if (gather_checks_ids) {
     gather_checking_ids("embedding", input, weight, out);
   } else {

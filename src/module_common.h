@@ -46,6 +46,6 @@ Tensor zeros_for_scatter(const Shape& shape, DType dtype, std::int64_t writes);
 /// spare, so that a step does not fault in (and the OS zero) fresh pages the kernel overwrites
 /// anyway; a fresh block has a sixteenth more room (in whole huge pages), for the next step's
 /// slightly larger output. Defined in tensor.cc.
-Tensor empty_reused(const Shape& shape, DType dtype);
+Tensor empty_reused(Shape shape, DType dtype);
 
 }  // namespace emb::detail

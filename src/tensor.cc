@@ -226,11 +226,11 @@ std::int64_t checked_numel(const Shape& shape, const char* what) {
   return n;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(Shape shape, DType dtype) {
   check_valid_dtype(dtype, "Tensor::empty");
   Tensor t;
   t.numel_ = checked_numel(shape, "Tensor::empty");
-  t.shape_ = shape;
+  t.shape_ = std::move(shape);
   t.dtype_ = dtype;
   t.storage_ = allocate(t.nbytes());
   t.data_ = t.storage_.get();
@@ -373,7 +373,7 @@ void release_cached_memory() {
   for (const CachedBlock& b : old.blocks) unmap(b);
 }
 
-Tensor detail::empty_reused(const Shape& shape, DType dtype) {
+Tensor detail::empty_reused(Shape shape, DType dtype) {
   check_valid_dtype(dtype, "Tensor::empty");
   const std::int64_t numel = checked_numel(shape);
   const std::size_t nbytes = static_cast<std::size_t>(numel) * element_size(dtype);
@@ -392,7 +392,7 @@ Tensor detail::empty_reused(const Shape& shape, DType dtype) {
       return Tensor::view(data, shape, dtype, recycled_storage(b));
     }
   }
-  return Tensor::empty(shape, dtype);
+  return Tensor::empty(std::move(shape), dtype);
 }
 
 Tensor detail::zeros_for_scatter(const Shape& shape, DType dtype, std::int64_t writes) {

@@ -41,8 +41,8 @@ class Tensor {
 
   /// Uninitialized owning storage of the given shape. Throws ValueError for negative sizes, an
   /// element count past int64 and a dtype outside the enum. A shape with a 0 has no elements
-  /// and is valid whatever its other sizes.
-  static Tensor empty(const Shape& shape, DType dtype);
+  /// and is valid whatever its other sizes. (shape by value: a temporary one is moved in.)
+  static Tensor empty(Shape shape, DType dtype);
   static Tensor zeros(const Shape& shape, DType dtype);
   /// Every element = value converted to dtype. Converting NaN, an infinity or an out-of-range
   /// value to an integer dtype throws ValueError (here and in to, copy_, fill_, set_double).
