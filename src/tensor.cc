@@ -88,7 +88,7 @@ std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
   // One allocation for the elements and the reference count (a small output costs one malloc),
   // with room to align the first element; at least one byte, so that an empty tensor still owns
   // (and compares) a storage.
-  const std::shared_ptr<std::byte[]> block =
+  std::shared_ptr<std::byte[]> block =
       std::make_shared_for_overwrite<std::byte[]>(nbytes + kAlignment);
   const auto base = reinterpret_cast<std::uintptr_t>(block.get());
   auto* data = reinterpret_cast<std::byte*>((base + kAlignment - 1) & ~(kAlignment - 1));
@@ -98,7 +98,8 @@ std::shared_ptr<std::byte> allocate(std::size_t nbytes) {
   ASAN_POISON_MEMORY_REGION(
       data + nbytes, static_cast<std::size_t>(block.get() + nbytes + kAlignment - data - nbytes));
 #endif
-  return std::shared_ptr<std::byte>(block, data);  // owns the block, points at the elements
+  // Owns the block, points at the elements; moved, not copied (no reference count to update).
+  return std::shared_ptr<std::byte>(std::move(block), data);
 }
 
 // From this size on, zeros() maps fresh pages from the OS instead of writing zeros: the kernel

@@ -8,4 +8,11 @@
 #include "runtime_internal.h"
 
 /// The chosen target's instance of a kernel exported with HWY_EXPORT in this translation unit.
+#if (HWY_TARGETS & (HWY_TARGETS - 1)) == 0
+// One target compiled (the fuzz build's portable one): HWY_EXPORT's table has that one entry. The
+// index is still asked for, as it resolves the thread count before any kernel starts.
+#define EMB_DISPATCH(FUNC) \
+  ((void)::emb::detail::simd_dispatch_index(), *(HWY_DISPATCH_TABLE(FUNC)[0]))
+#else
 #define EMB_DISPATCH(FUNC) (*(HWY_DISPATCH_TABLE(FUNC)[::emb::detail::simd_dispatch_index()]))
+#endif
