@@ -8,28 +8,7 @@
 
 namespace emb {
 
-bool is_valid_dtype(DType dtype) {
-  return static_cast<std::uint8_t>(dtype) <= static_cast<std::uint8_t>(DType::kUInt8);
-}
-
-std::size_t element_size(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return 4;
-    case DType::kFloat64:
-      return 8;
-    case DType::kFloat16:
-      return 2;
-    case DType::kBFloat16:
-      return 2;
-    case DType::kInt32:
-      return 4;
-    case DType::kInt64:
-      return 8;
-    case DType::kInt8:
-    case DType::kUInt8:
-      return 1;
-  }
+void detail::throw_element_size_of_invalid(DType dtype) {
   throw ValueError("element_size: dtype code " + std::to_string(static_cast<int>(dtype)) +
                    " is not a DType (valid: 0 to 7)");
 }

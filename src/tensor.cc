@@ -466,21 +466,10 @@ void Tensor::throw_undefined(const char* what) {
   throw ValueError(std::string(what) + ": tensor is undefined");
 }
 
-namespace {
-
-// Out of line, so that Tensor::size() itself stays a few instructions.
-[[noreturn, gnu::noinline, gnu::cold]] void throw_bad_size_dim(std::int64_t d, std::int64_t n) {
+// Out of line (and cold), so that the inline Tensor::size() stays a few instructions.
+[[gnu::noinline, gnu::cold]] void Tensor::throw_bad_size_dim(std::int64_t d, std::int64_t n) {
   throw IndexError("Tensor::size: dimension " + std::to_string(d) + " is out of range for a " +
                    std::to_string(n) + "-d tensor");
-}
-
-}  // namespace
-
-std::int64_t Tensor::size(std::int64_t d) const {
-  const std::int64_t n = dim();
-  const std::int64_t wrapped = d < 0 ? d + n : d;
-  if (wrapped < 0 || wrapped >= n) throw_bad_size_dim(d, n);
-  return shape_[static_cast<std::size_t>(wrapped)];
 }
 
 bool Tensor::shares_storage_with(const Tensor& other) const {

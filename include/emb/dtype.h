@@ -2,6 +2,7 @@
 #pragma once
 
 #include <bit>
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -21,9 +22,21 @@ enum class DType : std::uint8_t {
 
 /// True when dtype is one of the enumerators (a DType cast from any other integer is not).
 /// Every function that takes a DType checks it: ValueError for an invalid one.
-bool is_valid_dtype(DType dtype);
+inline bool is_valid_dtype(DType dtype) {
+  return static_cast<std::uint8_t>(dtype) <= static_cast<std::uint8_t>(DType::kUInt8);
+}
+
+namespace detail {
+[[noreturn]] void throw_element_size_of_invalid(DType dtype);
+}  // namespace detail
+
 /// Bytes per element: kFloat32 -> 4, kFloat16 -> 2, ... Throws ValueError for an invalid dtype.
-std::size_t element_size(DType dtype);
+/// (Inline: every tensor's byte count asks for it.)
+inline std::size_t element_size(DType dtype) {
+  constexpr std::uint8_t kBytes[] = {4, 8, 2, 2, 4, 8, 1, 1};  // in the enumerators' order
+  if (!is_valid_dtype(dtype)) detail::throw_element_size_of_invalid(dtype);
+  return kBytes[static_cast<std::uint8_t>(dtype)];
+}
 /// PyTorch's name without the prefix: "float32", "float64", "float16", "bfloat16", "int32",
 /// "int64", "int8", "uint8"; "invalid" for a value outside the enum.
 std::string_view dtype_name(DType dtype);

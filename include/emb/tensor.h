@@ -88,7 +88,12 @@ class Tensor {
   const Shape& shape() const { return shape_; }
   std::int64_t dim() const { return static_cast<std::int64_t>(shape_.size()); }
   /// Size of dimension d; negative d counts from the end (size(-1) is the last).
-  std::int64_t size(std::int64_t d) const;
+  std::int64_t size(std::int64_t d) const {
+    const std::int64_t n = dim();
+    const std::int64_t wrapped = d < 0 ? d + n : d;
+    if (wrapped < 0 || wrapped >= n) throw_bad_size_dim(d, n);
+    return shape_[static_cast<std::size_t>(wrapped)];
+  }
   std::int64_t numel() const { return numel_; }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * element_size(dtype_); }
   /// True when the tensor owns (or shares ownership of) its memory; false for view() without
@@ -140,6 +145,7 @@ class Tensor {
     if (!defined()) throw_undefined(what);
   }
   [[noreturn]] static void throw_undefined(const char* what);
+  [[noreturn]] static void throw_bad_size_dim(std::int64_t d, std::int64_t n);
 
   std::shared_ptr<std::byte> storage_;  // owning allocation, null for views
   std::shared_ptr<const void> owner_;   // what keeps a view's memory alive (null: the caller)
