@@ -9,7 +9,6 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/fast.h"
-#include "kernels/ref/embedding_ref.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
@@ -63,10 +62,28 @@ namespace emb::detail {
 
 HWY_EXPORT(IdsInRange);
 
+namespace {
+
+// A few ids, without the dispatch: one unsigned comparison per id (a negative id, widened and
+// taken as unsigned, is past every limit), the outcomes or-ed together and tested once, so that
+// a serving call's bag of 20 ids costs no branch per id.
+template <typename Index>
+bool FewIdsInRange(const Index* ids, std::int64_t n, std::int64_t num_rows) {
+  if (num_rows <= 0) return n == 0;
+  const auto limit = static_cast<std::uint64_t>(num_rows);
+  bool bad = false;
+  for (std::int64_t i = 0; i < n; ++i) {
+    bad |= static_cast<std::uint64_t>(static_cast<std::int64_t>(ids[i])) >= limit;
+  }
+  return !bad;
+}
+
+}  // namespace
+
 bool fast::ids_in_range(const void* ids, bool ids64, std::int64_t n, std::int64_t num_rows) {
-  if (n < 64) {  // a few ids: the twin, without the dispatch
-    return ids64 ? ref::ids_in_range(static_cast<const std::int64_t*>(ids), n, num_rows)
-                 : ref::ids_in_range(static_cast<const std::int32_t*>(ids), n, num_rows);
+  if (n < 64) {
+    return ids64 ? FewIdsInRange(static_cast<const std::int64_t*>(ids), n, num_rows)
+                 : FewIdsInRange(static_cast<const std::int32_t*>(ids), n, num_rows);
   }
   return EMB_DISPATCH(IdsInRange)(ids, ids64, n, num_rows);
 }
