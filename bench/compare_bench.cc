@@ -351,6 +351,34 @@ void set_threads(int t) {
   omp_set_num_threads(t);
 }
 
+// 2 threads against 1 on the same call: emb at 2 threads (emb_ns) against itself at 1 (anchor
+// "one_thread"; speedup = t1 / t2), the two interleaved repetition by repetition so that each
+// ratio's two sides share one moment of a shared machine (the _t1 and _t2 cases are timed
+// seconds apart, and this machine's speed moves by more than the ratio's noise in that time).
+// Only emb's thread count switches: at::set_num_threads also remakes libtorch's own thread
+// pool, whose new threads spin for a while and took a core from both sides (measured: t2 as slow
+// as t1). Called with 2 threads set; leaves them set.
+void scaling(Report& report, const Config& cfg, const std::string& name, double units,
+             const std::function<void()>& fn, int reps = 0) {
+  const auto emb_threads = [](int t) {
+    emb::set_num_threads(t);
+    omp_set_num_threads(t);
+  };
+  compare(
+      report, cfg, name, units,
+      [&] {
+        emb_threads(2);
+        fn();
+      },
+      "one_thread",
+      [&] {
+        emb_threads(1);
+        fn();
+      },
+      reps);
+  emb_threads(2);
+}
+
 // A float32 tensor of zeros, every page written.
 emb::Tensor written_zeros(const emb::Shape& shape) {
   emb::Tensor t = emb::Tensor::empty(shape, emb::DType::kFloat32);
@@ -366,9 +394,9 @@ enum class Dist { kUniform, kZipf };
 void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
                  std::int64_t rows, std::int64_t dim, Dist dist, bool full) {
   // A hot table's call takes milliseconds, where a moment of the other core's work moves a median
-  // by a third: three times the repetitions (a few seconds in all).
+  // by a third: twice the repetitions.
   Config cfg = base_cfg;
-  if (tag == "hot") cfg.reps = 3 * base_cfg.reps;
+  if (tag == "hot") cfg.reps = 2 * base_cfg.reps;
   if (!table_selected(
           cfg, "_" + tag + (dist == Dist::kZipf ? "_zipf" : "") + "_d" + std::to_string(dim))) {
     return;
@@ -395,6 +423,9 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     set_threads(threads);
     const std::string sfx = "_" + tag + (dist == Dist::kZipf ? "_zipf" : "") + "_d" +
                             std::to_string(dim) + "_t" + std::to_string(threads);
+    // The cold uniform table's cases at 2 threads also get a line against 1 thread (anchor
+    // one_thread), the two interleaved.
+    const bool scale = threads == 2 && tag == "cold" && dist == Dist::kUniform && !cfg.quick;
 
     // Forward gather: into a new tensor (as embedding() returns one), and into a preallocated one.
     check(same_bits(emb::embedding(ids, table), torch::embedding(t_table, t_ids)), "gather" + sfx);
@@ -407,6 +438,7 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
       probe_gather(table.data<float>(), dim, ids.data<std::int64_t>(), n, probe_out.data<float>());
     };
     compare(report, cfg, "gather" + sfx, double(n), emb_gather, "probe", probe);
+    if (scale) scaling(report, cfg, "gather" + sfx, double(n), emb_gather);
     emb::embedding_out(ids, table, out);
     at::index_select_out(t_out, t_table, 0, t_ids);
     check(same_bits(out, t_out), "gather_out" + sfx);
@@ -414,6 +446,7 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     compare(report, cfg, "gather_out" + sfx, double(n), emb_gather_out, "libtorch",
             [&] { at::index_select_out(t_out, t_table, 0, t_ids); });
     compare(report, cfg, "gather_out" + sfx, double(n), emb_gather_out, "probe", probe);
+    if (scale) scaling(report, cfg, "gather_out" + sfx, double(n), emb_gather_out);
 
     // Bag sum, against libtorch and the probe.
     const auto bag_opts = [](emb::EmbeddingBagMode m) {
@@ -435,6 +468,7 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
       probe_bag_sum(table.data<float>(), dim, ids.data<std::int64_t>(), n, cfg.bag,
                     probe_out.data<float>());
     });
+    if (scale) scaling(report, cfg, "bag_sum" + sfx, double(n), emb_sum);
     if (full && threads == 1 && dim == 64 && tag == "cold") {
       // Shaped like FBGEMM's own benchmark: a 4M x 64 table (this one), bags of 100, 1 thread.
       const emb::Tensor offsets100 = bag_offsets(n, 100);
@@ -455,27 +489,27 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     check(same_bits(emb::embedding_bag(ids, table, offsets, mean),
                     std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 1))),
           "bag_mean" + sfx);
-    compare(
-        report, cfg, "bag_mean" + sfx, double(n),
-        [&] { emb::embedding_bag(ids, table, offsets, mean); }, "libtorch",
-        [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 1); });
+    auto emb_mean = [&] { emb::embedding_bag(ids, table, offsets, mean); };
+    compare(report, cfg, "bag_mean" + sfx, double(n), emb_mean, "libtorch",
+            [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 1); });
+    if (scale) scaling(report, cfg, "bag_mean" + sfx, double(n), emb_mean);
     check(same_bits(emb::embedding_bag(ids, table, offsets, max),
                     std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 2))),
           "bag_max" + sfx);
-    compare(
-        report, cfg, "bag_max" + sfx, double(n),
-        [&] { emb::embedding_bag(ids, table, offsets, max); }, "libtorch",
-        [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 2); });
+    auto emb_max = [&] { emb::embedding_bag(ids, table, offsets, max); };
+    compare(report, cfg, "bag_max" + sfx, double(n), emb_max, "libtorch",
+            [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 2); });
+    if (scale) scaling(report, cfg, "bag_max" + sfx, double(n), emb_max);
     const emb::Tensor psw = random_floats({n}, 3);
     const torch::Tensor t_psw = as_torch(psw);
     check(same_bits(
               emb::embedding_bag(ids, table, offsets, sum, psw),
               std::get<0>(at::embedding_bag(t_table, t_ids, t_offsets, false, 0, false, t_psw))),
           "bag_sum_psw" + sfx);
-    compare(
-        report, cfg, "bag_sum_psw" + sfx, double(n),
-        [&] { emb::embedding_bag(ids, table, offsets, sum, psw); }, "libtorch",
-        [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 0, false, t_psw); });
+    auto emb_psw = [&] { emb::embedding_bag(ids, table, offsets, sum, psw); };
+    compare(report, cfg, "bag_sum_psw" + sfx, double(n), emb_psw, "libtorch",
+            [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 0, false, t_psw); });
+    if (scale) scaling(report, cfg, "bag_sum_psw" + sfx, double(n), emb_psw);
     // padding_idx: one row in 20 ids is the padding row.
     const std::int64_t pad = rows - 1;
     emb::Tensor pad_ids = ids.clone();
@@ -487,10 +521,11 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
                     std::get<0>(at::embedding_bag(t_table, t_pad_ids, t_offsets, false, 0, false,
                                                   {}, false, pad))),
           "bag_sum_pad" + sfx);
-    compare(
-        report, cfg, "bag_sum_pad" + sfx, double(n),
-        [&] { emb::embedding_bag(pad_ids, table, offsets, sum_pad); }, "libtorch",
-        [&] { at::embedding_bag(t_table, t_pad_ids, t_offsets, false, 0, false, {}, false, pad); });
+    auto emb_pad = [&] { emb::embedding_bag(pad_ids, table, offsets, sum_pad); };
+    compare(report, cfg, "bag_sum_pad" + sfx, double(n), emb_pad, "libtorch", [&] {
+      at::embedding_bag(t_table, t_pad_ids, t_offsets, false, 0, false, {}, false, pad);
+    });
+    if (scale) scaling(report, cfg, "bag_sum_pad" + sfx, double(n), emb_pad);
 
     // Backward: the dense gradient of a lookup, sparse, the bag's dense gradient, psw gradient.
     const emb::Tensor grad = random_floats({n, dim}, 4);
@@ -498,11 +533,16 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     check(same_bits(emb::embedding_dense_backward(grad, ids, rows, std::nullopt, false),
                     at::embedding_dense_backward(t_grad, t_ids, rows, -1, false)),
           "dense_backward" + sfx);
-    compare(report, cfg, "dense_backward" + sfx, double(n) * kSteadyCalls,
-            steady([&] { emb::embedding_dense_backward(grad, ids, rows, std::nullopt, false); }),
+    const auto emb_dense_backward =
+        steady([&] { emb::embedding_dense_backward(grad, ids, rows, std::nullopt, false); });
+    compare(report, cfg, "dense_backward" + sfx, double(n) * kSteadyCalls, emb_dense_backward,
             "libtorch",
             steady([&] { at::embedding_dense_backward(t_grad, t_ids, rows, -1, false); }),
             kSteadyReps);
+    if (scale) {
+      scaling(report, cfg, "dense_backward" + sfx, double(n) * kSteadyCalls, emb_dense_backward,
+              kSteadyReps);
+    }
     {  // A dense training cycle as a loop runs it: backward, SGD step, zero_grad (set to none),
        // so the gradient's page faults and its freeing are counted. Each side trains its own
        // copy of the table; after the warm-up and timed cycles the two copies must agree.
@@ -547,10 +587,12 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     auto torch_sparse = [&] {
       at::embedding_sparse_backward(t_grad, t_ids, rows, -1, false).coalesce();
     };
-    compare(
-        report, cfg, "sparse_backward_coalesced" + sfx, double(n),
-        [&] { emb::embedding_sparse_backward_coalesced(grad, ids, rows, std::nullopt, false); },
-        "libtorch", torch_sparse);
+    auto emb_sparse = [&] {
+      emb::embedding_sparse_backward_coalesced(grad, ids, rows, std::nullopt, false);
+    };
+    compare(report, cfg, "sparse_backward_coalesced" + sfx, double(n), emb_sparse, "libtorch",
+            torch_sparse);
+    if (scale) scaling(report, cfg, "sparse_backward_coalesced" + sfx, double(n), emb_sparse);
     compare(
         report, cfg, "sparse_backward_then_coalesce" + sfx, double(n),
         [&] { emb::embedding_sparse_backward(grad, ids, rows, std::nullopt, false).coalesce(); },
@@ -574,10 +616,14 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
                   bitwise ? "bitwise equal to libtorch"
                           : ("largest absolute difference " + std::to_string(diff)).c_str());
     }
-    compare(report, cfg, "bag_dense_backward" + sfx, double(n) * kSteadyCalls, steady([&] {
-              emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum);
-            }),
+    const auto emb_bag_backward = steady(
+        [&] { emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum); });
+    compare(report, cfg, "bag_dense_backward" + sfx, double(n) * kSteadyCalls, emb_bag_backward,
             "libtorch", steady(torch_bag_backward), kSteadyReps);
+    if (scale) {
+      scaling(report, cfg, "bag_dense_backward" + sfx, double(n) * kSteadyCalls, emb_bag_backward,
+              kSteadyReps);
+    }
     auto torch_psw_grad = [&] {
       return at::_embedding_bag_per_sample_weights_backward(t_bag_grad, t_table, t_ids, t_offsets,
                                                             std::get<1>(fwd), 0, -1);
@@ -588,16 +634,17 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     check(psw_diff < 1e-4, "psw_grad" + sfx);
     std::printf("# psw_grad%s: largest absolute difference to libtorch %.3g\n", sfx.c_str(),
                 psw_diff);
-    compare(
-        report, cfg, "psw_grad" + sfx, double(n),
-        [&] { emb::embedding_bag_per_sample_weights_backward(bag_grad, table, ids, offsets, sum); },
-        "libtorch", torch_psw_grad);
+    auto emb_psw_grad = [&] {
+      emb::embedding_bag_per_sample_weights_backward(bag_grad, table, ids, offsets, sum);
+    };
+    compare(report, cfg, "psw_grad" + sfx, double(n), emb_psw_grad, "libtorch", torch_psw_grad);
+    if (scale) scaling(report, cfg, "psw_grad" + sfx, double(n), emb_psw_grad);
 
     // Renorm with a max_norm no row reaches: the norms are computed, nothing is written.
-    compare(
-        report, cfg, "renorm" + sfx, double(n),
-        [&] { emb::embedding_renorm_(table, ids, 1e30, 2.0); }, "libtorch",
-        [&] { at::embedding_renorm_(t_table, t_ids, 1e30, 2.0); });
+    auto emb_renorm = [&] { emb::embedding_renorm_(table, ids, 1e30, 2.0); };
+    compare(report, cfg, "renorm" + sfx, double(n), emb_renorm, "libtorch",
+            [&] { at::embedding_renorm_(t_table, t_ids, 1e30, 2.0); });
+    if (scale) scaling(report, cfg, "renorm" + sfx, double(n), emb_renorm);
   }
 }
 
@@ -624,6 +671,7 @@ void copy_cases(Report& report, const Config& cfg) {
           for (std::int64_t i = 0; i < n; ++i) to[i] = from[i];
         });
   }
+  if (!cfg.quick) scaling(report, cfg, "copy_t2", mib, [&] { dst.copy_(src); });
 }
 
 // One call on a hot table: 1 id, one bag of 20, one bag of 256 (ns per call).
@@ -725,7 +773,7 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "# emb %s, SIMD target %s, libtorch %s; %lld ids per call, bags of %lld, median of "
-      "%d interleaved repetitions (hot tables: 3 times as many), ns per id (single calls: ns per "
+      "%d interleaved repetitions (hot tables: twice as many), ns per id (single calls: ns per "
       "call)\n",
       emb::version(), emb::simd_target().c_str(), TORCH_VERSION, static_cast<long long>(cfg.n_ids),
       static_cast<long long>(cfg.bag), cfg.reps);
