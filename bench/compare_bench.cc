@@ -244,6 +244,28 @@ void probe_gather_fixed(const float* table, std::int64_t dim, const std::int64_t
   }
 }
 
+// A sequential copy of n floats over the threads; an output of kStreamBytes or more (aligned,
+// whole vectors) with streaming stores.
+void probe_copy(const float* from, std::int64_t n, float* to) {
+  const bool stream = kStreamFloats > 0 && n * 4 >= kStreamBytes && n % kStreamFloats == 0 &&
+                      reinterpret_cast<std::uintptr_t>(to) % (kStreamFloats * 4) == 0;
+  if (!stream) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) to[i] = from[i];
+    return;
+  }
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (std::int64_t i = 0; i < n / kStreamFloats; ++i) {
+      stream_floats(to + i * kStreamFloats, from + i * kStreamFloats);
+    }
+#if defined(__AVX__)
+    _mm_sfence();
+#endif
+  }
+}
+
 // The sums a bag keeps in registers: 8 vectors (16 of AVX2's registers, half of AVX-512's); a
 // wider row is summed in blocks of that many elements, one pass over the bag per block (the
 // first pass prefetches the whole rows).
@@ -664,12 +686,7 @@ void copy_cases(Report& report, const Config& cfg) {
     check(dst.equal(src), "copy");
     compare(
         report, cfg, "copy_t" + std::to_string(threads), mib, [&] { dst.copy_(src); }, "probe",
-        [&] {
-          const float* from = src.data<float>();
-          float* to = probe_dst.data<float>();
-#pragma omp parallel for schedule(static)
-          for (std::int64_t i = 0; i < n; ++i) to[i] = from[i];
-        });
+        [&] { probe_copy(src.data<float>(), n, probe_dst.data<float>()); });
   }
   if (!cfg.quick) scaling(report, cfg, "copy_t2", mib, [&] { dst.copy_(src); });
 }

@@ -26,13 +26,12 @@ namespace {
 // Renorm on validated input (weight 2-D floating, ids valid).
 void renorm_validated(const Tensor& weight, const Tensor& ids, double max_norm, double norm_type) {
   detail::resolve_runtime_settings();  // may throw for a bad environment: before any write
-  const std::vector<std::int64_t> rows = detail::visit_ids(ids, [&](const auto* p) {
-    return detail::fast::sorted_unique_ids(p, ids.numel(), weight.size(0));
-  });
-  detail::visit_floating(weight.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    detail::fast::renorm_rows(weight.data<T>(), weight.size(1), rows.data(),
-                              static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
+  detail::visit_ids(ids, [&](const auto* p) {
+    detail::visit_floating(weight.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      detail::fast::renorm_ids(weight.data<T>(), weight.size(1), p, ids.numel(), weight.size(0),
+                               max_norm, norm_type);
+    });
   });
 }
 

@@ -111,6 +111,15 @@ struct PswBackwardArgs {
 /// Whether every id (int32 or int64) lies in [0, num_rows). Twin: ref::ids_in_range.
 bool ids_in_range(const void* ids, bool ids64, std::int64_t n, std::int64_t num_rows);
 
+/// From this many bytes on, an output is written with non-temporal (streaming) stores: it would
+/// not stay in the caches anyway, and a plain store first reads each line it writes from memory.
+/// Below it the output is left in the caches for whatever reads it next.
+inline constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
+
+/// memcpy(to, from, n) (buffers that do not overlap) with streaming stores, for pieces of a
+/// buffer of kStreamBytes or more (kernels/bulk.cc).
+void stream_copy(std::byte* to, const std::byte* from, std::size_t n);
+
 /// These two return false when they were given num_rows and found an id outside the table.
 bool gather_rows_any(const GatherArgs& a);
 bool bag_sum_any(const BagSumArgs& a);

@@ -43,8 +43,22 @@ struct RenormArgs {
   double norm_type;
 };
 
+/// The renorm of a list of ids (validated, int32 or int64, duplicates allowed).
+struct RenormIdsArgs {
+  DType dtype;
+  void* table;
+  std::int64_t dim;
+  std::int64_t num_rows;
+  const void* ids;
+  bool ids64;
+  std::int64_t n;
+  double max_norm;
+  double norm_type;
+};
+
 void sparse_grad_rows_any(const SparseRowsArgs& a);
 void renorm_rows_any(const RenormArgs& a);
+void renorm_ids_any(const RenormIdsArgs& a);
 
 // ---- Typed entry points: the ref twins' signatures ----------------------------------------------
 
@@ -75,6 +89,17 @@ template <typename T>
 void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_ids, std::int64_t n,
                  double max_norm, double norm_type) {
   renorm_rows_any({dtype_of<T>, table, dim, sorted_unique_ids, n, max_norm, norm_type});
+}
+
+/// ref::renorm_ids: each distinct id's row renormed once, in ascending order. Where a bitmap of
+/// the table's rows is no larger than the ids, threads own ranges of rows, mark the ids of their
+/// range in the bitmap and renorm the marked rows (no sort, no list of the distinct ids); else
+/// renorm_rows over sorted_unique_ids.
+template <typename T, typename Index>
+void renorm_ids(T* table, std::int64_t dim, const Index* ids, std::int64_t n,
+                std::int64_t num_rows, double max_norm, double norm_type) {
+  renorm_ids_any({dtype_of<T>, table, dim, num_rows, ids, sizeof(Index) == 8, n, max_norm,
+                  norm_type});
 }
 
 }  // namespace emb::detail::fast

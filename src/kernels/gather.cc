@@ -1,7 +1,7 @@
 // Fast forward lookup: out[i] = table[ids[i]], rows copied whole, threads over ranges of ids, the
 // rows kPrefetchAhead ids ahead requested early (a lookup in a big table is a chain of cache
-// misses; prefetching keeps several in flight). An output of kStreamBytes or more is written with
-// non-temporal stores (see below). Twin: ref::gather_rows.
+// misses; prefetching keeps several in flight). An output of fast::kStreamBytes or more is
+// written with non-temporal stores (see below). Twin: ref::gather_rows.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/gather.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -19,12 +19,9 @@
 HWY_BEFORE_NAMESPACE();
 namespace emb::detail::HWY_NAMESPACE {
 
-// An output this big is written with non-temporal (streaming) stores: it would not stay in the
-// caches anyway, and a plain store first reads each output line from memory, so on a cold table
-// the gather moves a third less memory traffic (on the AMD EPYC machines measured, a 256 MiB
+// An output of fast::kStreamBytes or more is written with streaming stores: on a cold table the
+// gather then moves a third less memory traffic (on the AMD EPYC machines measured, a 256 MiB
 // output at D = 64 and 2 threads: 14-21 ns per id with plain stores, 13 with streaming ones).
-// Below it the output is left in the caches for whatever reads it next.
-inline constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
 
 // Copies one row of `bytes` bytes (a multiple of the vector size) from `from` to `to` (aligned
 // to the vector size) with streaming stores. Unrolled: for a fixed row size the copy is then a
@@ -46,7 +43,7 @@ HWY_INLINE void StreamRow(const std::byte* from, std::byte* to, std::size_t byte
 bool UseStreamingStores(const fast::GatherArgs& a) {
   const hn::ScalableTag<std::uint8_t> d;
   const std::size_t vec = hn::Lanes(d);
-  return vec >= 32 && static_cast<std::size_t>(a.n) * a.row_bytes >= kStreamBytes &&
+  return vec >= 32 && static_cast<std::size_t>(a.n) * a.row_bytes >= fast::kStreamBytes &&
          a.row_bytes % vec == 0 && reinterpret_cast<std::uintptr_t>(a.out) % vec == 0;
 }
 

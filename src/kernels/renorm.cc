@@ -1,16 +1,20 @@
 // Fast renorm (max_norm): the norm of each listed row and, where it is over max_norm, the row
-// scaled. Threads own ranges of the (distinct) rows; rows a few ahead are prefetched. The 2-norm
-// of float32 and bfloat16 rows, ATen's 8-lane fused sum of squares, is a vector of 8 lanes (two
-// of 4 on 4-lane targets): each lane sees the twin's fused multiply-adds in the twin's order; the
-// lanes and the tail are summed as the twin sums them. Other norms and dtypes use the twin's own
+// scaled. Threads own ranges of the (distinct) rows, or of the table's rows when the ids are
+// visited against a bitmap (renorm_ids); rows a few ahead are prefetched. The 2-norm of float32
+// and bfloat16 rows, ATen's 8-lane fused sum of squares, is a vector of 8 lanes (two of 4 on
+// 4-lane targets): each lane sees the twin's fused multiply-adds in the twin's order; the lanes
+// and the tail are summed as the twin sums them. Other norms and dtypes use the twin's own
 // row_norm. The scale multiplies float32/float64 rows as vectors (one rounding per element, as
-// the twin). Twin: ref::renorm_rows.
+// the twin). Twins: ref::renorm_rows, ref::renorm_ids.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "kernels/renorm.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <vector>
 
 #include "kernels/dispatch.h"
 #include "kernels/fast_sparse.h"
@@ -73,24 +77,29 @@ HWY_INLINE void ScaleRow(T* row, std::int64_t dim, T scale) {
   for (; c < dim; ++c) row[c] = row[c] * scale;
 }
 
+// One row of the renorm: scaled when its norm is over max_norm.
+template <typename T>
+HWY_INLINE void RenormRow(T* row, std::int64_t dim, double max_norm, double norm_type) {
+  using A = Arith<T>;
+  const double norm = RowNorm(row, dim, norm_type);
+  if (!(norm > max_norm)) return;
+  const A scale = A(T(static_cast<A>(max_norm / (norm + 1e-7))));
+  if constexpr (kIs16<T>) {
+    for (std::int64_t c = 0; c < dim; ++c) row[c] = T(A(row[c]) * scale);
+  } else {
+    ScaleRow(row, dim, scale);
+  }
+}
+
 template <typename T>
 void RenormTyped(const fast::RenormArgs& a) {
-  using A = Arith<T>;
   T* table = static_cast<T*>(a.table);
   const std::int64_t dim = a.dim;
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
   parallel_ranges(a.n, a.n * dim, [&](std::int64_t lo, std::int64_t hi, int, int) {
     for (std::int64_t i = lo; i < hi; ++i) {
       if (i + kPrefetchAhead < hi) PrefetchBytes(table + a.rows[i + kPrefetchAhead] * dim, row_bytes);
-      T* row = table + a.rows[i] * dim;
-      const double norm = RowNorm(row, dim, a.norm_type);
-      if (!(norm > a.max_norm)) continue;
-      const A scale = A(T(static_cast<A>(a.max_norm / (norm + 1e-7))));
-      if constexpr (kIs16<T>) {
-        for (std::int64_t c = 0; c < dim; ++c) row[c] = T(A(row[c]) * scale);
-      } else {
-        ScaleRow(row, dim, scale);
-      }
+      RenormRow(table + a.rows[i] * dim, dim, a.max_norm, a.norm_type);
     }
   });
 }
@@ -100,6 +109,85 @@ void RenormRows(const fast::RenormArgs& a) {
   visit_floating(a.dtype, [&](auto t) { RenormTyped<decltype(t)>(a); });
 }
 
+// The rows of a range of 64-row words whose bits are set, in ascending order.
+class SetBits {
+ public:
+  SetBits(const std::uint64_t* bits, std::int64_t word, std::int64_t end)
+      : bits_(bits), word_(word), end_(end), left_(word < end ? bits[word] : 0) {}
+
+  // The next row, or -1 after the last.
+  std::int64_t Next() {
+    while (left_ == 0) {
+      if (++word_ >= end_) return -1;
+      left_ = bits_[word_];
+    }
+    const std::int64_t row = word_ * 64 + std::countr_zero(left_);
+    left_ &= left_ - 1;
+    return row;
+  }
+
+ private:
+  const std::uint64_t* bits_;
+  std::int64_t word_;
+  std::int64_t end_;
+  std::uint64_t left_;
+};
+
+// The distinct ids from a bitmap of the rows, each thread owning a range of 64-row words: it
+// marks the ids of its range, then renorms its marked rows in ascending order (the order of
+// renorm_rows over sorted_unique_ids, whose row reads the memory serves fastest), a second
+// cursor kPrefetchAhead rows ahead prefetching.
+template <typename T, typename Index>
+void RenormIdsBitmap(const fast::RenormIdsArgs& a) {
+  const auto words = static_cast<std::int64_t>(static_cast<std::uint64_t>(a.num_rows) / 64 + 1);
+  std::vector<std::uint64_t> marks(static_cast<std::size_t>(words), 0);
+  T* const table = static_cast<T*>(a.table);
+  const auto* const ids = static_cast<const Index*>(a.ids);
+  const std::int64_t dim = a.dim;
+  const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
+  parallel_ranges(words, a.n * dim, [&](std::int64_t w_lo, std::int64_t w_hi, int, int) {
+    std::uint64_t* const bits = marks.data();
+    const std::int64_t lo = w_lo * 64;
+    const std::int64_t hi = w_hi * 64;
+    for (std::int64_t i = 0; i < a.n; ++i) {
+      const std::int64_t k = ids[i];
+      if (k >= lo && k < hi) bits[k >> 6] |= std::uint64_t{1} << (k & 63);
+    }
+    SetBits rows(bits, w_lo, w_hi);
+    SetBits ahead(bits, w_lo, w_hi);
+    for (std::int64_t j = 0; j < kPrefetchAhead; ++j) {
+      const std::int64_t k = ahead.Next();
+      if (k < 0) break;
+      PrefetchBytes(table + k * dim, row_bytes);
+    }
+    for (std::int64_t k = rows.Next(); k >= 0; k = rows.Next()) {
+      const std::int64_t next = ahead.Next();
+      if (next >= 0) PrefetchBytes(table + next * dim, row_bytes);
+      RenormRow(table + k * dim, dim, a.max_norm, a.norm_type);
+    }
+  });
+}
+
+template <typename Index>
+std::vector<std::int64_t> SortedUnique(const fast::RenormIdsArgs& a) {
+  return fast::sorted_unique_ids(static_cast<const Index*>(a.ids), a.n, a.num_rows);
+}
+
+void RenormIds(const fast::RenormIdsArgs& a) {
+  if (a.n == 0 || a.dim == 0) return;
+  // The bitmap pays from 64 ids on, where it is no larger than the ids (num_rows / 64 words).
+  if (a.n >= 64 && a.num_rows / 64 <= a.n) {
+    visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
+      RenormIdsBitmap<decltype(t), decltype(i)>(a);
+    });
+    return;
+  }
+  const std::vector<std::int64_t> rows =
+      a.ids64 ? SortedUnique<std::int64_t>(a) : SortedUnique<std::int32_t>(a);
+  RenormRows({a.dtype, a.table, a.dim, rows.data(), static_cast<std::int64_t>(rows.size()),
+              a.max_norm, a.norm_type});
+}
+
 }  // namespace emb::detail::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -107,9 +195,14 @@ HWY_AFTER_NAMESPACE();
 namespace emb::detail {
 
 HWY_EXPORT(RenormRows);
+HWY_EXPORT(RenormIds);
 
 void fast::renorm_rows_any(const RenormArgs& a) {
   EMB_DISPATCH(RenormRows)(a);
+}
+
+void fast::renorm_ids_any(const RenormIdsArgs& a) {
+  EMB_DISPATCH(RenormIds)(a);
 }
 
 }  // namespace emb::detail

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <span>
@@ -213,6 +214,39 @@ TEST(FastKernelsGather, BigOutputsMatchTheTwinAlignedOrNot) {
         auto g = Guarded<float>::at_alignment(n * dim, 0);
         EXPECT_FALSE(fast::gather_rows_checked(tb, rb, with_bad.data(), n,
                                                reinterpret_cast<std::byte*>(g.data()), rows));
+      },
+      test::SweepThreads::kBestTargetOnly);
+}
+
+// The streaming copy of big buffers against memcpy, on every target: every offset from a 64-byte
+// boundary (the unaligned head written by plain stores), lengths around the vector widths and
+// the 4-vector unroll, and a length of some megabytes. Guard cells around the destination must
+// come back untouched.
+TEST(FastKernelsBulk, StreamCopyMatchesMemcpy) {
+  constexpr std::int64_t kOneDim[] = {1};
+  test::sweep_kernels(
+      kOneDim,
+      [](std::int64_t, std::uint64_t seed) {
+        std::mt19937_64 rng(seed);
+        std::vector<unsigned char> src((std::size_t{3} << 20) + 200);
+        for (auto& b : src) b = static_cast<unsigned char>(rng());
+        for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{31}, std::size_t{32},
+                              std::size_t{33}, std::size_t{127}, std::size_t{128},
+                              std::size_t{129}, std::size_t{255}, std::size_t{4096 + 17},
+                              std::size_t{3} << 20}) {
+          for (std::size_t misalign = 0; misalign < 64; ++misalign) {
+            SCOPED_TRACE("n=" + std::to_string(n) + " misalign=" + std::to_string(misalign));
+            const std::size_t from = (misalign * 7) % 64;  // the source off by another amount
+            auto copied = Guarded<unsigned char>::at_alignment(static_cast<std::int64_t>(n),
+                                                               misalign);
+            fast::stream_copy(reinterpret_cast<std::byte*>(copied.data()),
+                              reinterpret_cast<const std::byte*>(src.data() + from), n);
+            Guarded<unsigned char> expected(static_cast<std::int64_t>(n));
+            std::memcpy(expected.data(), src.data() + from, n);
+            ASSERT_TRUE(same_bits(copied, expected));
+            if (n > (std::size_t{1} << 20)) break;  // the long one at one offset per target
+          }
+        }
       },
       test::SweepThreads::kBestTargetOnly);
 }

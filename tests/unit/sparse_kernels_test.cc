@@ -11,6 +11,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "emb/embedding.h"
@@ -263,6 +264,47 @@ void check_renorm(std::int64_t dim, std::uint64_t seed) {
 
 TYPED_TEST(SparseKernels, RenormRows) {
   sweep([](std::int64_t dim, std::uint64_t seed) { check_renorm<TypeParam>(dim, seed); });
+}
+
+// The renorm of a list of ids with duplicates against its twin: int32 and int64 ids, through the
+// bitmap (64 ids or more, the table at most 64 rows per id) and through the sorted distinct ids
+// (few ids, or a table much larger than them). Every distinct row is renormed once, whatever the
+// thread count and however often its id repeats.
+template <typename T, typename Index>
+void check_renorm_ids(std::int64_t dim, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (auto [rows, n] : {std::pair<std::int64_t, std::int64_t>{200, 300}, {1000, 64},
+                         {300, 63}, {5000, 70}}) {
+    SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n));
+    std::vector<T> table = random_values<T>(rng, rows * dim);
+    std::uniform_real_distribution<float> size(0.1f, 3.0f);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const float s = size(rng);
+      for (std::int64_t d = 0; d < dim; ++d) table[r * dim + d] = T(float(table[r * dim + d]) * s);
+    }
+    std::uniform_int_distribution<std::int64_t> row(0, rows - 1);
+    std::vector<Index> ids(static_cast<std::size_t>(n));
+    for (auto& k : ids) k = static_cast<Index>(row(rng));
+    ids[1] = ids[0];  // a duplicate, and the table's last row
+    ids[static_cast<std::size_t>(n - 1)] = static_cast<Index>(rows - 1);
+    const double max_norm = std::sqrt(static_cast<double>(dim));
+    for (double p : {2.0, 1.0}) {
+      Guarded<T> f(rows * dim), r(rows * dim);
+      std::memcpy(f.data(), table.data(), table.size() * sizeof(T));
+      std::memcpy(r.data(), table.data(), table.size() * sizeof(T));
+      fast::renorm_ids(f.data(), dim, ids.data(), n, rows, max_norm, p);
+      ref::renorm_ids(r.data(), dim, ids.data(), n, rows, max_norm, p);
+      EXPECT_TRUE(same_bits(f, r)) << "norm_type " << p;
+      if (p == 2.0) EXPECT_NE(std::memcmp(f.data(), table.data(), table.size() * sizeof(T)), 0);
+    }
+  }
+}
+
+TYPED_TEST(SparseKernels, RenormIds) {
+  sweep([](std::int64_t dim, std::uint64_t seed) {
+    check_renorm_ids<TypeParam, std::int64_t>(dim, seed);
+    check_renorm_ids<TypeParam, std::int32_t>(dim, seed + 1);
+  });
 }
 
 }  // namespace

@@ -97,10 +97,11 @@ TEST(Tensor, CopiesShareStorageCloneDoesNot) {
   EXPECT_EQ(row.shape(), (Shape{2}));
 }
 
-// Big copies are split over the library's threads; overlapping ones still move as memmove does.
+// Big copies are split over the library's threads, and from 16 MiB on written with streaming
+// stores; overlapping ones still move as memmove does.
 TEST(Tensor, BigCloneAndCopyAreExactAtEveryThreadCount) {
   const int saved = get_num_threads();
-  const std::int64_t rows = 50001, dim = 67;  // ~12.8 MiB, not a whole number of 2 MiB pieces
+  const std::int64_t rows = 70001, dim = 67;  // ~17.9 MiB, not a whole number of 2 MiB pieces
   Tensor src = Tensor::empty({rows, dim}, DType::kFloat32);
   for (std::int64_t i = 0; i < rows * dim; ++i) src.data<float>()[i] = static_cast<float>(i);
   for (int threads : {1, 2, 3}) {
@@ -109,6 +110,12 @@ TEST(Tensor, BigCloneAndCopyAreExactAtEveryThreadCount) {
     const Tensor dst = Tensor::zeros({rows, dim}, DType::kFloat32);
     dst.copy_(src);
     EXPECT_TRUE(dst.equal(src)) << threads;
+    // Into a destination 4 bytes off a vector boundary (the streaming stores start later).
+    std::vector<float> raw(static_cast<std::size_t>(rows * dim + 1), -1.0f);
+    const Tensor off = Tensor::view(raw.data() + 1, {rows, dim}, DType::kFloat32);
+    off.copy_(src);
+    EXPECT_TRUE(off.equal(src)) << threads;
+    EXPECT_EQ(raw[0], -1.0f);
     // Overlapping: rows [1, rows) of a buffer copied onto rows [0, rows - 1) of the same one.
     const Tensor buf = src.clone();
     const Tensor lo = Tensor::view(buf.data<float>(), {rows - 1, dim}, DType::kFloat32);
