@@ -413,8 +413,8 @@ enum class Dist { kUniform, kZipf };
 
 // Forward (and, with `full`, every other) case on one [rows, dim] float32 table (rows a power of
 // 2), at 1 and 2 threads. Case names: op_tag[_zipf]_dD_tT.
-void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
-                 std::int64_t rows, std::int64_t dim, Dist dist, bool full) {
+void table_cases(Report& report, const Config& base_cfg, const std::string& tag, std::int64_t rows,
+                 std::int64_t dim, Dist dist, bool full) {
   // A hot table's call takes milliseconds, where a moment of the other core's work moves a median
   // by a third: twice the repetitions.
   Config cfg = base_cfg;
@@ -460,7 +460,10 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
       probe_gather(table.data<float>(), dim, ids.data<std::int64_t>(), n, probe_out.data<float>());
     };
     compare(report, cfg, "gather" + sfx, double(n), emb_gather, "probe", probe);
-    if (scale) scaling(report, cfg, "gather" + sfx, double(n), emb_gather);
+    if (scale) {
+      scaling(report, cfg, "gather" + sfx, double(n), emb_gather);
+      scaling(report, cfg, "probe_gather" + sfx, double(n), probe);
+    }
     emb::embedding_out(ids, table, out);
     at::index_select_out(t_out, t_table, 0, t_ids);
     check(same_bits(out, t_out), "gather_out" + sfx);
@@ -486,11 +489,15 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
     auto emb_sum = [&] { emb::embedding_bag(ids, table, offsets, sum); };
     compare(report, cfg, "bag_sum" + sfx, double(n), emb_sum, "libtorch",
             [&] { at::embedding_bag(t_table, t_ids, t_offsets, false, 0); });
-    compare(report, cfg, "bag_sum" + sfx, double(n), emb_sum, "probe", [&] {
+    auto probe_sum = [&] {
       probe_bag_sum(table.data<float>(), dim, ids.data<std::int64_t>(), n, cfg.bag,
                     probe_out.data<float>());
-    });
-    if (scale) scaling(report, cfg, "bag_sum" + sfx, double(n), emb_sum);
+    };
+    compare(report, cfg, "bag_sum" + sfx, double(n), emb_sum, "probe", probe_sum);
+    if (scale) {
+      scaling(report, cfg, "bag_sum" + sfx, double(n), emb_sum);
+      scaling(report, cfg, "probe_bag_sum" + sfx, double(n), probe_sum);
+    }
     if (full && threads == 1 && dim == 64 && tag == "cold") {
       // Shaped like FBGEMM's own benchmark: a 4M x 64 table (this one), bags of 100, 1 thread.
       const emb::Tensor offsets100 = bag_offsets(n, 100);
@@ -638,8 +645,8 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
                   bitwise ? "bitwise equal to libtorch"
                           : ("largest absolute difference " + std::to_string(diff)).c_str());
     }
-    const auto emb_bag_backward = steady(
-        [&] { emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum); });
+    const auto emb_bag_backward =
+        steady([&] { emb::embedding_bag_dense_backward(bag_grad, ids, offsets, {}, rows, sum); });
     compare(report, cfg, "bag_dense_backward" + sfx, double(n) * kSteadyCalls, emb_bag_backward,
             "libtorch", steady(torch_bag_backward), kSteadyReps);
     if (scale) {
@@ -673,8 +680,11 @@ void table_cases(Report& report, const Config& base_cfg, const std::string& tag,
 // The machine's memory bandwidth: a sequential copy of 256 MiB (ns per MiB copied), emb's
 // Tensor::copy_ against the probe's loop, at 1 and 2 threads. The bandwidth-bound cases (the
 // gather's writes, the dense gradient's zeroing) cannot scale with threads past what this does.
+// The probe_* lines time the probe against itself, 2 threads against 1 (anchor one_thread).
 void copy_cases(Report& report, const Config& cfg) {
-  if (!selected(cfg, "copy_t1") && !selected(cfg, "copy_t2")) return;
+  if (!selected(cfg, "copy_t1") && !selected(cfg, "copy_t2") && !selected(cfg, "probe_zero_t2")) {
+    return;
+  }
   const std::int64_t n = std::int64_t{64} << 20;  // floats
   const emb::Tensor src = random_floats({n}, 5);
   const emb::Tensor dst = written_zeros({n});
@@ -688,7 +698,19 @@ void copy_cases(Report& report, const Config& cfg) {
         report, cfg, "copy_t" + std::to_string(threads), mib, [&] { dst.copy_(src); }, "probe",
         [&] { probe_copy(src.data<float>(), n, probe_dst.data<float>()); });
   }
-  if (!cfg.quick) scaling(report, cfg, "copy_t2", mib, [&] { dst.copy_(src); });
+  if (cfg.quick) return;
+  scaling(report, cfg, "copy_t2", mib, [&] { dst.copy_(src); });
+  scaling(report, cfg, "probe_copy_t2", mib,
+          [&] { probe_copy(src.data<float>(), n, probe_dst.data<float>()); });
+  // Zeroing, as a dense gradient's reused memory is zeroed: memset over the threads in 2 MiB
+  // pieces (plain stores; ns per MiB zeroed).
+  scaling(report, cfg, "probe_zero_t2", mib, [&] {
+    auto* bytes = reinterpret_cast<unsigned char*>(probe_dst.data<float>());
+    const std::int64_t pieces = n * 4 >> 21;
+#pragma omp parallel for schedule(static)
+    for (std::int64_t p = 0; p < pieces; ++p)
+      std::memset(bytes + (p << 21), 0, std::size_t{1} << 21);
+  });
 }
 
 // One call on a hot table: 1 id, one bag of 20, one bag of 256 (ns per call).

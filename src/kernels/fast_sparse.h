@@ -96,10 +96,10 @@ void renorm_rows(T* table, std::int64_t dim, const std::int64_t* sorted_unique_i
 /// range in the bitmap and renorm the marked rows (no sort, no list of the distinct ids); else
 /// renorm_rows over sorted_unique_ids.
 template <typename T, typename Index>
-void renorm_ids(T* table, std::int64_t dim, const Index* ids, std::int64_t n,
-                std::int64_t num_rows, double max_norm, double norm_type) {
-  renorm_ids_any({dtype_of<T>, table, dim, num_rows, ids, sizeof(Index) == 8, n, max_norm,
-                  norm_type});
+void renorm_ids(T* table, std::int64_t dim, const Index* ids, std::int64_t n, std::int64_t num_rows,
+                double max_norm, double norm_type) {
+  renorm_ids_any(
+      {dtype_of<T>, table, dim, num_rows, ids, sizeof(Index) == 8, n, max_norm, norm_type});
 }
 
 }  // namespace emb::detail::fast

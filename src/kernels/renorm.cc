@@ -98,7 +98,9 @@ void RenormTyped(const fast::RenormArgs& a) {
   const std::size_t row_bytes = static_cast<std::size_t>(dim) * sizeof(T);
   parallel_ranges(a.n, a.n * dim, [&](std::int64_t lo, std::int64_t hi, int, int) {
     for (std::int64_t i = lo; i < hi; ++i) {
-      if (i + kPrefetchAhead < hi) PrefetchBytes(table + a.rows[i + kPrefetchAhead] * dim, row_bytes);
+      if (i + kPrefetchAhead < hi) {
+        PrefetchBytes(table + a.rows[i + kPrefetchAhead] * dim, row_bytes);
+      }
       RenormRow(table + a.rows[i] * dim, dim, a.max_norm, a.norm_type);
     }
   });
@@ -177,9 +179,8 @@ void RenormIds(const fast::RenormIdsArgs& a) {
   if (a.n == 0 || a.dim == 0) return;
   // The bitmap pays from 64 ids on, where it is no larger than the ids (num_rows / 64 words).
   if (a.n >= 64 && a.num_rows / 64 <= a.n) {
-    visit_float_and_index(a.dtype, a.ids64, [&](auto t, auto i) {
-      RenormIdsBitmap<decltype(t), decltype(i)>(a);
-    });
+    visit_float_and_index(a.dtype, a.ids64,
+                          [&](auto t, auto i) { RenormIdsBitmap<decltype(t), decltype(i)>(a); });
     return;
   }
   const std::vector<std::int64_t> rows =

@@ -231,14 +231,13 @@ TEST(FastKernelsBulk, StreamCopyMatchesMemcpy) {
         std::vector<unsigned char> src((std::size_t{3} << 20) + 200);
         for (auto& b : src) b = static_cast<unsigned char>(rng());
         for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{31}, std::size_t{32},
-                              std::size_t{33}, std::size_t{127}, std::size_t{128},
-                              std::size_t{129}, std::size_t{255}, std::size_t{4096 + 17},
-                              std::size_t{3} << 20}) {
+                              std::size_t{33}, std::size_t{127}, std::size_t{128}, std::size_t{129},
+                              std::size_t{255}, std::size_t{4096 + 17}, std::size_t{3} << 20}) {
           for (std::size_t misalign = 0; misalign < 64; ++misalign) {
             SCOPED_TRACE("n=" + std::to_string(n) + " misalign=" + std::to_string(misalign));
             const std::size_t from = (misalign * 7) % 64;  // the source off by another amount
-            auto copied = Guarded<unsigned char>::at_alignment(static_cast<std::int64_t>(n),
-                                                               misalign);
+            auto copied =
+                Guarded<unsigned char>::at_alignment(static_cast<std::int64_t>(n), misalign);
             fast::stream_copy(reinterpret_cast<std::byte*>(copied.data()),
                               reinterpret_cast<const std::byte*>(src.data() + from), n);
             Guarded<unsigned char> expected(static_cast<std::int64_t>(n));

@@ -273,8 +273,8 @@ TYPED_TEST(SparseKernels, RenormRows) {
 template <typename T, typename Index>
 void check_renorm_ids(std::int64_t dim, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
-  for (auto [rows, n] : {std::pair<std::int64_t, std::int64_t>{200, 300}, {1000, 64},
-                         {300, 63}, {5000, 70}}) {
+  for (auto [rows, n] :
+       {std::pair<std::int64_t, std::int64_t>{200, 300}, {1000, 64}, {300, 63}, {5000, 70}}) {
     SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n));
     std::vector<T> table = random_values<T>(rng, rows * dim);
     std::uniform_real_distribution<float> size(0.1f, 3.0f);

@@ -54,11 +54,10 @@ std::vector<std::int64_t> sorted_unique_ids(const Index* ids, std::int64_t n,
 
 /// embedding_renorm_ on validated ids: renorm_rows over the distinct ids, in ascending order.
 template <typename T, typename Index>
-void renorm_ids(T* table, std::int64_t dim, const Index* ids, std::int64_t n,
-                std::int64_t num_rows, double max_norm, double norm_type) {
+void renorm_ids(T* table, std::int64_t dim, const Index* ids, std::int64_t n, std::int64_t num_rows,
+                double max_norm, double norm_type) {
   const std::vector<std::int64_t> rows = sorted_unique_ids(ids, n, num_rows);
-  renorm_rows(table, dim, rows.data(), static_cast<std::int64_t>(rows.size()), max_norm,
-              norm_type);
+  renorm_rows(table, dim, rows.data(), static_cast<std::int64_t>(rows.size()), max_norm, norm_type);
 }
 
 /// The value row of position i of a sparse gradient: v = grad[src(i)] (src(i) = src_row[i], or i
