@@ -268,13 +268,15 @@ TYPED_TEST(SparseKernels, RenormRows) {
 
 // The renorm of a list of ids with duplicates against its twin: int32 and int64 ids, through the
 // bitmap (64 ids or more, the table at most 64 rows per id) and through the sorted distinct ids
-// (few ids, or a table much larger than them). Every distinct row is renormed once, whatever the
-// thread count and however often its id repeats.
+// (few ids, or a table much larger than them: that table only at the narrow dims, as the sorted
+// path is the one the few ids take at every dim). Every distinct row is renormed once, whatever
+// the thread count and however often its id repeats.
 template <typename T, typename Index>
 void check_renorm_ids(std::int64_t dim, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (auto [rows, n] :
-       {std::pair<std::int64_t, std::int64_t>{200, 300}, {1000, 64}, {300, 63}, {5000, 70}}) {
+       {std::pair<std::int64_t, std::int64_t>{200, 300}, {1000, 64}, {300, 63}, {4500, 64}}) {
+    if (rows > 64 * n && dim > 8) continue;
     SCOPED_TRACE("rows=" + std::to_string(rows) + " n=" + std::to_string(n));
     std::vector<T> table = random_values<T>(rng, rows * dim);
     std::uniform_real_distribution<float> size(0.1f, 3.0f);
@@ -301,10 +303,12 @@ void check_renorm_ids(std::int64_t dim, std::uint64_t seed) {
 }
 
 TYPED_TEST(SparseKernels, RenormIds) {
-  sweep([](std::int64_t dim, std::uint64_t seed) {
-    check_renorm_ids<TypeParam, std::int64_t>(dim, seed);
-    check_renorm_ids<TypeParam, std::int32_t>(dim, seed + 1);
-  });
+  sweep(
+      [](std::int64_t dim, std::uint64_t seed) {
+        check_renorm_ids<TypeParam, std::int64_t>(dim, seed);
+        check_renorm_ids<TypeParam, std::int32_t>(dim, seed + 1);
+      },
+      kRowDims);
 }
 
 }  // namespace
