@@ -397,8 +397,11 @@ void check_checking_kernels(std::int64_t dim, std::uint64_t seed) {
   }
 }
 
-// Widths of 1, 2 and 4 blocks of 8 vectors on every target (the bag sum's fixed prefetch runs).
-constexpr std::int64_t kBagSumDims[] = {1, 3, 7, 8, 15, 16, 17, 32, 64, 128, 129, 256, 512};
+// Widths of 1, 2 and 4 blocks of 8 vectors on every target (the bag sum's fixed prefetch runs),
+// and rows of 5 to 7 AVX-512 vectors of float64 (40, 48, 56) and float32 (80, 96, 112), which
+// that target sums in two passes of half the row.
+constexpr std::int64_t kBagSumDims[] = {1,  3,  7,  8,  15,  16,  17,  32,  40, 48,
+                                        56, 64, 80, 96, 112, 128, 129, 256, 512};
 
 TYPED_TEST(FastKernels, BagSumAndMean) {
   test::sweep_kernels(
