@@ -68,8 +68,7 @@ RowGroups group_rows_by_id(const std::int32_t* ids, std::int64_t n, std::int64_t
 RowGroups group_rows_by_id(const std::int64_t* ids, std::int64_t n, std::int64_t padding_idx,
                            std::int64_t num_rows);
 
-/// ref::sorted_unique_ids: a bitmap of the rows when the table is not much larger than the ids,
-/// else a radix sort.
+/// ref::sorted_unique_ids: a radix sort (fewer than 64 ids: the twin's own sort).
 std::vector<std::int64_t> sorted_unique_ids(const std::int32_t* ids, std::int64_t n,
                                             std::int64_t num_rows);
 std::vector<std::int64_t> sorted_unique_ids(const std::int64_t* ids, std::int64_t n,

@@ -1,6 +1,6 @@
 // Fast index sorts of the sparse gradient and the renorm: the grouping by row is row_groups.h's
-// threaded stable radix sort; the renorm's distinct ids come from a bitmap of the rows or a
-// least-significant-digit radix sort (11-bit digits) of the ids.
+// threaded stable radix sort; the renorm's distinct ids (where it does not mark a bitmap of the
+// rows itself) come from a least-significant-digit radix sort (11-bit digits) of the ids.
 // A stable sort's result is unique, so these equal their twins (ref::group_rows_by_id,
 // ref::sorted_unique_ids) exactly. No SIMD.
 #include <algorithm>
@@ -53,22 +53,11 @@ RowGroups group_rows(const Index* ids, std::int64_t n, std::int64_t padding_idx,
 template <typename Index>
 std::vector<std::int64_t> unique_ids(const Index* ids, std::int64_t n, std::int64_t num_rows) {
   if (n < 64) return ref::sorted_unique_ids(ids, n, num_rows);
-  std::vector<std::int64_t> out;
-  if (num_rows / 64 <= n) {  // a bitmap no larger than the ids
-    std::vector<std::uint64_t> bits(static_cast<std::size_t>(num_rows / 64 + 1), 0);
-    for (std::int64_t i = 0; i < n; ++i) {
-      const auto k = static_cast<std::uint64_t>(ids[i]);
-      bits[k >> 6] |= std::uint64_t{1} << (k & 63);
-    }
-    for (std::size_t w = 0; w < bits.size(); ++w) {
-      for (std::uint64_t word = bits[w]; word != 0; word &= word - 1) {
-        out.push_back(static_cast<std::int64_t>(w * 64 + std::countr_zero(word)));
-      }
-    }
-    return out;
-  }
+  // (From 64 ids on with a table of at most 64 rows per id, renorm_ids marks a bitmap of the
+  // rows instead and does not ask for this list.)
   std::vector<std::uint64_t> keys(ids, ids + n);
   radix_sort(keys, 0, bits_for(static_cast<std::uint64_t>(num_rows - 1)));
+  std::vector<std::int64_t> out;
   out.reserve(keys.size());
   for (std::size_t j = 0; j < keys.size(); ++j) {
     if (j == 0 || keys[j] != keys[j - 1]) out.push_back(static_cast<std::int64_t>(keys[j]));
