@@ -140,7 +140,7 @@ class BagSumKernel {
   // The widest row summed in one pass over the bag when it is at most one block; a wider one
   // takes two passes of half the row. Measured on a cold 1 GiB table at 1 thread (AVX-512, AMD
   // EPYC, interleaved in one process, medians of 9): at D = 96, 112 and 128 float32 two passes
-  // took 2-25% less time than one (27-45 against 32-52 ns per id; at D = 80 a tie), where the
+  // took 2-25% less time than one (22-46 against 30-53 ns per id; at D = 80 a tie), where the
   // loop of one pass stalled on its loads; at D = 256, two passes of 8 vectors beat four of 4
   // (51 against 56), and at D = 64 one pass of 256 bytes was as fast as two (AVX2: faster).
   static constexpr std::size_t kOnePassBytes = 256;

@@ -112,7 +112,8 @@ class PswBackwardKernel {
   // most end - 1) are prefetched a line at a time as the blocks reach each line of these rows,
   // spread over the work instead of all of a row's lines at once: a burst of 16 rows' lines
   // before the group kept the loop waiting on its prefetch instructions (perf: a third of the
-  // samples on them; 70-76 ns per id against 48-55 spread, D = 128, 1 GiB table, 1 thread).
+  // samples on them; 75 ns per id against 55 spread, 48-51 with the groups unrolled too, D = 128,
+  // 1 GiB table, 1 thread).
   // b: the bag cursor.
   template <int kGroups>
   HWY_INLINE void Lanes(std::int64_t i, std::int64_t& b, std::int64_t end) const {
